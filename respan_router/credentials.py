@@ -1,0 +1,85 @@
+"""Credentials: an immutable mapping whose repr never shows a secret.
+
+A credential set is what a provider needs to authenticate and route a call
+(``api_key``, ``api_base``, ``api_version``, ``aws_secret_access_key``, ...). Values whose
+names look secret are masked in ``repr``/``str``; :meth:`Credentials.secret_values` feeds
+the redaction of provider error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+__all__ = ["Credentials", "redact"]
+
+_SECRET_NAME = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
+_MASK = "***"
+_MIN_SECRET_LEN = 4
+
+
+def _is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
+
+
+class Credentials(Mapping[str, Any]):
+    """An immutable credential set with a masked repr."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = {k: v for k, v in (data or {}).items() if v is not None}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._data.items())))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Credentials):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={_MASK if _is_secret_name(k) else v!r}" for k, v in self._data.items()
+        )
+        return f"Credentials({shown})"
+
+    __str__ = __repr__
+
+    def merged_over(self, base: Mapping[str, Any]) -> Credentials:
+        """These credentials, falling back to ``base`` for keys they lack."""
+        if not base:
+            return self
+        return Credentials({**dict(base), **self._data})
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The raw values, for the provider call only. Never log the result."""
+        return dict(self._data)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every value held under a secret-looking name (for redaction)."""
+        return tuple(
+            v
+            for k, v in self._data.items()
+            if _is_secret_name(k) and isinstance(v, str) and len(v) >= _MIN_SECRET_LEN
+        )
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_SECRET_LEN and secret in text:
+            text = text.replace(secret, _MASK)
+    return text

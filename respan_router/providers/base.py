@@ -1,0 +1,64 @@
+"""The provider seam: one call in, one OpenAI-shaped completion (or chunks) out.
+
+A :class:`Provider` performs one attempt, with no retries of its own, and raises only
+:class:`~respan_router.errors.ProviderError` subclasses. The default is
+:class:`~respan_router.providers.litellm.LiteLLMProvider`; tests use
+:class:`~respan_router.testing.FakeProvider`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from respan_router.credentials import Credentials
+from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["Provider", "ProviderCall"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """Everything one attempt sends to a provider.
+
+    Attributes:
+        model: the model name as requested (after routing), e.g. ``"fast"``.
+        litellm_model: the model string the backend is called with, e.g.
+            ``"openai/gpt-4o-mini"`` (after ``model_name_map``).
+        provider: the provider's name, e.g. ``"openai"``.
+        messages: the conversation.
+        params: every other parameter for the backend (OpenAI parameters and
+            pass-through options), without credentials, ``stream`` or ``timeout``.
+        credentials: what authenticates the call; masked in repr.
+        credential_source: where the credentials came from (never the secret).
+        timeout: seconds this attempt may take, or None.
+    """
+
+    model: str
+    litellm_model: str
+    provider: str
+    messages: list[dict[str, Any]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Credentials = field(default_factory=Credentials)
+    credential_source: str = "environment"
+    timeout: float | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What the router dispatches through. Sync and async twins; streams are iterators."""
+
+    def provider_of(self, litellm_model: str) -> str:
+        """The provider name of a model string (``"openai/gpt-4o"`` -> ``"openai"``)."""
+        ...
+
+    def complete(self, call: ProviderCall) -> ChatCompletion: ...
+
+    async def acomplete(self, call: ProviderCall) -> ChatCompletion: ...
+
+    def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
+        """Chunks of one streamed attempt. Closing the iterator releases the upstream."""
+        ...
+
+    def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]: ...
