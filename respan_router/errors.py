@@ -49,6 +49,7 @@ __all__ = [
     "RateLimitError",
     "RouterError",
     "StreamInterruptedError",
+    "error_for_status",
 ]
 
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -258,3 +259,31 @@ class AllAttemptsFailedError(RouterError):
     @property
     def last_error(self) -> RouterError:
         return self.attempts[-1].error
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    retry_after: float | None = None,
+) -> ProviderError:
+    """The error a provider's HTTP status becomes (shared by every provider adapter)."""
+    kw: dict[str, object] = {"status_code": status, "model": model, "provider": provider}
+    if status == 429:
+        return RateLimitError(message, retry_after=retry_after, **kw)  # type: ignore[arg-type]
+    cls: type[ProviderError]
+    if status in (400, 422):
+        cls = ProviderBadRequestError
+    elif status == 401:
+        cls = AuthenticationError
+    elif status == 403:
+        cls = PermissionDeniedError
+    elif status == 404:
+        cls = NotFoundError
+    elif status in (408, 504):
+        cls = ProviderTimeoutError
+    else:
+        cls = ProviderError
+    return cls(message, **kw)  # type: ignore[arg-type]

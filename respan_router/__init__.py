@@ -1,0 +1,79 @@
+"""respan_router: the Respan gateway's routing engine, in-process.
+
+``Router.complete`` / ``Router.acomplete`` replace a provider SDK call and add load
+balancing, fallbacks, retries, caching and tracing. litellm is imported lazily, on the
+first call that dispatches through it.
+"""
+
+from respan_router.config import Deployment, RouterConfig
+from respan_router.credentials import Credentials
+from respan_router.errors import (
+    AllAttemptsFailedError,
+    AttemptFailure,
+    AuthenticationError,
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    FeatureNotAvailableError,
+    InvalidRequestError,
+    NoCandidateError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderBadRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RouterError,
+    StreamInterruptedError,
+)
+from respan_router.params import (
+    CacheOptions,
+    LoadBalanceGroup,
+    LoadBalanceModel,
+    RespanParams,
+    RetryParams,
+)
+from respan_router.plan import Attempt
+from respan_router.providers.base import Provider, ProviderCall
+from respan_router.request import ChatRequest
+from respan_router.responses import ChatCompletion, ChatCompletionChunk, Usage
+from respan_router.router import Router
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllAttemptsFailedError",
+    "Attempt",
+    "AttemptFailure",
+    "AuthenticationError",
+    "CacheOptions",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatRequest",
+    "ContentPolicyViolationError",
+    "ContextWindowExceededError",
+    "Credentials",
+    "Deployment",
+    "FeatureNotAvailableError",
+    "InvalidRequestError",
+    "LoadBalanceGroup",
+    "LoadBalanceModel",
+    "NoCandidateError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Provider",
+    "ProviderBadRequestError",
+    "ProviderCall",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "RespanParams",
+    "RetryParams",
+    "Router",
+    "RouterConfig",
+    "RouterError",
+    "StreamInterruptedError",
+    "Usage",
+    "__version__",
+]

@@ -1,0 +1,150 @@
+"""Typed request parameters: the OpenAI chat-completion ones and the Respan ones.
+
+Validated with pydantic v2. Numbers and booleans are strict (``"0.5"`` is not a
+temperature, ``1`` is not ``True``); NaN and infinity are rejected; unknown Respan fields
+are rejected (a typo in ``respan_params`` is an error, not a silent no-op).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+__all__ = [
+    "CacheOptions",
+    "LoadBalanceGroup",
+    "LoadBalanceModel",
+    "OpenAIParams",
+    "RespanParams",
+    "RetryParams",
+    "WeightedCredentials",
+]
+
+Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+NonEmptyStr = Annotated[str, Field(strict=True, min_length=1)]
+Identifier = Annotated[StrictStr | StrictInt, Field(union_mode="left_to_right")]
+CredentialDict = dict[NonEmptyStr, Any]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class LoadBalanceModel(_Strict):
+    """One weighted entry of a load-balance list."""
+
+    model: NonEmptyStr
+    weight: Annotated[Float, Field(gt=0)] = 1.0
+    credentials: CredentialDict | None = None
+
+
+class LoadBalanceGroup(_Strict):
+    """A load-balance group configured on the Router; ``models`` replaces its list."""
+
+    group_id: NonEmptyStr
+    models: Annotated[list[LoadBalanceModel], Field(min_length=1)] | None = None
+
+
+class RetryParams(_Strict):
+    """Respan's retry parameters (defaults apply when ``retry_params`` is given)."""
+
+    retry_enabled: StrictBool = True
+    num_retries: Annotated[StrictInt, Field(ge=0, le=100)] = 3
+    retry_after: Annotated[Float, Field(gt=0, le=3600)] = 0.2
+
+
+class CacheOptions(_Strict):
+    cache_by_customer: StrictBool | None = None
+    is_cached_by_model: StrictBool | None = None
+    omit_log: StrictBool | None = None
+
+
+class WeightedCredentials(_Strict):
+    """One credential set of a weighted ``customer_credentials`` list."""
+
+    credentials: dict[NonEmptyStr, CredentialDict]
+    weight: Annotated[Float, Field(gt=0)] = 1.0
+
+
+class RespanParams(_Strict):
+    """Every Respan parameter, after the three sources were merged."""
+
+    # routing
+    load_balance_group: LoadBalanceGroup | None = None
+    load_balance_models: Annotated[list[LoadBalanceModel], Field(min_length=1)] | None = None
+    models: list[NonEmptyStr] | None = None
+    fallback_models: list[NonEmptyStr] | None = None
+    disable_fallback: StrictBool = False
+    exclude_providers: list[NonEmptyStr] | None = None
+    exclude_models: list[NonEmptyStr] | None = None
+    routing_strategy: Literal["ordered", "cheapest", "fastest"] | None = None
+    # credentials
+    customer_credentials: (
+        dict[NonEmptyStr, CredentialDict]
+        | Annotated[list[WeightedCredentials], Field(min_length=1)]
+        | None
+    ) = None
+    credential_override: dict[NonEmptyStr, CredentialDict] | None = None
+    model_name_map: dict[NonEmptyStr, NonEmptyStr] | None = None
+    # resilience
+    retry_params: RetryParams | None = None
+    retries: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+    total_timeout: Annotated[Float, Field(gt=0)] | None = None
+    first_token_timeout: Annotated[Float, Field(gt=0)] | None = None
+    # cache
+    cache_enabled: StrictBool | None = None
+    cache_ttl: Annotated[Float, Field(gt=0)] | None = None
+    cache_options: CacheOptions | None = None
+    # identity and logging
+    customer_identifier: Annotated[Identifier, Field()] | None = None
+    customer_params: dict[str, Any] | None = None
+    metadata: dict[StrictStr, Any] | None = None
+    properties: dict[StrictStr, Any] | None = None
+    custom_identifier: Identifier | None = None
+    thread_identifier: Identifier | None = None
+    span_name: NonEmptyStr | None = None
+    disable_log: StrictBool = False
+    request_breakdown: StrictBool = False
+    positive_feedback: StrictBool | None = None
+    # prompt templates
+    prompt: dict[str, Any] | None = None
+
+
+RESPAN_FIELDS: frozenset[str] = frozenset(RespanParams.model_fields)
+
+
+class OpenAIParams(BaseModel):
+    """The OpenAI chat-completion parameters the router understands.
+
+    Parameters it does not know are kept (``extra="allow"``) and passed to the backend
+    unchanged, so provider-specific options and litellm's ``mock_response`` work.
+    """
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    messages: list[Any]
+    model: NonEmptyStr | None = None
+    stream: StrictBool = False
+    stream_options: dict[str, Any] | None = None
+    temperature: Annotated[Float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[Float, Field(ge=0, le=1)] | None = None
+    n: Annotated[StrictInt, Field(ge=1, le=128)] | None = None
+    max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
+    frequency_penalty: Annotated[Float, Field(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[Float, Field(ge=-2, le=2)] | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
+    echo: StrictBool | None = None
+    stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
+    logit_bias: dict[StrictStr, Annotated[Float, Field(ge=-100, le=100)]] | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
+    parallel_tool_calls: StrictBool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: StrictStr | dict[str, Any] | None = None
+    seed: StrictInt | None = None
+    user: StrictStr | None = None
+    timeout: Annotated[Float, Field(gt=0)] | None = None

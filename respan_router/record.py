@@ -1,0 +1,72 @@
+"""Per-call state: what happened during one call, kept cheaply while it runs.
+
+The executor fills a :class:`CallRecord`; telemetry and ``request_breakdown`` read it
+when the call ends. Timestamps are wall-clock nanoseconds (``time.time_ns``) so spans
+can be emitted afterwards with their true start and end times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from respan_router.errors import RouterError
+
+__all__ = ["AttemptRecord", "CallRecord", "RetryWait"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWait:
+    """One wait between two tries of the same candidate."""
+
+    at_ns: int
+    seconds: float
+    try_number: int
+    error_type: str
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """One candidate of the plan, tried one or more times."""
+
+    model: str
+    provider: str
+    litellm_model: str
+    credential_source: str
+    start_ns: int = field(default_factory=time.time_ns)
+    end_ns: int = 0
+    tries: int = 0
+    waits: list[RetryWait] = field(default_factory=list)
+    error: RouterError | None = None
+    outcome: str = "pending"  # "success" | "error"
+
+    def finish(self, error: RouterError | None = None) -> None:
+        self.end_ns = time.time_ns()
+        self.error = error
+        self.outcome = "error" if error is not None else "success"
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One call through the router."""
+
+    start_ns: int = field(default_factory=time.time_ns)
+    start_perf: float = field(default_factory=time.perf_counter)
+    routing_seconds: float = 0.0
+    end_ns: int = 0
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    cache_hit: bool = False
+    stream: bool = False
+    first_chunk_ns: int = 0
+    error: BaseException | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def retries(self) -> int:
+        return sum(max(a.tries - 1, 0) for a in self.attempts)
+
+    @property
+    def latency_seconds(self) -> float:
+        end = self.end_ns or time.time_ns()
+        return (end - self.start_ns) / 1e9

@@ -1,0 +1,210 @@
+"""Stage 1: turn a call's keywords into one validated, typed :class:`ChatRequest`.
+
+Bad input stops here with an :class:`~respan_router.errors.InvalidRequestError` naming
+the field and the reason, before anything else happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
+from respan_router.merge import merge_sources
+from respan_router.params import OpenAIParams, RespanParams
+
+__all__ = ["UNIMPLEMENTED", "ChatRequest", "build_request"]
+
+# Parameters accepted by the schema whose behaviour is not built yet: rejected clearly.
+UNIMPLEMENTED: dict[str, str] = {
+    "customer_params": "customer budgets (customer_params) are not implemented yet",
+    "prompt": "prompt templates (prompt) are not implemented yet",
+    # Routing: lands with the routing-plan stage.
+    **{
+        name: f"{name} (routing) is not implemented yet"
+        for name in (
+            "load_balance_group",
+            "load_balance_models",
+            "models",
+            "fallback_models",
+            "exclude_providers",
+            "exclude_models",
+            "routing_strategy",
+            "customer_credentials",
+            "credential_override",
+            "model_name_map",
+        )
+    },
+    **{
+        name: f"{name} (retries and deadlines) is not implemented yet"
+        for name in ("retry_params", "retries", "total_timeout")
+    },
+    **{
+        name: f"{name} (response cache) is not implemented yet"
+        for name in ("cache_enabled", "cache_ttl", "cache_options")
+    },
+    "first_token_timeout": "first_token_timeout (streaming) is not implemented yet",
+}
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_CORE = frozenset({"messages", "model", "stream", "timeout"})
+_MAX_CUSTOMER_ID = 254
+_EMPTY_RESPAN = RespanParams()
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A validated request.
+
+    Attributes:
+        messages: the conversation, validated.
+        model: the ``model`` parameter, or None when routing supplies one.
+        stream: whether the caller asked for a stream.
+        timeout: seconds one attempt may take, or None.
+        params: every other OpenAI or pass-through parameter, as given.
+        respan: the merged, validated Respan parameters.
+        headers: headers to forward upstream, or None.
+    """
+
+    messages: list[dict[str, Any]]
+    model: str | None
+    stream: bool
+    timeout: float | None
+    params: dict[str, Any]
+    respan: RespanParams
+    headers: dict[str, str] | None = None
+
+
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
+
+
+def _is_union_tag(part: int | str) -> bool:
+    """pydantic names union members in error locations ('str', 'list[str]', ...)."""
+    return isinstance(part, str) and (part in _UNION_TAGS or "[" in part or "-" in part)
+
+
+def _loc(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    out = prefix
+    for part in loc:
+        if _is_union_tag(part):
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _from_validation(exc: ValidationError, prefix: str = "") -> InvalidRequestError:
+    errors = exc.errors(include_url=False, include_input=False)
+
+    def specificity(err: Any) -> tuple[int, int]:
+        # Deepest location first; a constraint beats a plain type mismatch of a union member.
+        depth = sum(1 for p in err["loc"] if not _is_union_tag(p))
+        return depth, 0 if err["type"].endswith("_type") else 1
+
+    first = max(errors, key=specificity)
+    field = _loc(tuple(first["loc"]), prefix)
+    if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
+        reason = "is not a Respan parameter"
+    else:
+        reason = first["msg"]
+    return InvalidRequestError(f"invalid parameter {field}: {reason}", field=field)
+
+
+def _check_message(i: int, message: Any) -> None:
+    where = f"messages[{i}]"
+    if not isinstance(message, Mapping):
+        raise InvalidRequestError(f"{where} must be an object", field=where)
+    role = message.get("role")
+    if not isinstance(role, str) or role not in _ROLES:
+        raise InvalidRequestError(
+            f"{where}.role must be one of {sorted(_ROLES)}", field=f"{where}.role"
+        )
+    content = message.get("content")
+    if content is None:
+        if role != "assistant" or not (message.get("tool_calls") or message.get("function_call")):
+            raise InvalidRequestError(
+                f"{where}.content is required for a {role} message", field=f"{where}.content"
+            )
+    elif isinstance(content, list):
+        for j, part in enumerate(content):
+            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                raise InvalidRequestError(
+                    f"{where}.content[{j}] must be an object with a 'type'",
+                    field=f"{where}.content[{j}]",
+                )
+    elif not isinstance(content, str):
+        raise InvalidRequestError(
+            f"{where}.content must be a string or a list of parts", field=f"{where}.content"
+        )
+    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise InvalidRequestError(
+            f"{where}.tool_call_id is required for a tool message", field=f"{where}.tool_call_id"
+        )
+
+
+def _check_messages(messages: Any) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError("messages must be a non-empty list", field="messages")
+    for i, message in enumerate(messages):
+        _check_message(i, message)
+    return messages
+
+
+def _validate_respan(raw: dict[str, Any]) -> RespanParams:
+    if not raw:
+        return _EMPTY_RESPAN
+    try:
+        respan = RespanParams.model_validate(raw)
+    except ValidationError as exc:
+        raise _from_validation(exc) from None
+    for name, why in UNIMPLEMENTED.items():
+        if raw.get(name) is not None:
+            raise FeatureNotAvailableError(f"{why}; remove '{name}' from the request", field=name)
+    cid = respan.customer_identifier
+    if cid is not None and len(str(cid)) > _MAX_CUSTOMER_ID:
+        raise InvalidRequestError(
+            f"customer_identifier must be at most {_MAX_CUSTOMER_ID} characters",
+            field="customer_identifier",
+        )
+    return respan
+
+
+def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
+    """Merge, validate and type one call's keywords."""
+    merged = merge_sources(kwargs)
+    body = merged.body
+    if "messages" not in body:
+        raise InvalidRequestError("messages is required", field="messages")
+    messages = _check_messages(body["messages"])
+    try:
+        OpenAIParams.model_validate(body)
+    except ValidationError as exc:
+        raise _from_validation(exc) from None
+    respan = _validate_respan(merged.respan)
+    model = body.get("model")
+    if model is None and not (
+        respan.load_balance_models or respan.load_balance_group or respan.models
+    ):
+        raise InvalidRequestError(
+            "model is required unless load_balance_models, load_balance_group or models "
+            "supplies one",
+            field="model",
+        )
+    if body.get("stream"):
+        raise FeatureNotAvailableError("stream=True is not implemented yet", field="stream")
+    params = {k: v for k, v in body.items() if k not in _CORE}
+    timeout = body.get("timeout")
+    return ChatRequest(
+        messages=messages,
+        model=model,
+        stream=bool(body.get("stream", False)),
+        timeout=float(timeout) if timeout is not None else None,
+        params=params,
+        respan=respan,
+        headers=merged.headers,
+    )

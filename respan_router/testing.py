@@ -1,0 +1,320 @@
+"""A test kit for services that call the router: a scriptable fake provider.
+
+Example::
+
+    from respan_router import Router
+    from respan_router.testing import FakeProvider, Failure, Reply
+
+    fake = FakeProvider(default=Reply("hello"))
+    fake.script("gpt-4o", Failure(429, retry_after=1.0), Reply("second try"))
+    router = Router(provider=fake)
+    router.complete(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert fake.calls[0].model == "gpt-4o"
+
+Scripts are per model (the name as requested, or the backend model string); a model's
+queue is consumed in order, then its default, then the provider's default applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from respan_router.errors import (
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    RouterError,
+    StreamInterruptedError,
+    error_for_status,
+)
+from respan_router.providers.base import ProviderCall
+from respan_router.responses import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    Message,
+    ToolCall,
+    Usage,
+    new_completion_id,
+)
+
+__all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A successful answer.
+
+    Args:
+        content: the assistant's text.
+        usage: (prompt_tokens, completion_tokens); counted from words when None.
+        tool_calls: (name, arguments-JSON) pairs the assistant calls.
+        latency: seconds before answering (before the first chunk when streaming).
+        chunk_latency: seconds between chunks when streaming.
+        finish_reason: as the provider would say.
+        chunks: how many pieces a stream splits the content into (default: per word).
+    """
+
+    content: str = "ok"
+    usage: tuple[int, int] | None = None
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    latency: float = 0.0
+    chunk_latency: float = 0.0
+    finish_reason: str | None = None
+    chunks: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt.
+
+    Args:
+        status: the HTTP status the provider answers with (429, 500, ...).
+        message: the provider's error message.
+        retry_after: seconds the provider asks to wait (Retry-After), if any.
+        timeout: fail as a timeout (408) instead of a status.
+        dropped: fail as a dropped connection.
+        latency: seconds before failing.
+        after_chunks: when streaming, fail after this many chunks were delivered.
+    """
+
+    status: int = 500
+    message: str = "fake provider failure"
+    retry_after: float | None = None
+    timeout: bool = False
+    dropped: bool = False
+    latency: float = 0.0
+    after_chunks: int = 0
+
+
+Outcome = Reply | Failure | BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCall:
+    """One call the fake received. ``credential_source`` names where credentials came from."""
+
+    model: str
+    litellm_model: str
+    provider: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    credential_source: str
+    credential_keys: tuple[str, ...]
+    timeout: float | None
+    stream: bool
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeProvider:
+    """A scriptable, recording provider. Thread- and task-safe."""
+
+    def __init__(self, default: Outcome | str = "ok", *, provider_name: str = "fake") -> None:
+        self._default: Outcome = Reply(default) if isinstance(default, str) else default
+        self._provider_name = provider_name
+        self._queues: dict[str, deque[Outcome]] = {}
+        self._defaults: dict[str, Outcome] = {}
+        self._lock = threading.Lock()
+        self.calls: list[RecordedCall] = []
+
+    # -- scripting -------------------------------------------------------------------
+    def script(self, model: str, *outcomes: Outcome | str) -> FakeProvider:
+        """Queue outcomes for ``model``, consumed one per call in order."""
+        with self._lock:
+            queue = self._queues.setdefault(model, deque())
+            queue.extend(Reply(o) if isinstance(o, str) else o for o in outcomes)
+        return self
+
+    def set_default(self, model: str, outcome: Outcome | str) -> FakeProvider:
+        """The outcome for ``model`` once its queue is empty."""
+        with self._lock:
+            self._defaults[model] = Reply(outcome) if isinstance(outcome, str) else outcome
+        return self
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queues.clear()
+            self._defaults.clear()
+            self.calls.clear()
+
+    def calls_for(self, model: str) -> list[RecordedCall]:
+        return [c for c in self.calls if model in (c.model, c.litellm_model)]
+
+    # -- the Provider protocol -------------------------------------------------------
+    def provider_of(self, litellm_model: str) -> str:
+        prefix, sep, _ = litellm_model.partition("/")
+        return prefix if sep else self._provider_name
+
+    def complete(self, call: ProviderCall) -> ChatCompletion:
+        outcome = self._next(call, stream=False)
+        delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
+        if delay:
+            time.sleep(self._bounded(delay, call))
+        return self._finish(outcome, call)
+
+    async def acomplete(self, call: ProviderCall) -> ChatCompletion:
+        outcome = self._next(call, stream=False)
+        delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
+        if delay:
+            await asyncio.sleep(self._bounded(delay, call))
+        return self._finish(outcome, call)
+
+    def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
+        outcome = self._next(call, stream=True)
+        delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
+        if delay:
+            time.sleep(self._bounded(delay, call))
+        for step in self._chunk_plan(outcome, call):
+            if isinstance(step, float):
+                time.sleep(step)
+            else:
+                yield step
+
+    async def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
+        outcome = self._next(call, stream=True)
+        delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
+        if delay:
+            await asyncio.sleep(self._bounded(delay, call))
+        for step in self._chunk_plan(outcome, call):
+            if isinstance(step, float):
+                await asyncio.sleep(step)
+            else:
+                yield step
+
+    # -- internals -------------------------------------------------------------------
+    def _next(self, call: ProviderCall, *, stream: bool) -> Outcome:
+        with self._lock:
+            self.calls.append(
+                RecordedCall(
+                    model=call.model,
+                    litellm_model=call.litellm_model,
+                    provider=call.provider,
+                    messages=call.messages,
+                    params=dict(call.params),
+                    credential_source=call.credential_source,
+                    credential_keys=tuple(sorted(call.credentials)),
+                    timeout=call.timeout,
+                    stream=stream,
+                )
+            )
+            for name in (call.model, call.litellm_model):
+                queue = self._queues.get(name)
+                if queue:
+                    return queue.popleft()
+            for name in (call.model, call.litellm_model):
+                if name in self._defaults:
+                    return self._defaults[name]
+            return self._default
+
+    @staticmethod
+    def _bounded(delay: float, call: ProviderCall) -> float:
+        if call.timeout is not None and delay > call.timeout:
+            return call.timeout
+        return delay
+
+    def _error(self, outcome: Failure | BaseException, call: ProviderCall) -> BaseException:
+        if isinstance(outcome, BaseException):
+            return outcome
+        where = {"model": call.model, "provider": call.provider}
+        if outcome.timeout:
+            return ProviderTimeoutError("fake provider timed out", **where)
+        if outcome.dropped:
+            return ProviderConnectionError("fake provider dropped the connection", **where)
+        return error_for_status(
+            outcome.status, outcome.message, retry_after=outcome.retry_after, **where
+        )
+
+    def _finish(self, outcome: Outcome, call: ProviderCall) -> ChatCompletion:
+        if not isinstance(outcome, Reply):
+            raise self._error(outcome, call)
+        if call.timeout is not None and outcome.latency > call.timeout:
+            raise ProviderTimeoutError(
+                "fake provider timed out", model=call.model, provider=call.provider
+            )
+        tool_calls = [
+            ToolCall(id=f"call_{i}", function=FunctionCall(name=n, arguments=a))
+            for i, (n, a) in enumerate(outcome.tool_calls)
+        ] or None
+        finish = outcome.finish_reason or ("tool_calls" if tool_calls else "stop")
+        return ChatCompletion(
+            id=new_completion_id(),
+            model=call.model,
+            choices=[Choice(Message(content=outcome.content, tool_calls=tool_calls), 0, finish)],
+            usage=self._usage(outcome, call),
+        )
+
+    @staticmethod
+    def _usage(outcome: Reply, call: ProviderCall) -> Usage:
+        if outcome.usage is not None:
+            p, c = outcome.usage
+        else:
+            p = sum(
+                len(m["content"].split())
+                for m in call.messages
+                if isinstance(m.get("content"), str)
+            )
+            c = len(outcome.content.split())
+        return Usage(p, c, p + c)
+
+    def _chunk_plan(
+        self, outcome: Outcome, call: ProviderCall
+    ) -> Iterator[ChatCompletionChunk | float]:
+        """The chunks of a stream, with float entries meaning 'wait this long'."""
+        if not isinstance(outcome, Reply):
+            after = outcome.after_chunks if isinstance(outcome, Failure) else 0
+            for i in range(after):
+                yield self._chunk(call, f"part{i} ", role="assistant" if i == 0 else None)
+            error = self._error(outcome, call)
+            if after and isinstance(error, RouterError):
+                raise StreamInterruptedError(
+                    f"stream interrupted after {after} chunks: {error.message}",
+                    model=call.model,
+                    provider=call.provider,
+                ) from error
+            raise error
+        if call.timeout is not None and outcome.latency > call.timeout:
+            raise ProviderTimeoutError(
+                "fake provider timed out", model=call.model, provider=call.provider
+            )
+        pieces = self._pieces(outcome)
+        cid = new_completion_id()
+        for i, piece in enumerate(pieces):
+            if i and outcome.chunk_latency:
+                yield outcome.chunk_latency
+            yield self._chunk(call, piece, role="assistant" if i == 0 else None, cid=cid)
+        finish = outcome.finish_reason or "stop"
+        yield ChatCompletionChunk(
+            id=cid, model=call.model, choices=[ChunkChoice(Delta(), 0, finish)]
+        )
+        options = call.params.get("stream_options") or {}
+        if options.get("include_usage"):
+            yield ChatCompletionChunk(
+                id=cid, model=call.model, choices=[], usage=self._usage(outcome, call)
+            )
+
+    @staticmethod
+    def _pieces(outcome: Reply) -> list[str]:
+        text = outcome.content
+        if outcome.chunks:
+            size = max(1, -(-len(text) // outcome.chunks))
+            return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+        words = text.split(" ")
+        return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+    @staticmethod
+    def _chunk(
+        call: ProviderCall, content: str, *, role: str | None = None, cid: str | None = None
+    ) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=cid or new_completion_id(),
+            model=call.model,
+            choices=[ChunkChoice(Delta(content=content, role=role), 0, None)],
+        )
