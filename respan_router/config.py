@@ -42,6 +42,8 @@ class Deployment(BaseModel):
 
     model: str = Field(min_length=1)
     provider: str | None = None
+    input_cost_per_token: float | None = Field(default=None, ge=0)
+    output_cost_per_token: float | None = Field(default=None, ge=0)
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -117,9 +117,22 @@ class RecordedCall:
 class FakeProvider:
     """A scriptable, recording provider. Thread- and task-safe."""
 
-    def __init__(self, default: Outcome | str = "ok", *, provider_name: str = "fake") -> None:
+    def __init__(
+        self,
+        default: Outcome | str = "ok",
+        *,
+        provider_name: str = "fake",
+        prices: dict[str, tuple[float, float]] | None = None,
+    ) -> None:
+        """Args:
+        default: the outcome of any call nothing else was scripted for.
+        provider_name: the provider of model strings without a ``provider/`` prefix.
+        prices: USD per (input, output) token, by model string, for cost and the
+            ``cheapest`` routing strategy.
+        """
         self._default: Outcome = Reply(default) if isinstance(default, str) else default
         self._provider_name = provider_name
+        self._prices = dict(prices or {})
         self._queues: dict[str, deque[Outcome]] = {}
         self._defaults: dict[str, Outcome] = {}
         self._lock = threading.Lock()
@@ -152,6 +165,9 @@ class FakeProvider:
     def provider_of(self, litellm_model: str) -> str:
         prefix, sep, _ = litellm_model.partition("/")
         return prefix if sep else self._provider_name
+
+    def price_per_token(self, litellm_model: str) -> tuple[float, float] | None:
+        return self._prices.get(litellm_model)
 
     def complete(self, call: ProviderCall) -> ChatCompletion:
         outcome = self._next(call, stream=False)

@@ -1,0 +1,53 @@
+"""Prices: USD per token for a model, from the deployment or the provider's price table.
+
+Shared by the ``cheapest`` routing strategy and the cost recorded for each call.
+``model_name_map`` is honoured by the caller: it prices the standard name.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from respan_router.config import RouterConfig
+from respan_router.providers.base import Provider
+
+__all__ = ["Pricing"]
+
+
+class Pricing:
+    """Looks up and memoises per-token prices; computes a call's cost."""
+
+    def __init__(self, config: RouterConfig, provider: Provider) -> None:
+        self._config = config
+        self._provider = provider
+        self._memo: dict[str, tuple[float, float] | None] = {}
+        self._lock = threading.Lock()
+
+    def per_token(self, model: str, litellm_model: str | None = None) -> tuple[float, float] | None:
+        """(input, output) USD per token for a model name (deployment first), or None."""
+        key = f"{model}\x00{litellm_model or ''}"
+        if key in self._memo:
+            return self._memo[key]
+        price: tuple[float, float] | None = None
+        deployment = self._config.deployments.get(model)
+        if deployment is not None and deployment.input_cost_per_token is not None:
+            price = (deployment.input_cost_per_token, deployment.output_cost_per_token or 0.0)
+        else:
+            backend = litellm_model or (deployment.model if deployment else model)
+            price = self._provider.price_per_token(backend)
+        with self._lock:
+            self._memo[key] = price
+        return price
+
+    def cost(
+        self,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        litellm_model: str | None = None,
+    ) -> float | None:
+        """USD for one call's usage, or None when the price is unknown."""
+        price = self.per_token(model, litellm_model)
+        if price is None:
+            return None
+        return prompt_tokens * price[0] + completion_tokens * price[1]
