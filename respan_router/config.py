@@ -38,7 +38,7 @@ class Deployment(BaseModel):
     credentials.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     model: str = Field(min_length=1)
     provider: str | None = None
@@ -57,7 +57,9 @@ class Deployment(BaseModel):
 class RouterConfig(BaseModel):
     """Everything a Router is built from. See the Router's docstring for each field."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, frozen=True, defer_build=True
+    )
 
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     deployments: dict[str, Deployment] = Field(default_factory=dict)

@@ -52,7 +52,14 @@ UNIMPLEMENTED: dict[str, str] = {
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _CORE = frozenset({"messages", "model", "stream", "timeout"})
 _MAX_CUSTOMER_ID = 254
-_EMPTY_RESPAN = RespanParams()
+_EMPTY_RESPAN: RespanParams | None = None
+
+
+def _empty_respan() -> RespanParams:
+    global _EMPTY_RESPAN
+    if _EMPTY_RESPAN is None:
+        _EMPTY_RESPAN = RespanParams()
+    return _EMPTY_RESPAN
 
 
 @dataclass(slots=True)
@@ -157,7 +164,7 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
 
 def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     if not raw:
-        return _EMPTY_RESPAN
+        return _empty_respan()
     try:
         respan = RespanParams.model_validate(raw)
     except ValidationError as exc:

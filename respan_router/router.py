@@ -15,6 +15,7 @@ from typing import Any
 
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.executor import Executor
+from respan_router.params import build_schemas
 from respan_router.plan import Attempt, Planner
 from respan_router.providers.base import Provider
 from respan_router.record import CallRecord
@@ -89,6 +90,7 @@ class Router:
                 "record_customer_email": record_customer_email,
             }
         )
+        build_schemas()
         self._provider = _resolve_provider(provider)
         self._planner = Planner(self._config, self._provider.provider_of)
         self._executor = Executor(self._provider, default_timeout=self._config.timeout)
