@@ -52,6 +52,7 @@ UNIMPLEMENTED: dict[str, str] = {
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _CORE = frozenset({"messages", "model", "stream", "timeout"})
 _MAX_CUSTOMER_ID = 254
+MAX_DEPTH = 32  # nesting of any parameter value; deeper input is rejected, not recursed
 _EMPTY_RESPAN: RespanParams | None = None
 
 
@@ -162,6 +163,28 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
     return messages
 
 
+def _too_deep(value: Any) -> bool:
+    """Whether a value nests lists/dicts deeper than MAX_DEPTH (iterative, no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, Mapping | list))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, Mapping | list | tuple))
+    return False
+
+
+def _check_depth(values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        if isinstance(value, Mapping | list | tuple) and _too_deep(value):
+            raise InvalidRequestError(
+                f"{name} is nested more than {MAX_DEPTH} levels deep", field=name
+            )
+
+
 def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     if not raw:
         return _empty_respan()
@@ -188,6 +211,8 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     if "messages" not in body:
         raise InvalidRequestError("messages is required", field="messages")
     messages = _check_messages(body["messages"])
+    _check_depth(body)
+    _check_depth(merged.respan)
     try:
         OpenAIParams.model_validate(body)
     except ValidationError as exc:
