@@ -12,9 +12,10 @@ While the cooldown runs, outcomes of calls that started before the breaker opene
 nothing (only a longer Retry-After extends the cooldown).
 
 Only provider failures count: retryable ones (408, 409, 429, 5xx, timeouts, lost
-connections) and, by default, 401 and 403. Another provider error (a 400, a 404, a
-context-window error) is the deployment answering, so it counts as a success; an error
-that is not a provider's (our validation errors, cancellation) counts as nothing.
+connections), any 5xx (a stream cut mid-way too) and, by default, 401 and 403. Another
+provider error (a 400, a 404, a context-window error) is the deployment answering, so it
+counts as a success; an error that is not a provider's (our validation errors,
+cancellation) counts as nothing.
 
 :class:`HealthRegistry` holds the breakers of one router. :meth:`HealthRegistry.order` is
 non-consuming and puts the deployments that may not be called at the back;
@@ -96,7 +97,8 @@ class BreakerConfig:
         """True: a health failure; False: the deployment answered; None: not its doing."""
         if not isinstance(error, ProviderError):
             return None
-        return error.retryable or error.status_code in self.failure_statuses
+        status = error.status_code
+        return error.retryable or status >= 500 or status in self.failure_statuses
 
 
 @dataclass(frozen=True, slots=True)

@@ -382,7 +382,10 @@ class RetryPolicy:
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
     ) -> Retrying:
-        """A :class:`tenacity.Retrying` for one candidate (build one per call).
+        """A :class:`tenacity.Retrying` for one candidate.
+
+        Build one per call: tenacity keeps per-call state on the object (per thread, not
+        per task), so one object must not serve concurrent calls.
 
         Args:
             sleep: how to sleep (default :func:`time.sleep`); inject one in tests.

@@ -18,6 +18,7 @@ from respan_router.errors import (
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
+    StreamInterruptedError,
 )
 from respan_router.health import (
     BreakerConfig,
@@ -136,6 +137,7 @@ def test_failure_rate_looks_only_at_the_window(clock: FakeClock) -> None:
         RateLimitError("slow down"),
         AuthenticationError("bad key"),
         PermissionDeniedError("no access"),
+        StreamInterruptedError("cut after the first chunk"),
     ],
     ids=repr,
 )
