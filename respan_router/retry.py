@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from tenacity import AsyncRetrying, RetryCallState, Retrying
 from tenacity.retry import retry_base
-from tenacity.stop import stop_after_attempt, stop_base
+from tenacity.stop import StopBaseT, stop_after_attempt, stop_any, stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from respan_router.errors import InvalidRequestError, ProviderError
@@ -338,13 +338,16 @@ class RetryPolicy:
         deadline: float | None = None,
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
+        extra_stop: StopBaseT | None = None,
     ) -> stop_base:
-        """The stop strategy: attempts, Retry-After limit, deadline, then the budget."""
+        """The stop strategy: attempts, Retry-After limit, deadline, extra, then budget."""
         stop: stop_base = stop_after_attempt(self.max_attempts)
         if self.max_retry_after is not None:
             stop = stop | stop_if_retry_after_exceeds(self.max_retry_after)
         if deadline is not None:
             stop = stop | stop_before_deadline(deadline, clock)
+        if extra_stop is not None:
+            stop = stop_any(stop, extra_stop)  # type: ignore[arg-type]  # a callable is fine
         if budget is not None:
             # Last: stop_any asks in order, so the budget only pays for real retries.
             stop = stop | stop_when_budget_denies(budget)
@@ -358,9 +361,12 @@ class RetryPolicy:
         deadline: float | None,
         budget: RetryBudgetLike | None,
         clock: Clock,
+        extra_stop: StopBaseT | None,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "stop": self.stop_strategy(deadline=deadline, budget=budget, clock=clock),
+            "stop": self.stop_strategy(
+                deadline=deadline, budget=budget, clock=clock, extra_stop=extra_stop
+            ),
             "wait": self.wait_strategy(),
             "retry": retry_if_retryable,
             "reraise": True,
@@ -381,6 +387,7 @@ class RetryPolicy:
         deadline: float | None = None,
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
+        extra_stop: StopBaseT | None = None,
     ) -> Retrying:
         """A :class:`tenacity.Retrying` for one candidate.
 
@@ -395,13 +402,15 @@ class RetryPolicy:
             budget: the retry budget; the first attempt is recorded as a request and each
                 retry must be granted by it. None means unlimited.
             clock: the clock of ``deadline`` (default :func:`time.monotonic`).
+            extra_stop: another tenacity stop condition (a strategy or a callable taking
+                the state), e.g. "this deployment's circuit breaker has opened".
 
         The last error is re-raised unchanged when retries stop.
         """
         return Retrying(
             **self._strategy_kwargs(
                 sleep=sleep, before_sleep=before_sleep, deadline=deadline, budget=budget,
-                clock=clock,
+                clock=clock, extra_stop=extra_stop,
             )
         )
 
@@ -413,12 +422,13 @@ class RetryPolicy:
         deadline: float | None = None,
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
+        extra_stop: StopBaseT | None = None,
     ) -> AsyncRetrying:
         """The async twin of :meth:`retrying` (default sleep: :func:`asyncio.sleep`)."""
         return AsyncRetrying(
             **self._strategy_kwargs(
                 sleep=sleep, before_sleep=before_sleep, deadline=deadline, budget=budget,
-                clock=clock,
+                clock=clock, extra_stop=extra_stop,
             )
         )
 

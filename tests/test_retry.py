@@ -474,6 +474,17 @@ async def test_budget_is_only_asked_for_retries_that_would_happen(mode: str) -> 
     assert (budget.asked, budget.requests) == (2, 4)
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_extra_stop_is_asked_before_the_budget(mode: str) -> None:
+    budget = FakeBudget(grants=100)
+    fn = Flaky(ProviderError("boom", status_code=500), forever=True)
+    await run(
+        mode, RetryPolicy(num_retries=5), fn, budget=budget,
+        extra_stop=lambda state: state.attempt_number >= 2,
+    )
+    assert (fn.calls, budget.asked) == (2, 1)
+
+
 # --- telemetry -----------------------------------------------------------------------------
 
 
