@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from respan_router.errors import InvalidRequestError
-from respan_router.params import LoadBalanceModel
+from respan_router.params import LoadBalanceModel, RetryParams
 
 __all__ = ["Deployment", "RouterConfig", "load_config_file"]
 
@@ -73,6 +73,9 @@ class RouterConfig(BaseModel):
     total_timeout: float | None = Field(default=None, gt=0)
     record_content: bool = True
     record_customer_email: bool = False
+    retry_params: RetryParams | None = None
+    circuit_breaker: dict[str, Any] | bool = True
+    retry_budget: dict[str, Any] | bool = True
 
     @model_validator(mode="after")
     def _groups_not_empty(self) -> RouterConfig:

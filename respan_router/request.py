@@ -39,10 +39,6 @@ UNIMPLEMENTED: dict[str, str] = {
         )
     },
     **{
-        name: f"{name} (retries and deadlines) is not implemented yet"
-        for name in ("retry_params", "retries", "total_timeout")
-    },
-    **{
         name: f"{name} (response cache) is not implemented yet"
         for name in ("cache_enabled", "cache_ttl", "cache_options")
     },

@@ -316,9 +316,7 @@ class RetryPolicy:
             _check_seconds(initial, "retry_params.retry_after")
             if not enabled:
                 num = 0
-            return cls(
-                enabled=enabled, num_retries=num, initial_wait=float(initial), **overrides
-            )
+            return cls(enabled=enabled, num_retries=num, initial_wait=float(initial), **overrides)
         num = 0 if retries is None else retries
         _check_count(num, "retries")
         return cls(enabled=num > 0, num_retries=num, **overrides)
@@ -409,8 +407,12 @@ class RetryPolicy:
         """
         return Retrying(
             **self._strategy_kwargs(
-                sleep=sleep, before_sleep=before_sleep, deadline=deadline, budget=budget,
-                clock=clock, extra_stop=extra_stop,
+                sleep=sleep,
+                before_sleep=before_sleep,
+                deadline=deadline,
+                budget=budget,
+                clock=clock,
+                extra_stop=extra_stop,
             )
         )
 
@@ -427,8 +429,12 @@ class RetryPolicy:
         """The async twin of :meth:`retrying` (default sleep: :func:`asyncio.sleep`)."""
         return AsyncRetrying(
             **self._strategy_kwargs(
-                sleep=sleep, before_sleep=before_sleep, deadline=deadline, budget=budget,
-                clock=clock, extra_stop=extra_stop,
+                sleep=sleep,
+                before_sleep=before_sleep,
+                deadline=deadline,
+                budget=budget,
+                clock=clock,
+                extra_stop=extra_stop,
             )
         )
 

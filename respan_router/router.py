@@ -10,17 +10,21 @@ Every step that does no I/O is shared by the two; only the execution differs.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.executor import Executor
+from respan_router.health import BreakerConfig, HealthRegistry
 from respan_router.params import build_schemas
 from respan_router.plan import Attempt, Planner
 from respan_router.providers.base import Provider
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest, build_request
 from respan_router.responses import ChatCompletion
+from respan_router.retry import RetryPolicy
+from respan_router.retry_budget import RetryBudget
 
 __all__ = ["Router"]
 
@@ -56,6 +60,15 @@ class Router:
         total_timeout: default seconds a whole call (retries and fallbacks) may take.
         record_content: record messages and outputs in spans (unless ``disable_log``).
         record_customer_email: record the customer's email in spans.
+        retry_params: the default retry policy of calls that give none
+            (``{retry_enabled, num_retries, retry_after}``); default: no retries.
+        circuit_breaker: per-deployment breaker settings (``consecutive_failures``,
+            ``failure_rate``, ``window``, ``min_calls``, ``cooldown``), or False to disable.
+        retry_budget: router-wide retry cap (``ratio``, ``window``,
+            ``min_retries_per_second``), or False to disable.
+        sleep: how retries wait in sync calls (default :func:`time.sleep`); for tests.
+        async_sleep: how retries wait in async calls (default :func:`asyncio.sleep`).
+        clock: a monotonic clock for deadlines, breakers and the retry budget; for tests.
     """
 
     def __init__(
@@ -73,6 +86,12 @@ class Router:
         total_timeout: float | None = None,
         record_content: bool = True,
         record_customer_email: bool = False,
+        retry_params: Mapping[str, Any] | None = None,
+        circuit_breaker: Mapping[str, Any] | bool = True,
+        retry_budget: Mapping[str, Any] | bool = True,
+        sleep: Callable[[float], None] | None = None,
+        async_sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._config: RouterConfig = build_config(
             {
@@ -88,12 +107,47 @@ class Router:
                 "total_timeout": total_timeout,
                 "record_content": record_content,
                 "record_customer_email": record_customer_email,
+                "retry_params": retry_params,
+                "circuit_breaker": dict(circuit_breaker)
+                if isinstance(circuit_breaker, Mapping)
+                else circuit_breaker,
+                "retry_budget": dict(retry_budget)
+                if isinstance(retry_budget, Mapping)
+                else retry_budget,
             }
         )
         build_schemas()
         self._provider = _resolve_provider(provider)
         self._planner = Planner(self._config, self._provider.provider_of)
-        self._executor = Executor(self._provider, default_timeout=self._config.timeout)
+        clock = clock or time.monotonic
+        self.health = self._build_health(clock)
+        self.retry_budget = self._build_budget(clock)
+        self._executor = Executor(
+            self._provider,
+            default_timeout=self._config.timeout,
+            default_total_timeout=self._config.total_timeout,
+            default_retry=RetryPolicy.from_params(self._config.retry_params)
+            if self._config.retry_params is not None
+            else None,
+            health=self.health,
+            budget=self.retry_budget,
+            sleep=sleep,
+            async_sleep=async_sleep,
+            clock=clock,
+        )
+
+    def _build_health(self, clock: Callable[[], float]) -> HealthRegistry | None:
+        setting = self._config.circuit_breaker
+        if setting is False:
+            return None
+        config = BreakerConfig(**setting) if isinstance(setting, dict) else BreakerConfig()
+        return HealthRegistry(config, clock=clock)
+
+    def _build_budget(self, clock: Callable[[], float]) -> RetryBudget | None:
+        setting = self._config.retry_budget
+        if setting is False:
+            return None
+        return RetryBudget(**(setting if isinstance(setting, dict) else {}), clock=clock)
 
     @classmethod
     def from_config(

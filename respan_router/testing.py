@@ -45,8 +45,9 @@ from respan_router.responses import (
     Usage,
     new_completion_id,
 )
+from respan_router.retry import zero_waits
 
-__all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply"]
+__all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply", "zero_waits"]
 
 
 @dataclass(frozen=True, slots=True)
