@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState
 
@@ -33,6 +33,8 @@ from respan_router.retry import RetryPolicy
 from respan_router.retry_budget import RetryBudget
 
 __all__ = ["Executor", "health_key"]
+
+T = TypeVar("T")
 
 # Sources whose credentials the caller brings per request: their breakers are per key set.
 _CALLER_SOURCES = frozenset({"customer_credentials", "credential_override"})
@@ -205,9 +207,23 @@ class _ExecutorBase:
     def _expired(self, deadline: float | None) -> bool:
         return deadline is not None and self._clock() >= deadline
 
+    def _release(self, key: str, last_resort: bool) -> None:
+        """Hand back a breaker's probe that was granted but will not be used."""
+        if key and not last_resort and self.health is not None:
+            self.health.release(key)
+
+
+Once = Callable[[Attempt, ChatRequest, "float | None", str, AttemptRecord], T]
+AsyncOnce = Callable[[Attempt, ChatRequest, "float | None", str, AttemptRecord], Awaitable[T]]
+
 
 class Executor(_ExecutorBase):
-    """Runs a plan against a provider, sync and async."""
+    """Runs a plan against a provider, sync and async.
+
+    :meth:`walk` / :meth:`awalk` are the fallback loop; what one try of one candidate
+    does is the ``once`` function: a completion (:meth:`run`) or opening a stream up to
+    its first chunk (see :mod:`respan_router.streaming`).
+    """
 
     def _once(
         self,
@@ -246,51 +262,69 @@ class Executor(_ExecutorBase):
     def run(
         self, request: ChatRequest, attempts: Sequence[Attempt], record: CallRecord
     ) -> ChatCompletion:
-        policy, deadline = self.policy(request), self.deadline(request)
-        failures: list[AttemptFailure] = []
-        for attempt, key, last_resort in self._ordered(attempts):
-            if self._expired(deadline):
-                if key and not last_resort and self.health is not None:
-                    self.health.release(key)
-                break
-            arec = self._start(attempt, record)
-            try:
-                if self._single(policy, last_resort):
-                    response = self._once(attempt, request, deadline, key, arec)
-                else:
-                    retrying = policy.retrying(
-                        sleep=self._sleep, **self._retrying_kwargs(arec, deadline)
-                    )
-                    response = retrying(self._once, attempt, request, deadline, key, arec)
-            except ProviderError as exc:
-                self._failed(attempt, arec, exc, failures)
-                continue
-            arec.finish()
-            return response
-        raise self._give_up(failures, deadline)
+        return self.walk(request, attempts, record, self._once)
 
     async def arun(
         self, request: ChatRequest, attempts: Sequence[Attempt], record: CallRecord
     ) -> ChatCompletion:
+        return await self.awalk(request, attempts, record, self._aonce)
+
+    def walk(
+        self,
+        request: ChatRequest,
+        attempts: Sequence[Attempt],
+        record: CallRecord,
+        once: Once[T],
+    ) -> T:
+        """Try each candidate (with its retries) until one succeeds."""
         policy, deadline = self.policy(request), self.deadline(request)
         failures: list[AttemptFailure] = []
         for attempt, key, last_resort in self._ordered(attempts):
             if self._expired(deadline):
-                if key and not last_resort and self.health is not None:
-                    self.health.release(key)
+                self._release(key, last_resort)
                 break
             arec = self._start(attempt, record)
             try:
                 if self._single(policy, last_resort):
-                    response = await self._aonce(attempt, request, deadline, key, arec)
+                    result = once(attempt, request, deadline, key, arec)
                 else:
-                    retrying = policy.async_retrying(
-                        sleep=self._async_sleep, **self._retrying_kwargs(arec, deadline)
+                    retrying = policy.retrying(
+                        sleep=self._sleep, **self._retrying_kwargs(arec, deadline)
                     )
-                    response = await retrying(self._aonce, attempt, request, deadline, key, arec)
+                    result = retrying(once, attempt, request, deadline, key, arec)
             except ProviderError as exc:
                 self._failed(attempt, arec, exc, failures)
                 continue
             arec.finish()
-            return response
+            return result
+        raise self._give_up(failures, deadline)
+
+    async def awalk(
+        self,
+        request: ChatRequest,
+        attempts: Sequence[Attempt],
+        record: CallRecord,
+        once: AsyncOnce[T],
+    ) -> T:
+        """The async twin of :meth:`walk`."""
+        policy, deadline = self.policy(request), self.deadline(request)
+        failures: list[AttemptFailure] = []
+        for attempt, key, last_resort in self._ordered(attempts):
+            if self._expired(deadline):
+                self._release(key, last_resort)
+                break
+            arec = self._start(attempt, record)
+            try:
+                if self._single(policy, last_resort):
+                    result = await once(attempt, request, deadline, key, arec)
+                else:
+                    retrying = policy.async_retrying(
+                        sleep=self._async_sleep, **self._retrying_kwargs(arec, deadline)
+                    )
+                    result = await retrying(once, attempt, request, deadline, key, arec)
+            except ProviderError as exc:
+                self._failed(attempt, arec, exc, failures)
+                continue
+            arec.finish()
+            return result
         raise self._give_up(failures, deadline)

@@ -42,7 +42,6 @@ UNIMPLEMENTED: dict[str, str] = {
         name: f"{name} (response cache) is not implemented yet"
         for name in ("cache_enabled", "cache_ttl", "cache_options")
     },
-    "first_token_timeout": "first_token_timeout (streaming) is not implemented yet",
 }
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -223,8 +222,6 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
             "supplies one",
             field="model",
         )
-    if body.get("stream"):
-        raise FeatureNotAvailableError("stream=True is not implemented yet", field="stream")
     params = {k: v for k, v in body.items() if k not in _CORE}
     timeout = body.get("timeout")
     return ChatRequest(

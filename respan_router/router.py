@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.executor import Executor
@@ -22,9 +22,10 @@ from respan_router.plan import Attempt, Planner
 from respan_router.providers.base import Provider
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest, build_request
-from respan_router.responses import ChatCompletion
+from respan_router.responses import ChatCompletion, Usage
 from respan_router.retry import RetryPolicy
 from respan_router.retry_budget import RetryBudget
+from respan_router.streaming import AsyncChatStream, ChatStream, StreamState, open_async, open_sync
 
 __all__ = ["Router"]
 
@@ -135,6 +136,8 @@ class Router:
             async_sleep=async_sleep,
             clock=clock,
         )
+        self._open_stream = open_sync(self._executor, self._provider)
+        self._aopen_stream = open_async(self._executor, self._provider)
 
     def _build_health(self, clock: Callable[[], float]) -> HealthRegistry | None:
         setting = self._config.circuit_breaker
@@ -175,14 +178,75 @@ class Router:
         return self._prepare(params)[1]
 
     # -- calls ---------------------------------------------------------------------------
-    def complete(self, **params: Any) -> ChatCompletion:
-        """Route one chat completion (blocking)."""
+    @overload
+    def complete(self, *, stream: Literal[False] = False, **params: Any) -> ChatCompletion: ...
+    @overload
+    def complete(self, *, stream: Literal[True], **params: Any) -> ChatStream: ...
+    @overload
+    def complete(self, *, stream: bool, **params: Any) -> ChatCompletion | ChatStream: ...
+
+    def complete(self, *, stream: Any = False, **params: Any) -> ChatCompletion | ChatStream:
+        """Route one chat completion (blocking).
+
+        Returns a :class:`ChatCompletion`, or with ``stream=True`` a :class:`ChatStream`
+        whose first chunk has already arrived (retries and fallbacks happen before it).
+        """
+        if stream is not False:
+            params["stream"] = stream
         record = CallRecord()
         request, attempts = self._prepare(params)
+        if request.stream:
+            record.stream = True
+            first, upstream = self._executor.walk(request, attempts, record, self._open_stream)
+            return ChatStream(first, upstream, record, *self._stream_hooks(request, record))
         return self._executor.run(request, attempts, record)
 
-    async def acomplete(self, **params: Any) -> ChatCompletion:
-        """Route one chat completion (async)."""
+    @overload
+    async def acomplete(
+        self, *, stream: Literal[False] = False, **params: Any
+    ) -> ChatCompletion: ...
+    @overload
+    async def acomplete(self, *, stream: Literal[True], **params: Any) -> AsyncChatStream: ...
+    @overload
+    async def acomplete(
+        self, *, stream: bool, **params: Any
+    ) -> ChatCompletion | AsyncChatStream: ...
+
+    async def acomplete(
+        self, *, stream: Any = False, **params: Any
+    ) -> ChatCompletion | AsyncChatStream:
+        """Route one chat completion (async).
+
+        Returns a :class:`ChatCompletion`, or with ``stream=True`` an
+        :class:`AsyncChatStream` whose first chunk has already arrived.
+        """
+        if stream is not False:
+            params["stream"] = stream
         record = CallRecord()
         request, attempts = self._prepare(params)
+        if request.stream:
+            record.stream = True
+            first, upstream = await self._executor.awalk(
+                request, attempts, record, self._aopen_stream
+            )
+            return AsyncChatStream(first, upstream, record, *self._stream_hooks(request, record))
         return await self._executor.arun(request, attempts, record)
+
+    # -- streams -----------------------------------------------------------------------------
+    def _stream_hooks(self, request: ChatRequest, record: CallRecord) -> tuple[Any, ...]:
+        """(state, on_end, final_chunk, forward_usage) for a stream that just opened."""
+        answered = record.attempts[-1]
+        state = StreamState(model=answered.model, provider=answered.provider)
+        options = request.params.get("stream_options") or {}
+
+        def on_end(state: StreamState) -> None:
+            if state.usage is None and state.chunks:
+                counted = self._provider.count_tokens(
+                    answered.litellm_model, request.messages, state.content
+                )
+                if counted is not None:
+                    state.usage = Usage(counted[0], counted[1], counted[0] + counted[1])
+            record.end_ns = time.time_ns()
+            record.error = state.error
+
+        return state, on_end, None, bool(options.get("include_usage"))
