@@ -16,10 +16,12 @@ connection without replying). Each can wait ``delay`` seconds first.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import select
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Drop", "Error", "FakeUpstream", "RecordedRequest", "Reply"]
+__all__ = ["Behaviour", "Drop", "Error", "FakeUpstream", "RecordedRequest", "Reply"]
 
 ANY_MODEL = "*"
 
@@ -114,6 +116,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     upstream: FakeUpstream
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients resetting idle keep-alive connections are normal here; report the rest."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -445,6 +452,19 @@ class FakeUpstream:
             if time.monotonic() >= deadline:
                 return bool(predicate())
             time.sleep(0.01)
+
+    async def async_wait_for(self, predicate: Any, timeout: float = 2.0) -> bool:
+        """Like :meth:`wait_for`, without blocking the running event loop.
+
+        Needed after closing an async stream: the socket is closed on a later loop turn.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return bool(predicate())
+            await asyncio.sleep(0.01)
 
     # -- used by the handler ---------------------------------------------------------------
 
