@@ -104,13 +104,16 @@ def test_tool_calls_round_trip(provider: LiteLLMProvider, upstream: FakeUpstream
     assert result.choices[0].finish_reason == "tool_calls"
 
 
-def test_our_timeout_and_retries_win_over_params(
+def test_our_retries_and_stream_flag_win_over_params(
     provider: LiteLLMProvider, upstream: FakeUpstream
 ) -> None:
     upstream.enqueue(Error(500, "boom"))
     with pytest.raises(ProviderError):
         provider.complete(make_call(upstream, num_retries=3, max_retries=3))
     assert len(upstream.requests) == 1
+    result = provider.complete(make_call(upstream, stream=True))
+    assert isinstance(result, ChatCompletion)
+    assert upstream.requests[-1].body.get("stream") in (None, False)
 
 
 # -- errors -------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ class LiteLLMProvider:
         """
         litellm = self.litellm
         try:
-            raw = litellm.completion(**_request_kwargs(call), stream=True)
+            raw = litellm.completion(**_request_kwargs(call, stream=True))
         except Exception as exc:
             raise _mapped(exc, call) from exc
         chunks = iter(raw)
@@ -126,7 +126,7 @@ class LiteLLMProvider:
         """
         litellm = self.litellm
         try:
-            raw = await litellm.acompletion(**_request_kwargs(call), stream=True)
+            raw = await litellm.acompletion(**_request_kwargs(call, stream=True))
         except Exception as exc:
             raise _mapped(exc, call) from exc
         chunks = raw.__aiter__()
@@ -145,14 +145,18 @@ class LiteLLMProvider:
             await _aclose(raw)
 
 
-def _request_kwargs(call: ProviderCall) -> dict[str, Any]:
-    """litellm's arguments for one attempt. Later keys win: credentials over params, and
-    our timeout and disabled retries over both."""
+def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, Any]:
+    """litellm's arguments for one attempt.
+
+    Later keys win: credentials over params, then the call's own model, messages, stream
+    flag, timeout and disabled retries over both.
+    """
     return {
         **call.params,
         **call.credentials.as_kwargs(),
         "model": call.litellm_model,
         "messages": call.messages,
+        "stream": stream,
         "timeout": call.timeout,
         "num_retries": 0,
         "max_retries": 0,
