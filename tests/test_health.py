@@ -273,9 +273,7 @@ def test_probe_failure_reopens_for_a_full_cooldown(
     assert registry.allow(KEY)  # the next probe
 
 
-def test_probe_with_a_non_failure_answer_closes(
-    registry: HealthRegistry, clock: FakeClock
-) -> None:
+def test_probe_with_a_non_failure_answer_closes(registry: HealthRegistry, clock: FakeClock) -> None:
     open_breaker(registry)
     clock.advance(30)
     assert registry.allow(KEY)

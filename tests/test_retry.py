@@ -466,8 +466,9 @@ async def test_budget_is_only_asked_for_retries_that_would_happen(mode: str) -> 
 
     clock = FakeClock()
     fn = Flaky(RateLimitError("slow", retry_after=30.0), forever=True)
-    await run(mode, RetryPolicy(num_retries=2), fn, budget=budget, clock=clock,
-              deadline=clock() + 1)
+    await run(
+        mode, RetryPolicy(num_retries=2), fn, budget=budget, clock=clock, deadline=clock() + 1
+    )
     assert (fn.calls, budget.asked, budget.requests) == (1, 2, 3)
 
     assert (await run(mode, RetryPolicy(num_retries=2), Flaky(), budget=budget))[0] == "ok"
@@ -479,7 +480,10 @@ async def test_extra_stop_is_asked_before_the_budget(mode: str) -> None:
     budget = FakeBudget(grants=100)
     fn = Flaky(ProviderError("boom", status_code=500), forever=True)
     await run(
-        mode, RetryPolicy(num_retries=5), fn, budget=budget,
+        mode,
+        RetryPolicy(num_retries=5),
+        fn,
+        budget=budget,
         extra_stop=lambda state: state.attempt_number >= 2,
     )
     assert (fn.calls, budget.asked) == (2, 1)

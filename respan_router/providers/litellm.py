@@ -37,6 +37,7 @@ class LiteLLMProvider:
         self._module: ModuleType | None = None
         self._import_lock = threading.Lock()
         self._providers: dict[str, str] = {}
+        self._prices: dict[str, tuple[float, float] | None] = {}
 
     # -- no I/O ------------------------------------------------------------------------------
 
@@ -73,6 +74,33 @@ class LiteLLMProvider:
         if len(self._providers) < _PROVIDER_MEMO_LIMIT:
             self._providers[litellm_model] = provider
         return provider
+
+    def price_per_token(self, litellm_model: str) -> tuple[float, float] | None:
+        """USD per (input, output) token from litellm's local price table; None if unknown."""
+        if litellm_model in self._prices:
+            return self._prices[litellm_model]
+        try:
+            cost_in, cost_out = self.litellm.cost_per_token(
+                model=litellm_model, prompt_tokens=1_000_000, completion_tokens=1_000_000
+            )
+            price: tuple[float, float] | None = (cost_in / 1e6, cost_out / 1e6)
+        except Exception:
+            price = None
+        if len(self._prices) < _PROVIDER_MEMO_LIMIT:
+            self._prices[litellm_model] = price
+        return price
+
+    def count_tokens(
+        self, litellm_model: str, messages: list[dict[str, Any]], text: str
+    ) -> tuple[int, int] | None:
+        """(prompt, completion) tokens by litellm's tokenizer for the model."""
+        try:
+            counter = self.litellm.token_counter
+            return counter(model=litellm_model, messages=messages), counter(
+                model=litellm_model, text=text
+            )
+        except Exception:
+            return None
 
     # -- sync --------------------------------------------------------------------------------
 
