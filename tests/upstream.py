@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -330,8 +330,15 @@ class FakeUpstream:
         default: what to answer when no behaviour is queued for a model.
     """
 
-    def __init__(self, default: Behaviour | None = None) -> None:
+    def __init__(
+        self,
+        default: Behaviour | None = None,
+        *,
+        chooser: Callable[[str], Behaviour] | None = None,
+    ) -> None:
         self.default: Behaviour = default if default is not None else Reply()
+        # When set, picks the behaviour of every request whose queue is empty (chaos tests).
+        self.chooser = chooser
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._queues: dict[str, deque[Behaviour]] = {}
@@ -478,6 +485,8 @@ class FakeUpstream:
                 queue = self._queues.get(key)
                 if queue:
                     return queue.popleft()
+            if self.chooser is not None:
+                return self.chooser(model)
             return self._defaults.get(model, self.default)
 
     def _count_disconnect(self) -> None:
