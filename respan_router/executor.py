@@ -20,14 +20,22 @@ from respan_router.providers.base import Provider, ProviderCall
 from respan_router.record import AttemptRecord, CallRecord
 from respan_router.request import ChatRequest
 from respan_router.responses import ChatCompletion
+from respan_router.selection import LatencyTracker
 
 __all__ = ["Executor"]
 
 
 class _ExecutorBase:
-    def __init__(self, provider: Provider, *, default_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        default_timeout: float | None = None,
+        latency: LatencyTracker | None = None,
+    ) -> None:
         self.provider = provider
         self._default_timeout = default_timeout
+        self.latency = latency if latency is not None else LatencyTracker()
 
     def _call_for(self, attempt: Attempt, request: ChatRequest) -> ProviderCall:
         params = request.params
@@ -88,6 +96,7 @@ class Executor(_ExecutorBase):
                 self._failed(attempt, arec, exc, failures)
                 continue
             arec.finish()
+            self.latency.observe(attempt.model, (arec.end_ns - arec.start_ns) / 1e9)
             return response
         raise self._give_up(failures)
 
@@ -105,5 +114,6 @@ class Executor(_ExecutorBase):
                 self._failed(attempt, arec, exc, failures)
                 continue
             arec.finish()
+            self.latency.observe(attempt.model, (arec.end_ns - arec.start_ns) / 1e9)
             return response
         raise self._give_up(failures)

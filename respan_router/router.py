@@ -10,16 +10,19 @@ Every step that does no I/O is shared by the two; only the execution differs.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 from typing import Any
 
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.executor import Executor
 from respan_router.plan import Attempt, Planner
+from respan_router.pricing import Pricing
 from respan_router.providers.base import Provider
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest, build_request
 from respan_router.responses import ChatCompletion
+from respan_router.selection import LatencyTracker
 
 __all__ = ["Router"]
 
@@ -49,8 +52,11 @@ class Router:
             :class:`~respan_router.testing.FakeProvider`.
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider for optional metrics.
-        seed: seeds the router's random choices (load balancing) for reproducibility.
-        routing_strategy: how ``models`` are ordered: ``ordered``, ``cheapest``, ``fastest``.
+        seed: seeds the router's random choices (load balancing, weighted customer
+            credentials): the same sequence of calls from one thread plans the same way.
+        routing_strategy: how the first of ``models`` is chosen when ``model`` is not
+            given: ``ordered``, ``cheapest`` or ``fastest`` (a call's ``routing_strategy``
+            overrides it). See docs/routing.md.
         timeout: default seconds one attempt may take.
         total_timeout: default seconds a whole call (retries and fallbacks) may take.
         record_content: record messages and outputs in spans (unless ``disable_log``).
@@ -90,8 +96,18 @@ class Router:
             }
         )
         self._provider = _resolve_provider(provider)
-        self._planner = Planner(self._config, self._provider.provider_of)
-        self._executor = Executor(self._provider, default_timeout=self._config.timeout)
+        self._pricing = Pricing(self._config, self._provider)
+        self._latency = LatencyTracker()
+        self._planner = Planner(
+            self._config,
+            self._provider.provider_of,
+            rng=random.Random(self._config.seed),
+            price_of=self._pricing.per_token,
+            latency=self._latency,
+        )
+        self._executor = Executor(
+            self._provider, default_timeout=self._config.timeout, latency=self._latency
+        )
 
     @classmethod
     def from_config(
@@ -115,7 +131,13 @@ class Router:
         return request, self._planner.plan(request)
 
     def plan(self, **params: Any) -> list[Attempt]:
-        """The ordered attempts a call with these parameters would make; calls nothing."""
+        """The ordered attempts a call with these parameters would make; calls nothing.
+
+        Random choices (load balancing, weighted customer credentials) are drawn once, by
+        the same logic and from the same generator as a real call. Each attempt shows the
+        model, provider, backend model string, credential source and reason; never a
+        secret. See docs/routing.md.
+        """
         return self._prepare(params)[1]
 
     # -- calls ---------------------------------------------------------------------------
