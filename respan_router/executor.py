@@ -31,6 +31,7 @@ from respan_router.request import ChatRequest
 from respan_router.responses import ChatCompletion
 from respan_router.retry import RetryPolicy
 from respan_router.retry_budget import RetryBudget
+from respan_router.selection import LatencyTracker
 
 __all__ = ["Executor", "health_key"]
 
@@ -64,8 +65,10 @@ class _ExecutorBase:
         sleep: Callable[[float], None] | None = None,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        latency: LatencyTracker | None = None,
     ) -> None:
         self.provider = provider
+        self.latency = latency if latency is not None else LatencyTracker()
         self.health = health
         self.budget = budget
         self._default_timeout = default_timeout
@@ -161,10 +164,17 @@ class _ExecutorBase:
             "clock": self._clock,
         }
 
-    def _begin_try(self, arec: AttemptRecord) -> None:
+    def _begin_try(self, arec: AttemptRecord) -> float:
+        """Count a try; returns its start (perf counter) for :meth:`_end_try`."""
         arec.tries += 1
+        return time.perf_counter()
 
-    def _end_try(self, key: str, error: BaseException | None) -> None:
+    def _end_try(
+        self, key: str, error: BaseException | None, arec: AttemptRecord, started: float
+    ) -> None:
+        """Report a try's outcome to the breakers and, on success, its latency."""
+        if error is None:
+            self.latency.observe(arec.model, time.perf_counter() - started)
         if self.health is None or not key:
             return
         if error is None:
@@ -233,13 +243,13 @@ class Executor(_ExecutorBase):
         key: str,
         arec: AttemptRecord,
     ) -> ChatCompletion:
-        self._begin_try(arec)
+        started = self._begin_try(arec)
         try:
             response = self.provider.complete(self._call_for(attempt, request, deadline))
         except BaseException as exc:
-            self._end_try(key, exc)
+            self._end_try(key, exc, arec, started)
             raise
-        self._end_try(key, None)
+        self._end_try(key, None, arec, started)
         return response
 
     async def _aonce(
@@ -250,13 +260,13 @@ class Executor(_ExecutorBase):
         key: str,
         arec: AttemptRecord,
     ) -> ChatCompletion:
-        self._begin_try(arec)
+        started = self._begin_try(arec)
         try:
             response = await self.provider.acomplete(self._call_for(attempt, request, deadline))
         except BaseException as exc:
-            self._end_try(key, exc)
+            self._end_try(key, exc, arec, started)
             raise
-        self._end_try(key, None)
+        self._end_try(key, None, arec, started)
         return response
 
     def run(

@@ -22,22 +22,6 @@ __all__ = ["UNIMPLEMENTED", "ChatRequest", "build_request"]
 UNIMPLEMENTED: dict[str, str] = {
     "customer_params": "customer budgets (customer_params) are not implemented yet",
     "prompt": "prompt templates (prompt) are not implemented yet",
-    # Routing: lands with the routing-plan stage.
-    **{
-        name: f"{name} (routing) is not implemented yet"
-        for name in (
-            "load_balance_group",
-            "load_balance_models",
-            "models",
-            "fallback_models",
-            "exclude_providers",
-            "exclude_models",
-            "routing_strategy",
-            "customer_credentials",
-            "credential_override",
-            "model_name_map",
-        )
-    },
     **{
         name: f"{name} (response cache) is not implemented yet"
         for name in ("cache_enabled", "cache_ttl", "cache_options")

@@ -10,21 +10,24 @@ Every step that does no I/O is shared by the two; only the execution differs.
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, overload
 
 from respan_router.config import RouterConfig, build_config, load_config_file
-from respan_router.executor import Executor
+from respan_router.executor import Executor, health_key
 from respan_router.health import BreakerConfig, HealthRegistry
 from respan_router.params import build_schemas
 from respan_router.plan import Attempt, Planner
+from respan_router.pricing import Pricing
 from respan_router.providers.base import Provider
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest, build_request
 from respan_router.responses import ChatCompletion, Usage
 from respan_router.retry import RetryPolicy
 from respan_router.retry_budget import RetryBudget
+from respan_router.selection import LatencyTracker
 from respan_router.streaming import AsyncChatStream, ChatStream, StreamState, open_async, open_sync
 
 __all__ = ["Router"]
@@ -55,8 +58,11 @@ class Router:
             :class:`~respan_router.testing.FakeProvider`.
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider for optional metrics.
-        seed: seeds the router's random choices (load balancing) for reproducibility.
-        routing_strategy: how ``models`` are ordered: ``ordered``, ``cheapest``, ``fastest``.
+        seed: seeds the router's random choices (load balancing, weighted customer
+            credentials): the same sequence of calls from one thread plans the same way.
+        routing_strategy: how the first of ``models`` is chosen when ``model`` is not
+            given: ``ordered``, ``cheapest`` or ``fastest`` (a call's ``routing_strategy``
+            overrides it). See docs/routing.md.
         timeout: default seconds one attempt may take.
         total_timeout: default seconds a whole call (retries and fallbacks) may take.
         record_content: record messages and outputs in spans (unless ``disable_log``).
@@ -119,10 +125,19 @@ class Router:
         )
         build_schemas()
         self._provider = _resolve_provider(provider)
-        self._planner = Planner(self._config, self._provider.provider_of)
         clock = clock or time.monotonic
         self.health = self._build_health(clock)
         self.retry_budget = self._build_budget(clock)
+        self._pricing = Pricing(self._config, self._provider)
+        self._latency = LatencyTracker()
+        self._planner = Planner(
+            self._config,
+            self._provider.provider_of,
+            rng=random.Random(self._config.seed),
+            price_of=self._pricing.per_token,
+            latency=self._latency,
+            order=self._health_order if self.health is not None else None,
+        )
         self._executor = Executor(
             self._provider,
             default_timeout=self._config.timeout,
@@ -135,6 +150,7 @@ class Router:
             sleep=sleep,
             async_sleep=async_sleep,
             clock=clock,
+            latency=self._latency,
         )
         self._open_stream = open_sync(self._executor, self._provider)
         self._aopen_stream = open_async(self._executor, self._provider)
@@ -151,6 +167,16 @@ class Router:
         if setting is False:
             return None
         return RetryBudget(**(setting if isinstance(setting, dict) else {}), clock=clock)
+
+    def _health_order(self, attempts: list[Attempt]) -> list[Attempt]:
+        """Deployments whose breaker is open go to the back of the plan (none dropped)."""
+        if len(attempts) < 2 or self.health is None:
+            return attempts
+        health = self.health
+        up = [a for a in attempts if health.available(health_key(a))]
+        if len(up) == len(attempts):
+            return attempts
+        return up + [a for a in attempts if not health.available(health_key(a))]
 
     @classmethod
     def from_config(
@@ -174,7 +200,13 @@ class Router:
         return request, self._planner.plan(request)
 
     def plan(self, **params: Any) -> list[Attempt]:
-        """The ordered attempts a call with these parameters would make; calls nothing."""
+        """The ordered attempts a call with these parameters would make; calls nothing.
+
+        Random choices (load balancing, weighted customer credentials) are drawn once, by
+        the same logic and from the same generator as a real call. Each attempt shows the
+        model, provider, backend model string, credential source and reason; never a
+        secret. See docs/routing.md.
+        """
         return self._prepare(params)[1]
 
     # -- calls ---------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def open_sync(executor: Any, provider: Provider) -> Callable[..., Any]:
         key: str,
         arec: AttemptRecord,
     ) -> tuple[ChatCompletionChunk | None, Iterator[ChatCompletionChunk]]:
-        executor._begin_try(arec)
+        started = executor._begin_try(arec)
         call = executor._call_for(attempt, request, deadline)
         ftt = _first_token_timeout(request)
         if ftt is not None:
@@ -109,9 +109,9 @@ def open_sync(executor: Any, provider: Provider) -> Callable[..., Any]:
             first = next(iterator, None)
         except BaseException as exc:
             _close(iterator)
-            executor._end_try(key, exc)
+            executor._end_try(key, exc, arec, started)
             raise
-        executor._end_try(key, None)
+        executor._end_try(key, None, arec, started)
         return first, iterator
 
     return once
@@ -127,7 +127,7 @@ def open_async(executor: Any, provider: Provider) -> Callable[..., Any]:
         key: str,
         arec: AttemptRecord,
     ) -> tuple[ChatCompletionChunk | None, AsyncIterator[ChatCompletionChunk]]:
-        executor._begin_try(arec)
+        started = executor._begin_try(arec)
         iterator = provider.astream(executor._call_for(attempt, request, deadline))
         ftt = _first_token_timeout(request)
         try:
@@ -144,9 +144,9 @@ def open_async(executor: Any, provider: Provider) -> Callable[..., Any]:
                     ) from None
         except BaseException as exc:
             await _aclose(iterator)
-            executor._end_try(key, exc)
+            executor._end_try(key, exc, arec, started)
             raise
-        executor._end_try(key, None)
+        executor._end_try(key, None, arec, started)
         return first, iterator
 
     return once
