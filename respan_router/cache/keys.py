@@ -119,10 +119,22 @@ class _NoJSONForm(Exception):
 
 
 def _canon(value: Any) -> Any:
-    # Exact type checks first: str and int are by far the most common leaves.
+    # Exact type checks first: plain str, int, dict and list are nearly every node, and
+    # an ABC isinstance check (Mapping) costs several times more.
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
+    # The common case, without bookkeeping; on an error, the loops below say where.
+    if kind is dict and all(type(k) is str for k in value):
+        try:
+            return {k: _canon(v) for k, v in value.items()}
+        except _NoJSONForm:
+            pass
+    elif kind is list:
+        try:
+            return [_canon(v) for v in value]
+        except _NoJSONForm:
+            pass
     if kind is float:
         if not math.isfinite(value):
             raise _NoJSONForm(f"{value!r} is not a finite number")
