@@ -10,16 +10,19 @@ Every step that does no I/O is shared by the two; only the execution differs.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.executor import Executor
 from respan_router.plan import Attempt, Planner
+from respan_router.pricing import Pricing
 from respan_router.providers.base import Provider
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest, build_request
 from respan_router.responses import ChatCompletion
+from respan_router.telemetry import Telemetry
 
 __all__ = ["Router"]
 
@@ -92,6 +95,7 @@ class Router:
         self._provider = _resolve_provider(provider)
         self._planner = Planner(self._config, self._provider.provider_of)
         self._executor = Executor(self._provider, default_timeout=self._config.timeout)
+        self._telemetry = Telemetry(self._config, Pricing(self._config, self._provider))
 
     @classmethod
     def from_config(
@@ -118,15 +122,55 @@ class Router:
         """The ordered attempts a call with these parameters would make; calls nothing."""
         return self._prepare(params)[1]
 
+    def _timed_plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+        started = time.perf_counter()
+        try:
+            return self._planner.plan(request)
+        finally:
+            record.routing_seconds = time.perf_counter() - started
+
+    def _finish(
+        self,
+        record: CallRecord,
+        request: ChatRequest | None,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> None:
+        """Stage 8, once per call, success or error.
+
+        A request rejected by validation (``request`` is None) is not recorded: nothing
+        was routed, and the caller gets the error at once.
+        """
+        record.end_ns = time.time_ns()
+        record.error = error
+        if request is not None:
+            self._telemetry.finish(record, request, response, error)
+
     # -- calls ---------------------------------------------------------------------------
     def complete(self, **params: Any) -> ChatCompletion:
         """Route one chat completion (blocking)."""
         record = CallRecord()
-        request, attempts = self._prepare(params)
-        return self._executor.run(request, attempts, record)
+        request: ChatRequest | None = None
+        try:
+            request = build_request(params)
+            attempts = self._timed_plan(request, record)
+            response = self._executor.run(request, attempts, record)
+        except BaseException as exc:
+            self._finish(record, request, None, exc)
+            raise
+        self._finish(record, request, response, None)
+        return response
 
     async def acomplete(self, **params: Any) -> ChatCompletion:
         """Route one chat completion (async)."""
         record = CallRecord()
-        request, attempts = self._prepare(params)
-        return await self._executor.arun(request, attempts, record)
+        request: ChatRequest | None = None
+        try:
+            request = build_request(params)
+            attempts = self._timed_plan(request, record)
+            response = await self._executor.arun(request, attempts, record)
+        except BaseException as exc:
+            self._finish(record, request, None, exc)
+            raise
+        self._finish(record, request, response, None)
+        return response
