@@ -51,15 +51,19 @@ def error_type(error: BaseException) -> str:
     return type(error).__qualname__
 
 
+# One encoder for every call: json.dumps with options builds a new encoder each time.
+_json = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
+
+
 def stringify(value: Any) -> str:
     """A metadata value as a string: strings as they are, anything else as compact JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    return _json(value)
 
 
 def metadata_attributes(metadata: Mapping[str, Any] | None) -> Attributes:
@@ -69,15 +73,15 @@ def metadata_attributes(metadata: Mapping[str, Any] | None) -> Attributes:
     return {f"respan.metadata.{k}": stringify(v) for k, v in metadata.items() if v is not None}
 
 
+_SCALARS = (bool, int, float, str)
+
+
 def _typed_list(values: list[Any] | tuple[Any, ...]) -> AttributeValue:
     """A homogeneous list as an OTel array; anything else as a JSON string."""
-    if all(isinstance(v, bool) for v in values):
+    kinds = {type(v) for v in values}
+    if len(kinds) <= 1 and kinds <= {bool, int, float, str}:
         return tuple(values)
-    if all(isinstance(v, str) for v in values):
-        return tuple(values)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return tuple(values)
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+    if kinds == {int, float}:
         return tuple(float(v) for v in values)
     return _json(values)
 
@@ -85,7 +89,7 @@ def _typed_list(values: list[Any] | tuple[Any, ...]) -> AttributeValue:
 def _flatten(prefix: str, value: Any, out: Attributes) -> None:
     if value is None:
         return
-    if isinstance(value, bool | int | float | str):
+    if isinstance(value, _SCALARS):
         out[prefix] = value
     elif isinstance(value, Mapping):
         for key, item in value.items():
