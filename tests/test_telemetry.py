@@ -24,12 +24,14 @@ from respan_router import (
     AllAttemptsFailedError,
     AttemptFailure,
     InvalidRequestError,
+    NoCandidateError,
     ProviderError,
     RateLimitError,
     Router,
 )
 from respan_router import telemetry as telemetry_module
 from respan_router.config import build_config
+from respan_router.plan import Planner
 from respan_router.pricing import Pricing
 from respan_router.record import AttemptRecord, CallRecord, RetryWait
 from respan_router.request import build_request
@@ -329,6 +331,28 @@ def test_invalid_request_is_not_recorded(
     with pytest.raises(InvalidRequestError):
         router.complete(model="gpt-4o", messages=[])
     assert exporter.get_finished_spans() == ()
+
+
+def test_a_routing_error_gives_an_error_span_without_candidates(
+    provider: TracerProvider, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_candidate(self: Planner, request: Any) -> Any:
+        raise NoCandidateError("every candidate was excluded")
+
+    monkeypatch.setattr(Planner, "plan", no_candidate)
+    router = Router(provider=_fake(), tracer_provider=provider)
+    with pytest.raises(NoCandidateError):
+        router.complete(model="gpt-4o", messages=MSG, disable_log=True)
+    [call] = exporter.get_finished_spans()
+    assert call.status.status_code is StatusCode.ERROR
+    assert _stable(call) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "error.type": "NoCandidateError",
+        "respan.cache.hit": False,
+        "respan.fallback.attempts": 0,
+        "respan.retries": 0,
+    }
 
 
 def test_a_telemetry_bug_never_fails_the_call(
