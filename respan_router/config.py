@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from respan_router.errors import InvalidRequestError
-from respan_router.params import LoadBalanceModel
+from respan_router.params import LoadBalanceModel, RetryParams
 
 __all__ = ["Deployment", "RouterConfig", "load_config_file"]
 
@@ -38,7 +38,7 @@ class Deployment(BaseModel):
     credentials.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     model: str = Field(min_length=1)
     provider: str | None = None
@@ -57,7 +57,9 @@ class Deployment(BaseModel):
 class RouterConfig(BaseModel):
     """Everything a Router is built from. See the Router's docstring for each field."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, frozen=True, defer_build=True
+    )
 
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     deployments: dict[str, Deployment] = Field(default_factory=dict)
@@ -71,6 +73,9 @@ class RouterConfig(BaseModel):
     total_timeout: float | None = Field(default=None, gt=0)
     record_content: bool = True
     record_customer_email: bool = False
+    retry_params: RetryParams | None = None
+    circuit_breaker: dict[str, Any] | bool = True
+    retry_budget: dict[str, Any] | bool = True
 
     @model_validator(mode="after")
     def _groups_not_empty(self) -> RouterConfig:

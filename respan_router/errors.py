@@ -4,8 +4,8 @@ Every error the router raises is a :class:`RouterError` with an HTTP-like ``stat
 
     RouterError
     ├── InvalidRequestError (400)          bad input, raised before any provider is called
-    │   └── FeatureNotAvailableError (400) a parameter whose behaviour is not built yet
-    ├── NoCandidateError (400)             nothing left to call after exclusions
+    │   ├── FeatureNotAvailableError (400) a parameter whose behaviour is not built yet
+    │   └── NoCandidateError (400)         nothing left to call after exclusions
     ├── AllAttemptsFailedError             several candidates tried, all failed; status and
     │                                      __cause__ are those of the last attempt
     └── ProviderError (5xx, others)        a provider answered with an error or did not answer
@@ -90,10 +90,8 @@ class FeatureNotAvailableError(InvalidRequestError):
     """
 
 
-class NoCandidateError(RouterError):
+class NoCandidateError(InvalidRequestError):
     """No model is left to call (everything was excluded). Raised before any call."""
-
-    default_status = 400
 
 
 class ProviderError(RouterError):

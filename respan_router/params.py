@@ -28,7 +28,8 @@ CredentialDict = dict[NonEmptyStr, Any]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Schemas are built on first use (the Router builds them), keeping the import light.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class LoadBalanceModel(_Strict):
@@ -121,7 +122,7 @@ class OpenAIParams(BaseModel):
     unchanged, so provider-specific options and litellm's ``mock_response`` work.
     """
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, defer_build=True)
 
     messages: list[Any]
     model: NonEmptyStr | None = None
@@ -148,3 +149,9 @@ class OpenAIParams(BaseModel):
     seed: StrictInt | None = None
     user: StrictStr | None = None
     timeout: Annotated[Float, Field(gt=0)] | None = None
+
+
+def build_schemas() -> None:
+    """Build the deferred validation schemas now (the Router does, before its first call)."""
+    RespanParams.model_rebuild()
+    OpenAIParams.model_rebuild()

@@ -2,24 +2,54 @@
 
 Each :class:`Attempt` names the model as requested, its provider, the backend model
 string and the credentials to use, with where they came from. The executor walks the
-list in order.
+list in order. The stage is split by concern:
+
+- :mod:`respan_router.candidates`: which models, in which order (load balancing,
+  ``models`` and its strategy, fallbacks, exclusions);
+- :mod:`respan_router.resolve`: a model name -> backend string, provider, configured
+  credentials (memoised), and ``model_name_map``;
+- :mod:`respan_router.credentials_resolve`: the credential precedence per attempt;
+- :mod:`respan_router.selection`: weighted draws, strategies, observed latency.
+
+This module puts them together and drops repeats: a model never appears twice in one
+plan with the same credentials.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from respan_router.candidates import CandidateBuilder
 from respan_router.config import RouterConfig
 from respan_router.credentials import Credentials
+from respan_router.credentials_resolve import RequestCredentials, credentials_for
+from respan_router.params import RespanParams
 from respan_router.request import ChatRequest
+from respan_router.resolve import ModelResolver
+from respan_router.selection import LatencyTracker, PriceOf
 
-__all__ = ["Attempt", "Planner"]
+__all__ = ["Attempt", "Order", "Planner"]
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One candidate of a plan. Its repr shows where credentials came from, never them."""
+    """One candidate of a plan. Its repr shows where credentials came from, never them.
+
+    Attributes:
+        model: the model name as requested (``"fast"``, ``"azure/gpt-4o"``).
+        provider: the provider's name (``"openai"``).
+        litellm_model: the model string the backend is called with (after
+            ``model_name_map``).
+        credential_source: where the credentials came from: ``"credential_override"``,
+            ``"customer_credentials"``, ``"load_balance"``, ``"deployment"``,
+            ``"provider"`` or ``"environment"``.
+        reason: why the model is in the plan, e.g. ``"fallback_models[0]"``.
+        credentials: the credentials themselves (masked in repr).
+        standard_model: the backend model string before ``model_name_map`` when the map
+            changed it (what prices are looked up by), else None.
+    """
 
     model: str
     provider: str
@@ -27,50 +57,129 @@ class Attempt:
     credential_source: str
     reason: str
     credentials: Credentials = field(default_factory=Credentials, repr=False, compare=False)
+    standard_model: str | None = None
+
+    @property
+    def pricing_model(self) -> str:
+        """The backend model string prices are looked up by (the standard name)."""
+        return self.standard_model or self.litellm_model
 
     def __repr__(self) -> str:
+        mapped = f", standard_model={self.standard_model!r}" if self.standard_model else ""
         return (
             f"Attempt(model={self.model!r}, provider={self.provider!r}, "
-            f"litellm_model={self.litellm_model!r}, "
+            f"litellm_model={self.litellm_model!r}{mapped}, "
             f"credential_source={self.credential_source!r}, reason={self.reason!r})"
         )
 
 
+Order = Callable[[list[Attempt]], list[Attempt]]
+"""Reorders a finished plan, e.g. deployment health moving open circuits to the back."""
+
+_MAX_PLAIN = 4096
+
+
+# Parameters that change a plan beyond ``model`` (routing_strategy and disable_fallback
+# change nothing for a single model).
+_ROUTING_FIELDS = frozenset(
+    {
+        "load_balance_models",
+        "load_balance_group",
+        "models",
+        "fallback_models",
+        "exclude_models",
+        "exclude_providers",
+        "customer_credentials",
+        "credential_override",
+        "model_name_map",
+    }
+)
+
+
+def _is_plain(r: RespanParams) -> bool:
+    """Whether only ``model`` routes the request (the common case, planned from a memo)."""
+    # One set operation: reading nine pydantic attributes costs more than the plan.
+    return _ROUTING_FIELDS.isdisjoint(r.model_fields_set)
+
+
 class Planner:
-    """Turns a validated request into attempts, from the Router's configuration."""
+    """Turns a validated request into attempts, from the Router's configuration.
 
-    def __init__(self, config: RouterConfig, provider_of: Callable[[str], str]) -> None:
-        self._config = config
-        self._provider_of = provider_of
-        self._resolved: dict[str, tuple[str, str, Credentials, str]] = {}
+    Thread-safe: it keeps only memos of the configuration and draws from ``rng``, whose
+    methods are safe to call from several threads (with a seed, one thread's sequence of
+    plans is reproducible; concurrent plans interleave their draws).
 
-    def resolve(self, model: str) -> tuple[str, str, Credentials, str]:
-        """(litellm_model, provider, credentials, credential_source) for a model name."""
-        hit = self._resolved.get(model)
-        if hit is not None:
-            return hit
-        deployment = self._config.deployments.get(model)
-        if deployment is not None:
-            litellm_model = deployment.model
-            provider = deployment.provider or self._provider_of(litellm_model)
-            own = deployment.settings
-        else:
-            litellm_model = model
-            provider = self._provider_of(model)
-            own = {}
-        defaults = self._config.providers.get(provider, {})
-        if own:
-            source = "deployment"
-        elif defaults:
-            source = "provider"
-        else:
-            source = "environment"
-        resolved = (litellm_model, provider, Credentials({**defaults, **own}), source)
-        self._resolved[model] = resolved
-        return resolved
+    Args:
+        config: the Router's configuration.
+        provider_of: backend model string -> provider name.
+        rng: the source of the weighted draws; default ``random.Random(config.seed)``.
+        price_of: (name, backend) -> USD per (input, output) token, for ``cheapest``.
+        latency: observed latencies, for ``fastest``.
+        order: applied to every finished plan (default: unchanged).
+    """
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        provider_of: Callable[[str], str],
+        *,
+        rng: random.Random | None = None,
+        price_of: PriceOf | None = None,
+        latency: LatencyTracker | None = None,
+        order: Order | None = None,
+    ) -> None:
+        self._strategy = config.routing_strategy
+        self._rng = rng if rng is not None else random.Random(config.seed)
+        self._resolve = ModelResolver(config, provider_of)
+        self._candidates = CandidateBuilder(
+            config, self._resolve, self._rng, price_of=price_of, latency=latency
+        )
+        self._order = order
+        self._plain: dict[str, Attempt] = {}
 
     def plan(self, request: ChatRequest) -> list[Attempt]:
+        """The attempts for a request, in order; raises before any call if there is none."""
         model = request.model
-        assert model is not None  # validated: routing parameters are not built yet
-        litellm_model, provider, credentials, source = self.resolve(model)
-        return [Attempt(model, provider, litellm_model, source, "model", credentials)]
+        if model is not None and _is_plain(request.respan):
+            attempts = [self._plain_attempt(model)]
+        else:
+            attempts = self._routed(request)
+        return self._order(attempts) if self._order is not None else attempts
+
+    def _plain_attempt(self, model: str) -> Attempt:
+        hit = self._plain.get(model)
+        if hit is not None:
+            return hit
+        r = self._resolve(model)
+        attempt = Attempt(model, r.provider, r.backend, r.source, "model", r.credentials)
+        if len(self._plain) >= _MAX_PLAIN:
+            self._plain.clear()
+        self._plain[model] = attempt
+        return attempt
+
+    def _routed(self, request: ChatRequest) -> list[Attempt]:
+        respan = request.respan
+        candidates = self._candidates.build(request, respan.routing_strategy or self._strategy)
+        request_credentials = RequestCredentials.of(respan, self._rng)
+        # Credentials by backend model already planned: compared only on a repeat.
+        seen: dict[tuple[str, str], list[Credentials]] = {}
+        attempts: list[Attempt] = []
+        for c in candidates:
+            credentials, source = credentials_for(c.resolved, request_credentials, c.credentials)
+            planned = seen.setdefault((c.litellm_model, c.resolved.provider), [])
+            if credentials in planned:
+                continue
+            planned.append(credentials)
+            backend = c.resolved.backend
+            attempts.append(
+                Attempt(
+                    c.resolved.name,
+                    c.resolved.provider,
+                    c.litellm_model,
+                    source,
+                    c.reason,
+                    credentials,
+                    backend if backend != c.litellm_model else None,
+                )
+            )
+        return attempts

@@ -22,37 +22,24 @@ __all__ = ["UNIMPLEMENTED", "ChatRequest", "build_request"]
 UNIMPLEMENTED: dict[str, str] = {
     "customer_params": "customer budgets (customer_params) are not implemented yet",
     "prompt": "prompt templates (prompt) are not implemented yet",
-    # Routing: lands with the routing-plan stage.
-    **{
-        name: f"{name} (routing) is not implemented yet"
-        for name in (
-            "load_balance_group",
-            "load_balance_models",
-            "models",
-            "fallback_models",
-            "exclude_providers",
-            "exclude_models",
-            "routing_strategy",
-            "customer_credentials",
-            "credential_override",
-            "model_name_map",
-        )
-    },
-    **{
-        name: f"{name} (retries and deadlines) is not implemented yet"
-        for name in ("retry_params", "retries", "total_timeout")
-    },
     **{
         name: f"{name} (response cache) is not implemented yet"
         for name in ("cache_enabled", "cache_ttl", "cache_options")
     },
-    "first_token_timeout": "first_token_timeout (streaming) is not implemented yet",
 }
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _CORE = frozenset({"messages", "model", "stream", "timeout"})
 _MAX_CUSTOMER_ID = 254
-_EMPTY_RESPAN = RespanParams()
+MAX_DEPTH = 32  # nesting of any parameter value; deeper input is rejected, not recursed
+_EMPTY_RESPAN: RespanParams | None = None
+
+
+def _empty_respan() -> RespanParams:
+    global _EMPTY_RESPAN
+    if _EMPTY_RESPAN is None:
+        _EMPTY_RESPAN = RespanParams()
+    return _EMPTY_RESPAN
 
 
 @dataclass(slots=True)
@@ -155,9 +142,31 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
     return messages
 
 
+def _too_deep(value: Any) -> bool:
+    """Whether a value nests lists/dicts deeper than MAX_DEPTH (iterative, no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, Mapping | list))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, Mapping | list | tuple))
+    return False
+
+
+def _check_depth(values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        if isinstance(value, Mapping | list | tuple) and _too_deep(value):
+            raise InvalidRequestError(
+                f"{name} is nested more than {MAX_DEPTH} levels deep", field=name
+            )
+
+
 def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     if not raw:
-        return _EMPTY_RESPAN
+        return _empty_respan()
     try:
         respan = RespanParams.model_validate(raw)
     except ValidationError as exc:
@@ -181,6 +190,8 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     if "messages" not in body:
         raise InvalidRequestError("messages is required", field="messages")
     messages = _check_messages(body["messages"])
+    _check_depth(body)
+    _check_depth(merged.respan)
     try:
         OpenAIParams.model_validate(body)
     except ValidationError as exc:
@@ -195,8 +206,6 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
             "supplies one",
             field="model",
         )
-    if body.get("stream"):
-        raise FeatureNotAvailableError("stream=True is not implemented yet", field="stream")
     params = {k: v for k, v in body.items() if k not in _CORE}
     timeout = body.get("timeout")
     return ChatRequest(

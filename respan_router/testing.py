@@ -45,8 +45,9 @@ from respan_router.responses import (
     Usage,
     new_completion_id,
 )
+from respan_router.retry import zero_waits
 
-__all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply"]
+__all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply", "zero_waits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class FakeProvider:
         self._defaults: dict[str, Outcome] = {}
         self._lock = threading.Lock()
         self.calls: list[RecordedCall] = []
+        self.open_streams = 0  # streams started and not yet finished or closed
 
     # -- scripting -------------------------------------------------------------------
     def script(self, model: str, *outcomes: Outcome | str) -> FakeProvider:
@@ -169,6 +171,15 @@ class FakeProvider:
     def price_per_token(self, litellm_model: str) -> tuple[float, float] | None:
         return self._prices.get(litellm_model)
 
+    def count_tokens(
+        self, litellm_model: str, messages: list[dict[str, Any]], text: str
+    ) -> tuple[int, int] | None:
+        """Words stand in for tokens."""
+        prompt = sum(
+            len(m["content"].split()) for m in messages if isinstance(m.get("content"), str)
+        )
+        return prompt, len(text.split())
+
     def complete(self, call: ProviderCall) -> ChatCompletion:
         outcome = self._next(call, stream=False)
         delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
@@ -188,24 +199,40 @@ class FakeProvider:
         delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
         if delay:
             time.sleep(self._bounded(delay, call))
-        for step in self._chunk_plan(outcome, call):
-            if isinstance(step, float):
-                time.sleep(step)
-            else:
-                yield step
+        self._stream_opened()
+        try:
+            for step in self._chunk_plan(outcome, call):
+                if isinstance(step, float):
+                    time.sleep(step)
+                else:
+                    yield step
+        finally:
+            self._stream_closed()
 
     async def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
         outcome = self._next(call, stream=True)
         delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
         if delay:
             await asyncio.sleep(self._bounded(delay, call))
-        for step in self._chunk_plan(outcome, call):
-            if isinstance(step, float):
-                await asyncio.sleep(step)
-            else:
-                yield step
+        self._stream_opened()
+        try:
+            for step in self._chunk_plan(outcome, call):
+                if isinstance(step, float):
+                    await asyncio.sleep(step)
+                else:
+                    yield step
+        finally:
+            self._stream_closed()
 
     # -- internals -------------------------------------------------------------------
+    def _stream_opened(self) -> None:
+        with self._lock:
+            self.open_streams += 1
+
+    def _stream_closed(self) -> None:
+        with self._lock:
+            self.open_streams -= 1
+
     def _next(self, call: ProviderCall, *, stream: bool) -> Outcome:
         with self._lock:
             self.calls.append(

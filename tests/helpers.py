@@ -12,3 +12,25 @@ MSG = [{"role": "user", "content": "hello"}]
 def header(params: dict[str, Any]) -> str:
     """Encode Respan params as the X-Data-Respan-Params header value."""
     return base64.b64encode(json.dumps(params).encode()).decode()
+
+
+# Critical values of the chi-square distribution at p = 0.001, by degrees of freedom.
+CHI2_CRITICAL_P001 = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467, 5: 20.515}
+
+
+def chi_square(counts: dict[Any, int], weights: dict[Any, float]) -> tuple[float, int]:
+    """Pearson's statistic of observed counts against weights, and its degrees of freedom."""
+    n = sum(counts.values())
+    total = sum(weights.values())
+    assert set(counts) <= set(weights), f"unexpected outcomes: {set(counts) - set(weights)}"
+    stat = 0.0
+    for key, weight in weights.items():
+        expected = n * weight / total
+        stat += (counts.get(key, 0) - expected) ** 2 / expected
+    return stat, len(weights) - 1
+
+
+def assert_matches_weights(counts: dict[Any, int], weights: dict[Any, float]) -> None:
+    """Fail when the counts are unlikely (p < 0.001) under the weights."""
+    stat, df = chi_square(counts, weights)
+    assert stat < CHI2_CRITICAL_P001[df], f"chi2={stat:.2f} (df={df}) for {counts}"

@@ -1,0 +1,43 @@
+"""``python -m benchmarks [--quick] [name ...]``: run the benchmarks, print tables, write JSON.
+
+Each benchmark compares against its baseline in the same process, interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import time
+from pathlib import Path
+
+ALL = ["overhead", "litellm_path", "import_time", "concurrency"]
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("names", nargs="*", choices=[*ALL, []], help="benchmarks to run")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    args = parser.parse_args()
+    names = args.names or ALL
+    started = time.perf_counter()
+    report = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "quick": args.quick,
+        "results": {},
+    }
+    for name in names:
+        module = importlib.import_module(f"benchmarks.{name}")
+        report["results"][name] = module.run(quick=args.quick)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "latest.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"\nall done in {report['seconds']} s; results in {out}")
+
+
+if __name__ == "__main__":
+    main()

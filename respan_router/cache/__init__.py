@@ -1,0 +1,38 @@
+"""The response cache: keys, stores, encoding and single flight.
+
+- :func:`cache_key` turns the fields that change the answer into a hashed key;
+- :class:`ResponseCache` stores completions and streamed chunks under such keys, in a
+  :class:`CacheBackend` (:class:`MemoryCacheBackend` by default), counting hits;
+- :class:`SingleFlight` / :class:`AsyncSingleFlight` make concurrent identical misses
+  share one provider call.
+"""
+
+from respan_router.cache.backend import BackendStats, CacheBackend, MemoryCacheBackend
+from respan_router.cache.codec import (
+    CodecError,
+    decode_chunks,
+    decode_completion,
+    encode_chunks,
+    encode_completion,
+)
+from respan_router.cache.keys import ANSWER_FIELDS, cache_key
+from respan_router.cache.response_cache import DEFAULT_TTL, CacheStats, ResponseCache
+from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
+
+__all__ = [
+    "ANSWER_FIELDS",
+    "DEFAULT_TTL",
+    "AsyncSingleFlight",
+    "BackendStats",
+    "CacheBackend",
+    "CacheStats",
+    "CodecError",
+    "MemoryCacheBackend",
+    "ResponseCache",
+    "SingleFlight",
+    "cache_key",
+    "decode_chunks",
+    "decode_completion",
+    "encode_chunks",
+    "encode_completion",
+]

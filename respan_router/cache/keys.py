@@ -1,0 +1,197 @@
+"""Cache keys: a hash of the canonical form of everything that changes the answer.
+
+The caller picks the request fields that change the answer (see :data:`ANSWER_FIELDS`);
+:func:`cache_key` canonicalises them so that equal requests give equal keys whatever the
+order of their dict keys, and hashes the result. A key never holds request text, so no
+message or secret can be read back from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from respan_router.errors import InvalidRequestError
+
+__all__ = ["ANSWER_FIELDS", "cache_key"]
+
+#: OpenAI (and litellm pass-through) parameters that change the answer. When in doubt a
+#: name belongs here: an extra name only costs hits, a missing one serves wrong answers.
+#: ``user``, ``stream``, ``metadata`` and the routing parameters do not change the answer;
+#: ``model`` is passed to :func:`cache_key` on its own.
+ANSWER_FIELDS: frozenset[str] = frozenset(
+    {
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "messages",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "reasoning_effort",
+        "response_format",
+        "seed",
+        "stop",
+        "stream_options",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_logprobs",
+        "top_p",
+        "verbosity",
+        "web_search_options",
+    }
+)
+
+# Part of every hashed form: bump it when the canonical form changes, so entries stored
+# by an older version (in a shared store) are never read as answers to a newer request.
+_KEY_VERSION = 2
+
+_dumps = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def cache_key(
+    fields: Mapping[str, Any],
+    *,
+    model: str | None,
+    customer: str | int | None,
+    namespace: str = "respan",
+) -> str:
+    """Return the cache key of a request: ``"{namespace}:chat:<sha256 hex>"``.
+
+    Canonical form: dict keys are sorted (their order never matters); tuples are lists;
+    ``int`` dict keys are strings (``{50256: -100}`` is ``{"50256": -100}`` on the wire);
+    a top-level field set to ``None`` is the same as an absent one. Plain JSON data is
+    encoded as it is (the fast path, a few µs); only when that fails is the value
+    canonicalised further: a pydantic model becomes its JSON dump, a pydantic model
+    class (``response_format=MyModel``) its schema, an integral float an int. So ``1.0``
+    and ``1`` may give different keys: a miss, never a wrong hit.
+
+    Args:
+        fields: the request fields that change the answer (the caller picks them, e.g.
+            from :data:`ANSWER_FIELDS`, plus prompt id / version / variables if any).
+        model: included when the cache is per model (``is_cached_by_model``), else None.
+        customer: included when the cache is per customer (``cache_by_customer``), else
+            None. An int identifier is the same customer as its decimal string.
+        namespace: the key's prefix, to share one store between applications.
+
+    Raises:
+        InvalidRequestError: a value has no JSON form (NaN, infinity, an arbitrary
+            object); ``field`` names where. Such a request could not be sent either.
+    """
+    if isinstance(customer, int) and not isinstance(customer, bool):
+        customer = str(customer)
+    # Fast path: the C encoder straight over plain JSON data (nearly every request).
+    try:
+        text = _dumps([_KEY_VERSION, {k: v for k, v in fields.items() if v is not None},
+                       model, customer])  # fmt: skip
+    except (TypeError, ValueError):
+        pass  # NaN, a non-JSON object, mixed key types: the canonical path says where
+    else:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{namespace}:chat:{digest}"
+    body: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        try:
+            body[name] = _canon(value)
+        except _NoJSONForm as exc:
+            path = name + "".join(reversed(exc.path))
+            raise InvalidRequestError(f"{path}: {exc.reason}", field=path) from None
+    # A JSON array: positions keep model, customer and the fields apart, and null is
+    # never the string "None".
+    text = _dumps([_KEY_VERSION, body, model, customer])
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{namespace}:chat:{digest}"
+
+
+class _NoJSONForm(Exception):
+    """A value without a JSON form; ``path`` is filled in, innermost first, on unwind."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str] = []
+
+
+def _canon(value: Any) -> Any:
+    # Exact type checks first: plain str, int, dict and list are nearly every node, and
+    # an ABC isinstance check (Mapping) costs several times more.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    # The common case, without bookkeeping; on an error, the loops below say where.
+    if kind is dict and all(type(k) is str for k in value):
+        try:
+            return {k: _canon(v) for k, v in value.items()}
+        except _NoJSONForm:
+            pass
+    elif kind is list:
+        try:
+            return [_canon(v) for v in value]
+        except _NoJSONForm:
+            pass
+    if kind is float:
+        if not math.isfinite(value):
+            raise _NoJSONForm(f"{value!r} is not a finite number")
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            name = k if type(k) is str else _key_name(k)
+            if name in out:
+                raise _NoJSONForm(f"the keys {name!r} collide once written as JSON")
+            try:
+                out[name] = _canon(v)
+            except _NoJSONForm as exc:
+                exc.path.append(f".{name}")
+                raise
+        return out
+    if isinstance(value, list | tuple):
+        items = []
+        for i, v in enumerate(value):
+            try:
+                items.append(_canon(v))
+            except _NoJSONForm as exc:
+                exc.path.append(f"[{i}]")
+                raise
+        return items
+    # Subclasses (str and int enums, float-like scalars) are written as their base value.
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _canon(float(value))
+    if isinstance(value, type) and hasattr(value, "model_json_schema"):
+        return _canon(value.model_json_schema())
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return _canon(dump(mode="json"))
+    raise _NoJSONForm(f"a {kind.__name__} has no JSON form")
+
+
+def _key_name(key: Any) -> str:
+    # What json.dumps writes for a non-str key, with the same normalisation as values.
+    if key is None or isinstance(key, bool):
+        return json.dumps(key)
+    if isinstance(key, str):
+        return str.__str__(key)
+    if isinstance(key, int | float):
+        return str(_canon(key))
+    raise _NoJSONForm(f"a {type(key).__name__} cannot be a JSON object key")

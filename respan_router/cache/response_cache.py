@@ -1,0 +1,119 @@
+"""The cache the router talks to: responses in, responses out, hits and misses counted."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from respan_router.cache.backend import CacheBackend, MemoryCacheBackend
+from respan_router.cache.codec import (
+    CodecError,
+    decode_chunks,
+    decode_completion,
+    encode_chunks,
+    encode_completion,
+)
+from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["DEFAULT_TTL", "CacheStats", "ResponseCache"]
+
+#: The gateway's default ``cache_ttl``: 30 days, in seconds.
+DEFAULT_TTL: float = 30 * 24 * 3600
+
+# A streamed answer and a whole one are stored apart: a request asked with stream=True
+# replays chunks, one without gets a completion. The suffix decides the space, so the
+# two spaces never share a stored key, whatever keys the caller uses.
+_COMPLETION_SUFFIX = ":completion"
+_CHUNKS_SUFFIX = ":chunks"
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Lookups since creation (or the last :meth:`ResponseCache.clear`), and contents.
+
+    ``entries`` and ``bytes`` are what the backend holds now (for a shared backend,
+    what every process stored); ``hits`` and ``misses`` count this cache's lookups.
+    """
+
+    hits: int
+    misses: int
+    entries: int
+    bytes: int
+
+
+class ResponseCache:
+    """Stores completions and streamed chunks under cache keys, in a :class:`CacheBackend`.
+
+    Safe to share between threads. Every ``get_*`` returns new objects: a caller may
+    change what it got without touching the stored answer.
+
+    Args:
+        backend: where entries live; a fresh :class:`MemoryCacheBackend` by default.
+        default_ttl: seconds an entry lives when ``set_*`` is given no ``ttl``.
+    """
+
+    def __init__(
+        self, backend: CacheBackend | None = None, default_ttl: float = DEFAULT_TTL
+    ) -> None:
+        self.backend: CacheBackend = MemoryCacheBackend() if backend is None else backend
+        self.default_ttl = default_ttl
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+
+    def get_completion(self, key: str) -> ChatCompletion | None:
+        """Return the completion stored under ``key``, or None (a miss)."""
+        return self._get(key + _COMPLETION_SUFFIX, decode_completion)
+
+    def set_completion(self, key: str, resp: ChatCompletion, ttl: float | None = None) -> None:
+        """Store ``resp`` under ``key`` for ``ttl`` seconds (default: ``default_ttl``)."""
+        self._set(key + _COMPLETION_SUFFIX, encode_completion(resp), ttl)
+
+    def get_chunks(self, key: str) -> list[ChatCompletionChunk] | None:
+        """Return the chunks of the stream stored under ``key``, or None (a miss)."""
+        return self._get(key + _CHUNKS_SUFFIX, decode_chunks)
+
+    def set_chunks(
+        self, key: str, chunks: list[ChatCompletionChunk], ttl: float | None = None
+    ) -> None:
+        """Store a whole stream's chunks under ``key`` for ``ttl`` seconds."""
+        self._set(key + _CHUNKS_SUFFIX, encode_chunks(chunks), ttl)
+
+    @property
+    def stats(self) -> CacheStats:
+        backend = self.backend.stats()
+        with self._lock:
+            hits, misses = self._hits, self._misses
+        return CacheStats(hits, misses, backend["entries"], backend["bytes"])
+
+    def clear(self) -> None:
+        """Remove every entry from the backend and reset the hit and miss counts."""
+        self.backend.clear()
+        with self._lock:
+            self._hits = self._misses = 0
+
+    def _get(self, stored_key: str, decode: Callable[[bytes], R]) -> R | None:
+        data = self.backend.get(stored_key)
+        value: R | None = None
+        if data is not None:
+            try:
+                value = decode(data)
+            except CodecError:
+                # Corrupt, or written by another format version: never served again.
+                self.backend.delete(stored_key)
+        with self._lock:
+            if value is None:
+                self._misses += 1
+            else:
+                self._hits += 1
+        return value
+
+    def _set(self, stored_key: str, data: bytes, ttl: float | None) -> None:
+        self.backend.set(stored_key, data, self.default_ttl if ttl is None else ttl)
+
+    def __repr__(self) -> str:
+        return f"ResponseCache(backend={self.backend!r}, default_ttl={self.default_ttl})"

@@ -1,0 +1,124 @@
+"""Stage 4: the response cache of a call. A hit returns before planning or dispatch.
+
+The key hashes everything that changes the answer (messages and the answer-changing
+OpenAI parameters), plus the requested model unless ``is_cached_by_model`` is false, plus
+the customer when ``cache_by_customer`` is true. Never credentials, metadata, properties
+or other logging-only fields. Concurrent identical misses share one provider call; errors
+are never cached.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from respan_router.cache import (
+    ANSWER_FIELDS,
+    DEFAULT_TTL,
+    AsyncSingleFlight,
+    ResponseCache,
+    SingleFlight,
+    cache_key,
+)
+from respan_router.cache.codec import decode_completion, encode_completion
+from respan_router.request import ChatRequest
+from respan_router.responses import ChatCompletion
+
+__all__ = ["CacheStage"]
+
+T = TypeVar("T")
+
+
+class CacheStage:
+    """Decides whether and under which key a request is cached; stores and shares answers.
+
+    Args:
+        cache: the response cache (and its backend).
+        enabled: whether calls are cached when they do not say (``cache_enabled``).
+        ttl: seconds an entry lives when the call gives no ``cache_ttl``.
+    """
+
+    def __init__(
+        self, cache: ResponseCache, *, enabled: bool = False, ttl: float = DEFAULT_TTL
+    ) -> None:
+        self.cache = cache
+        self._enabled = enabled
+        self._ttl = ttl
+        self._flight = SingleFlight()
+        self._aflight = AsyncSingleFlight()
+
+    def key(self, request: ChatRequest) -> str | None:
+        """The request's cache key, or None when the request is not cached."""
+        respan = request.respan
+        enabled = respan.cache_enabled if respan.cache_enabled is not None else self._enabled
+        if not enabled:
+            return None
+        options = respan.cache_options
+        by_model = options is None or options.is_cached_by_model is not False
+        by_customer = options is not None and options.cache_by_customer is True
+        fields = {"messages": request.messages}
+        for name, value in request.params.items():
+            if name in ANSWER_FIELDS:
+                fields[name] = value
+        return cache_key(
+            fields,
+            model=_requested_model(request) if by_model else None,
+            customer=respan.customer_identifier if by_customer else None,
+        )
+
+    def ttl(self, request: ChatRequest) -> float:
+        return request.respan.cache_ttl or self._ttl
+
+    def omit_log(self, request: ChatRequest) -> bool:
+        options = request.respan.cache_options
+        return options is not None and options.omit_log is True
+
+    # -- completions -----------------------------------------------------------------------
+    def lookup(self, key: str) -> ChatCompletion | None:
+        return self.cache.get_completion(key)
+
+    def shared(
+        self, key: str, request: ChatRequest, fetch: Callable[[], ChatCompletion]
+    ) -> tuple[ChatCompletion, bool]:
+        """Fetch and store under single flight: (response, whether this caller fetched)."""
+
+        def leader() -> ChatCompletion:
+            response = fetch()
+            self.cache.set_completion(key, response, self.ttl(request))
+            return response
+
+        response, led = self._flight.do(key, leader)
+        return (response, True) if led else (_copy(response), False)
+
+    async def ashared(
+        self, key: str, request: ChatRequest, fetch: Callable[[], Awaitable[ChatCompletion]]
+    ) -> tuple[ChatCompletion, bool]:
+        """The async twin of :meth:`shared`."""
+
+        async def leader() -> ChatCompletion:
+            response = await fetch()
+            self.cache.set_completion(key, response, self.ttl(request))
+            return response
+
+        response, led = await self._aflight.do(key, leader)
+        return (response, True) if led else (_copy(response), False)
+
+
+def _copy(response: ChatCompletion) -> ChatCompletion:
+    """A follower's own copy of the leader's answer (callers may mutate theirs)."""
+    return decode_completion(encode_completion(response))
+
+
+def _requested_model(request: ChatRequest) -> str:
+    """What the caller asked for: the model, or the routing choice that stands for it."""
+    respan = request.respan
+    if respan.load_balance_models:
+        return "lb:" + json.dumps(sorted((m.model, m.weight) for m in respan.load_balance_models))
+    if respan.load_balance_group:
+        models = respan.load_balance_group.models
+        listed = sorted(m.model for m in models) if models else []
+        return f"group:{respan.load_balance_group.group_id}:{json.dumps(listed)}"
+    if request.model is not None:
+        return request.model
+    return "models:" + json.dumps(respan.models or [])

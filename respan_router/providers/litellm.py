@@ -1,0 +1,234 @@
+"""The default provider: one attempt through ``litellm.completion`` / ``acompletion``.
+
+litellm is imported on first use, not when this module is imported (it takes seconds and
+loads thousands of modules). No ``litellm.*`` global is ever assigned: everything a call
+needs is passed as arguments. Retries are the router's job, so litellm's are disabled
+(``num_retries=0, max_retries=0`` gives exactly one upstream request).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from types import ModuleType
+from typing import Any
+
+from respan_router.errors import RouterError, StreamInterruptedError
+from respan_router.providers._litellm_errors import map_litellm_error
+from respan_router.providers.base import ProviderCall
+from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["LiteLLMProvider"]
+
+_UNKNOWN_PROVIDER = "unknown"
+_PROVIDER_MEMO_LIMIT = 4096
+
+
+class LiteLLMProvider:
+    """Calls models through litellm; implements :class:`~respan_router.providers.base.Provider`.
+
+    Every litellm exception is mapped onto :mod:`respan_router.errors` (messages redacted
+    of the call's secrets) and raised ``from`` the original. A stream that fails after
+    its first chunk raises :class:`~respan_router.errors.StreamInterruptedError`.
+    """
+
+    def __init__(self) -> None:
+        self._module: ModuleType | None = None
+        self._import_lock = threading.Lock()
+        self._providers: dict[str, str] = {}
+        self._prices: dict[str, tuple[float, float] | None] = {}
+
+    # -- no I/O ------------------------------------------------------------------------------
+
+    @property
+    def litellm(self) -> ModuleType:
+        """The litellm module, imported on first access."""
+        if self._module is None:
+            with self._import_lock:
+                if self._module is None:
+                    # Use the price table shipped with litellm instead of fetching it.
+                    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+                    import litellm
+
+                    self._module = litellm
+        return self._module
+
+    def provider_of(self, litellm_model: str) -> str:
+        """The provider of a model string: its prefix, else litellm's inference.
+
+        ``"openai/gpt-4o"`` -> ``"openai"``; ``"gpt-4o"`` -> ``"openai"``; a name litellm
+        cannot place -> ``"unknown"``. Memoised.
+        """
+        provider = self._providers.get(litellm_model)
+        if provider is not None:
+            return provider
+        prefix, slash, _ = litellm_model.partition("/")
+        if slash and prefix:
+            provider = prefix
+        else:
+            try:
+                provider = self.litellm.get_llm_provider(litellm_model)[1] or _UNKNOWN_PROVIDER
+            except Exception:
+                provider = _UNKNOWN_PROVIDER
+        if len(self._providers) < _PROVIDER_MEMO_LIMIT:
+            self._providers[litellm_model] = provider
+        return provider
+
+    def price_per_token(self, litellm_model: str) -> tuple[float, float] | None:
+        """USD per (input, output) token from litellm's local price table; None if unknown."""
+        if litellm_model in self._prices:
+            return self._prices[litellm_model]
+        try:
+            cost_in, cost_out = self.litellm.cost_per_token(
+                model=litellm_model, prompt_tokens=1_000_000, completion_tokens=1_000_000
+            )
+            price: tuple[float, float] | None = (cost_in / 1e6, cost_out / 1e6)
+        except Exception:
+            price = None
+        if len(self._prices) < _PROVIDER_MEMO_LIMIT:
+            self._prices[litellm_model] = price
+        return price
+
+    def count_tokens(
+        self, litellm_model: str, messages: list[dict[str, Any]], text: str
+    ) -> tuple[int, int] | None:
+        """(prompt, completion) tokens by litellm's tokenizer for the model."""
+        try:
+            counter = self.litellm.token_counter
+            return counter(model=litellm_model, messages=messages), counter(
+                model=litellm_model, text=text
+            )
+        except Exception:
+            return None
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def complete(self, call: ProviderCall) -> ChatCompletion:
+        litellm = self.litellm
+        try:
+            response = litellm.completion(**_request_kwargs(call))
+        except Exception as exc:
+            raise _mapped(exc, call) from exc
+        return _completion(response, call.model)
+
+    def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
+        """Chunks of one streamed attempt; nothing is sent until the first ``next()``.
+
+        Closing the generator closes litellm's stream and its HTTP response.
+        """
+        litellm = self.litellm
+        try:
+            raw = litellm.completion(**_request_kwargs(call, stream=True))
+        except Exception as exc:
+            raise _mapped(exc, call) from exc
+        chunks = iter(raw)
+        delivered = 0
+        try:
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    raise _mapped(exc, call, delivered=delivered) from exc
+                yield _chunk(chunk, call.model)
+                delivered += 1
+        finally:
+            _close(raw)
+
+    # -- async -------------------------------------------------------------------------------
+
+    async def acomplete(self, call: ProviderCall) -> ChatCompletion:
+        litellm = self.litellm
+        try:
+            response = await litellm.acompletion(**_request_kwargs(call))
+        except Exception as exc:
+            raise _mapped(exc, call) from exc
+        return _completion(response, call.model)
+
+    async def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
+        """Chunks of one streamed attempt; nothing is sent until the first ``anext()``.
+
+        ``aclose()`` closes litellm's stream and its HTTP response.
+        """
+        litellm = self.litellm
+        try:
+            raw = await litellm.acompletion(**_request_kwargs(call, stream=True))
+        except Exception as exc:
+            raise _mapped(exc, call) from exc
+        chunks = raw.__aiter__()
+        delivered = 0
+        try:
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    raise _mapped(exc, call, delivered=delivered) from exc
+                yield _chunk(chunk, call.model)
+                delivered += 1
+        finally:
+            await _aclose(raw)
+
+
+def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, Any]:
+    """litellm's arguments for one attempt.
+
+    Later keys win: credentials over params, then the call's own model, messages, stream
+    flag, timeout and disabled retries over both.
+    """
+    return {
+        **call.params,
+        **call.credentials.as_kwargs(),
+        "model": call.litellm_model,
+        "messages": call.messages,
+        "stream": stream,
+        "timeout": call.timeout,
+        "num_retries": 0,
+        "max_retries": 0,
+    }
+
+
+def _completion(response: Any, model: str) -> ChatCompletion:
+    completion = ChatCompletion.from_dict(response.model_dump())
+    completion.model = model
+    return completion
+
+
+def _chunk(chunk: Any, model: str) -> ChatCompletionChunk:
+    out = ChatCompletionChunk.from_dict(chunk.model_dump())
+    out.model = model
+    return out
+
+
+def _mapped(exc: Exception, call: ProviderCall, *, delivered: int = 0) -> RouterError:
+    """The router error for ``exc``; a stream that already delivered chunks is interrupted."""
+    error = map_litellm_error(
+        exc,
+        model=call.model,
+        provider=call.provider,
+        secrets=call.credentials.secret_values(),
+    )
+    if delivered and not isinstance(error, StreamInterruptedError):
+        error = StreamInterruptedError(
+            f"stream interrupted after {delivered} chunk(s): {error.message}",
+            model=call.model,
+            provider=call.provider,
+        )
+    return error
+
+
+def _close(stream: Any) -> None:
+    close = getattr(stream, "close", None)
+    if callable(close):
+        close()
+
+
+async def _aclose(stream: Any) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if callable(aclose):
+        await aclose()
+    else:
+        _close(stream)

@@ -1,0 +1,248 @@
+import json
+import math
+import random
+import re
+from typing import Any
+
+import pydantic
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from respan_router.cache.keys import ANSWER_FIELDS, cache_key
+from respan_router.errors import InvalidRequestError
+
+KEY = re.compile(r"^respan:chat:[0-9a-f]{64}$")
+
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Hi"},
+]
+
+
+def key(fields: dict[str, Any], model: str | None = None, customer: Any = None, **kw: Any) -> str:
+    return cache_key(fields, model=model, customer=customer, **kw)
+
+
+# JSON values whose Python equality is JSON equality (no floats: 1 == 1.0 == True).
+json_leaves = st.none() | st.booleans() | st.text(max_size=8) | st.integers(-(2**40), 2**40)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+# Shared machines can be slow: no deadline, and no complaint about slow generation.
+relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_fields = st.dictionaries(st.sampled_from(sorted(ANSWER_FIELDS)), json_values, max_size=6)
+
+
+def reorder(value: Any, rnd: random.Random) -> Any:
+    """The same value with every dict's keys in a shuffled insertion order."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        rnd.shuffle(items)
+        return {k: reorder(v, rnd) for k, v in items}
+    if isinstance(value, list):
+        return [reorder(v, rnd) for v in value]
+    return value
+
+
+def test_key_shape() -> None:
+    k = key({"messages": MESSAGES})
+    assert KEY.match(k)
+    assert k == key({"messages": MESSAGES})
+
+
+def test_namespace_prefixes_the_key() -> None:
+    k = key({"messages": MESSAGES}, namespace="app1")
+    assert k.startswith("app1:chat:")
+    assert k.split(":")[-1] == key({"messages": MESSAGES}).split(":")[-1]
+    assert k != key({"messages": MESSAGES}, namespace="app2")
+
+
+@relaxed
+@given(json_fields, st.randoms(use_true_random=False))
+def test_dict_order_never_matters(fields: dict[str, Any], rnd: random.Random) -> None:
+    assert key(fields) == key(reorder(fields, rnd))
+
+
+@relaxed
+@given(json_fields, json_fields)
+def test_distinct_fields_give_distinct_keys(a: dict[str, Any], b: dict[str, Any]) -> None:
+    drop_none = lambda d: {k: v for k, v in d.items() if v is not None}  # noqa: E731
+    assert (key(a) == key(b)) == (drop_none(a) == drop_none(b))
+
+
+def test_nested_order_does_not_matter() -> None:
+    tools_a = [{"type": "function", "function": {"name": "f", "parameters": {"a": 1, "b": 2}}}]
+    tools_b = [{"function": {"parameters": {"b": 2, "a": 1}, "name": "f"}, "type": "function"}]
+    assert key({"messages": MESSAGES, "tools": tools_a}) == key(
+        {"tools": tools_b, "messages": MESSAGES}
+    )
+
+
+def test_list_order_matters() -> None:
+    assert key({"messages": MESSAGES}) != key({"messages": MESSAGES[::-1]})
+
+
+def test_every_answer_field_changes_the_key() -> None:
+    base = key({"messages": MESSAGES})
+    seen = {base}
+    for name in sorted(ANSWER_FIELDS - {"messages"}):
+        k = key({"messages": MESSAGES, name: 1})
+        assert k not in seen
+        seen.add(k)
+
+
+def test_model_and_customer_separate_entries() -> None:
+    fields = {"messages": MESSAGES}
+    keys = {
+        key(fields),
+        key(fields, model="gpt-4o"),
+        key(fields, model="None"),
+        key(fields, model="null"),
+        key(fields, model=""),
+        key(fields, customer="None"),
+        key(fields, customer="gpt-4o"),
+        key(fields, customer="alice"),
+        key(fields, customer="bob"),
+        key(fields, model="gpt-4o", customer="alice"),
+        key(fields, model="alice", customer="gpt-4o"),
+    }
+    assert len(keys) == 11
+
+
+def test_int_customer_is_its_decimal_string() -> None:
+    assert key({"messages": MESSAGES}, customer=123) == key({"messages": MESSAGES}, customer="123")
+
+
+def test_model_is_not_a_field() -> None:
+    # A field named "model" and the model argument are kept apart.
+    assert key({"model": "gpt-4o"}) != key({}, model="gpt-4o")
+
+
+def test_top_level_none_is_absent_but_nested_none_counts() -> None:
+    assert key({"messages": MESSAGES, "temperature": None}) == key({"messages": MESSAGES})
+    with_none = [{"role": "assistant", "content": None, "tool_calls": []}]
+    without = [{"role": "assistant", "tool_calls": []}]
+    assert key({"messages": with_none}) != key({"messages": without})
+
+
+def test_distinct_numbers_never_share_a_key() -> None:
+    # Plain JSON is hashed as encoded (the fast path): 1 and 1.0 may differ, which costs
+    # a miss, never a wrong hit. Distinct values never share a key.
+    assert key({"temperature": 1}) == key({"temperature": 1})
+    assert key({"temperature": 0.5}) != key({"temperature": 1})
+    assert key({"seed": 1}) != key({"seed": True})
+    assert key({"seed": 1}) != key({"seed": "1"})
+
+
+def test_int_dict_keys_are_their_json_strings() -> None:
+    assert key({"logit_bias": {50256: -100}}) == key({"logit_bias": {"50256": -100}})
+    assert key({"logit_bias": {50256: -100}}) != key({"logit_bias": {"50257": -100}})
+
+
+def test_colliding_dict_keys_are_rejected() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        key({"logit_bias": {1: 5, "1": 6}})
+    assert info.value.field == "logit_bias"
+
+
+def test_tuples_are_lists() -> None:
+    assert key({"stop": ("a", "b")}) == key({"stop": ["a", "b"]})
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_numbers_are_rejected_with_their_path(bad: float) -> None:
+    fields = {"messages": [{"role": "user", "content": "x"}, {"role": "user", "x": [0, bad]}]}
+    with pytest.raises(InvalidRequestError) as info:
+        key(fields)
+    assert info.value.field == "messages[1].x[1]"
+    assert info.value.status_code == 400
+    with pytest.raises(InvalidRequestError):
+        key({"temperature": bad})
+
+
+def test_values_without_json_form_are_rejected() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        key({"tools": [{"f": object()}]})
+    assert info.value.field == "tools[0].f"
+    with pytest.raises(InvalidRequestError):
+        key({"stop": {"a", "b"}})
+    with pytest.raises(InvalidRequestError):
+        key({"logit_bias": {(1, 2): 3}})
+
+
+def test_pydantic_models_are_their_json() -> None:
+    class Answer(pydantic.BaseModel):
+        city: str
+        population: int
+
+    schema = Answer.model_json_schema()
+    assert key({"response_format": Answer}) == key({"response_format": schema})
+    assert key({"x": Answer(city="Oslo", population=1)}) == key(
+        {"x": {"population": 1, "city": "Oslo"}}
+    )
+
+
+def test_str_subclasses_and_enums_are_their_value() -> None:
+    import enum
+
+    class Effort(str, enum.Enum):  # noqa: UP042  (str() of it is "Effort.LOW", not "low")
+        LOW = "low"
+
+    class N(enum.IntEnum):
+        TWO = 2
+
+    assert key({"reasoning_effort": Effort.LOW}) == key({"reasoning_effort": "low"})
+    assert key({"n": N.TWO}) == key({"n": 2})
+
+
+def test_unicode_is_kept_and_lone_surrogates_do_not_crash() -> None:
+    assert key({"messages": [{"content": "é"}]}) != key({"messages": [{"content": "e"}]})
+    assert key({"messages": [{"content": "\ud800"}]}) != key({"messages": [{"content": ""}]})
+    assert KEY.match(key({"messages": [{"content": "日本語 🎉"}]}))
+
+
+def test_a_secret_in_the_fields_never_shows_in_the_key() -> None:
+    secret = "sk-live-0123456789abcdefSECRET"
+    k = key({"messages": MESSAGES, "api_key": secret, "extra": {"authorization": secret}})
+    assert secret not in k
+    assert "SECRET" not in k
+    assert KEY.match(k)
+    # ... nor in the error raised for a bad value next to it.
+    with pytest.raises(InvalidRequestError) as info:
+        key({"api_key": secret, "temperature": math.nan})
+    assert secret not in str(info.value)
+
+
+def test_answer_fields() -> None:
+    required = {
+        "messages", "tools", "tool_choice", "response_format", "temperature", "top_p",
+        "max_tokens", "max_completion_tokens", "stop", "n", "seed", "logprobs",
+        "top_logprobs", "logit_bias", "presence_penalty", "frequency_penalty", "functions",
+        "function_call", "parallel_tool_calls", "modalities", "audio", "reasoning_effort",
+        "prediction",
+    }  # fmt: skip
+    assert required <= ANSWER_FIELDS
+    assert isinstance(ANSWER_FIELDS, frozenset)
+    for not_answer in ("user", "model", "stream", "metadata", "customer_identifier"):
+        assert not_answer not in ANSWER_FIELDS
+
+
+def test_canonical_form_is_json_of_the_fields() -> None:
+    # The hash covers exactly the canonical JSON; a known value pins the format, so a
+    # change that would orphan a shared store's entries shows up here.
+    k = key({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.0})
+    import hashlib
+
+    text = json.dumps(
+        [2, {"messages": [{"content": "hi", "role": "user"}], "temperature": 0.0}, None, None],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    assert k == "respan:chat:" + hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,174 @@
+"""Streams on FakeProvider: order, retries before the first chunk, first_token_timeout,
+no splicing after it, usage, early close."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from respan_router import ProviderError, Router, StreamInterruptedError
+from respan_router.streaming import AsyncChatStream, ChatStream
+from respan_router.testing import Failure, FakeProvider, Reply
+from tests.helpers import MSG
+
+
+def _text(chunks: list) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def test_sync_stream_delivers_chunks_in_order() -> None:
+    fake = FakeProvider(Reply("one two three four"))
+    stream = Router(provider=fake).complete(model="m", messages=MSG, stream=True)
+    assert isinstance(stream, ChatStream)
+    chunks = list(stream)
+    assert [c.choices[0].delta.content for c in chunks[:4]] == ["one ", "two ", "three ", "four"]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert all(c.model == "m" for c in chunks)
+    assert fake.open_streams == 0
+    assert stream.state.completed and stream.state.content == "one two three four"
+
+
+async def test_async_stream_delivers_chunks_in_order() -> None:
+    fake = FakeProvider(Reply("alpha beta gamma"))
+    stream = await Router(provider=fake).acomplete(model="m", messages=MSG, stream=True)
+    assert isinstance(stream, AsyncChatStream)
+    chunks = [c async for c in stream]
+    assert _text(chunks) == "alpha beta gamma"
+    assert fake.open_streams == 0
+
+
+def test_retry_before_first_chunk_then_stream() -> None:
+    fake = FakeProvider().script("m", Failure(503), Reply("second try"))
+    stream = Router(provider=fake, sleep=lambda s: None).complete(
+        model="m", messages=MSG, stream=True, retries=1
+    )
+    assert _text(list(stream)) == "second try"
+    assert len(fake.calls) == 2
+
+
+async def test_first_token_timeout_abandons_a_silent_attempt_async() -> None:
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    fake = FakeProvider().script("m", Reply("too slow", latency=2.0), Reply("quick"))
+    router = Router(provider=fake, async_sleep=no_wait)
+    stream = await router.acomplete(
+        model="m", messages=MSG, stream=True, retries=1, first_token_timeout=0.05
+    )
+    assert _text([c async for c in stream]) == "quick"
+    assert len(fake.calls) == 2
+    assert fake.open_streams == 0  # the abandoned attempt was closed
+
+
+def test_first_token_timeout_sync_bounds_the_attempt() -> None:
+    fake = FakeProvider().script("m", Reply("too slow", latency=2.0), Reply("quick"))
+    router = Router(provider=fake, sleep=lambda s: None)
+    stream = router.complete(
+        model="m", messages=MSG, stream=True, retries=1, first_token_timeout=0.05
+    )
+    assert _text(list(stream)) == "quick"
+    assert fake.calls[0].timeout == pytest.approx(0.05)
+
+
+def test_failure_after_first_chunk_is_raised_not_spliced() -> None:
+    fake = FakeProvider().script("m", Failure(500, after_chunks=2), Reply("OTHER ANSWER"))
+    stream = Router(provider=fake, sleep=lambda s: None).complete(
+        model="m", messages=MSG, stream=True, retries=3
+    )
+    got = []
+    with pytest.raises(StreamInterruptedError) as info:
+        for chunk in stream:
+            got.append(chunk)
+    assert _text(got) == "part0 part1 "
+    assert "OTHER" not in _text(got)
+    assert len(fake.calls) == 1  # no retry once a chunk was delivered
+    assert isinstance(info.value, ProviderError)
+    assert stream.state.error is info.value
+    assert list(stream) == []  # the stream stays ended
+
+
+async def test_failure_after_first_chunk_async() -> None:
+    fake = FakeProvider(Failure(503, after_chunks=1))
+    stream = await Router(provider=fake).acomplete(model="m", messages=MSG, stream=True)
+    got = []
+    with pytest.raises(StreamInterruptedError):
+        async for chunk in stream:
+            got.append(chunk)
+    assert _text(got) == "part0 "
+    assert fake.open_streams == 0
+
+
+def test_failure_before_first_chunk_raises_from_complete() -> None:
+    fake = FakeProvider(Failure(401))
+    with pytest.raises(ProviderError) as info:
+        Router(provider=fake).complete(model="m", messages=MSG, stream=True)
+    assert info.value.status_code == 401
+    assert fake.open_streams == 0
+
+
+def test_usage_chunk_forwarded_only_when_asked() -> None:
+    fake = FakeProvider(Reply("a b c", usage=(4, 3)))
+    router = Router(provider=fake)
+    asked = list(
+        router.complete(
+            model="m", messages=MSG, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert asked[-1].usage is not None and asked[-1].usage.total_tokens == 7
+    assert asked[-1].choices == []
+    plain = router.complete(model="m", messages=MSG, stream=True)
+    chunks = list(plain)
+    assert all(c.usage is None for c in chunks)
+
+
+def test_usage_counted_when_the_provider_sends_none() -> None:
+    fake = FakeProvider(Reply("three little words"))
+    stream = Router(provider=fake).complete(model="m", messages=MSG, stream=True)
+    list(stream)
+    assert stream.state.usage is not None
+    assert stream.state.usage.completion_tokens == 3
+
+
+def test_early_close_releases_the_upstream_sync() -> None:
+    fake = FakeProvider(Reply("w " * 50))
+    router = Router(provider=fake)
+    with router.complete(model="m", messages=MSG, stream=True) as stream:
+        next(stream)
+        assert fake.open_streams == 1
+    assert fake.open_streams == 0
+    assert stream.state.closed_early and not stream.state.completed
+    # break + garbage collection releases it too
+    for _ in router.complete(model="m", messages=MSG, stream=True):
+        break
+    gc.collect()
+    assert fake.open_streams == 0
+
+
+async def test_early_close_releases_the_upstream_async() -> None:
+    fake = FakeProvider(Reply("w " * 50))
+    router = Router(provider=fake)
+    async with await router.acomplete(model="m", messages=MSG, stream=True) as stream:
+        await anext(stream)
+        assert fake.open_streams == 1
+    assert fake.open_streams == 0
+
+
+async def test_task_cancellation_while_streaming_releases_the_upstream() -> None:
+    fake = FakeProvider(Reply("w " * 20, chunk_latency=0.05))
+    router = Router(provider=fake)
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        stream = await router.acomplete(model="m", messages=MSG, stream=True)
+        async for _ in stream:
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert fake.open_streams == 0
