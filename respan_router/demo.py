@@ -121,6 +121,14 @@ def main(argv: Sequence[str] = ()) -> int:
     out = asyncio.run(router.acomplete(model="fast", messages=USER))
     print(f"async -> {out.model}: {out.choices[0].message.content!r}")
 
+    out = router.complete(
+        model="flaky",
+        fallback_models=["fast"],
+        retry_params={"num_retries": 1, "retry_after": 0.01},
+        messages=USER,
+    )
+    print(f"fallback -> {out.model}: 'flaky' failed twice (one retry), then 'fast' answered")
+
     try:
         router.complete(model="flaky", messages=USER)
     except RouterError as exc:
