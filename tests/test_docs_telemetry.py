@@ -1,27 +1,21 @@
-"""The examples in docs/telemetry.md run as written."""
+"""docs/telemetry.md documents every attribute, event and metric the router emits.
+
+(Its examples run with every other page's, in test_docs_examples.py.)
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import pytest
-
-DOC = Path(__file__).resolve().parent.parent / "docs" / "telemetry.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-
-
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_example_runs(code: str) -> None:
-    exec(compile(code, str(DOC), "exec"), {})
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("attributes.py", "telemetry.py", "metrics.py")
+NAME = re.compile(r'"((?:gen_ai|respan|error|exception)\.[a-z_.]+[a-z_])"')
 
 
-def test_every_attribute_the_builders_emit_is_documented() -> None:
-    text = DOC.read_text(encoding="utf-8")
-    source = "".join(
-        (DOC.parent.parent / "respan_router" / name).read_text(encoding="utf-8")
-        for name in ("attributes.py", "telemetry.py", "metrics.py")
-    )
-    names = set(re.findall(r'"((?:gen_ai|respan|error|exception)\.[a-z_.]+[a-z_])"', source))
-    missing = sorted(n for n in names if f"`{n}`" not in text)
-    assert missing == []
+def test_every_name_the_builders_emit_is_documented() -> None:
+    text = (ROOT / "docs" / "telemetry.md").read_text(encoding="utf-8")
+    source = "".join((ROOT / "respan_router" / f).read_text(encoding="utf-8") for f in SOURCES)
+    names = set(NAME.findall(source))
+    assert len(names) > 40
+    assert sorted(n for n in names if f"`{n}`" not in text) == []
