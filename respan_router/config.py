@@ -76,6 +76,10 @@ class RouterConfig(BaseModel):
     retry_params: RetryParams | None = None
     circuit_breaker: dict[str, Any] | bool = True
     retry_budget: dict[str, Any] | bool = True
+    cache_enabled: bool = False
+    cache_ttl: float = Field(default=30 * 24 * 3600, gt=0)
+    cache_maxsize: int = Field(default=10_000, ge=1)
+    cache_max_bytes: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _groups_not_empty(self) -> RouterConfig:

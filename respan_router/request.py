@@ -22,10 +22,6 @@ __all__ = ["UNIMPLEMENTED", "ChatRequest", "build_request"]
 UNIMPLEMENTED: dict[str, str] = {
     "customer_params": "customer budgets (customer_params) are not implemented yet",
     "prompt": "prompt templates (prompt) are not implemented yet",
-    **{
-        name: f"{name} (response cache) is not implemented yet"
-        for name in ("cache_enabled", "cache_ttl", "cache_options")
-    },
 }
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

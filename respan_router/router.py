@@ -1,49 +1,41 @@
-"""The Router: wires the stages of a call together. It decides nothing itself.
+"""The Router: runs each call through the stages. It decides nothing itself.
 
 ``complete(**params)`` / ``await acomplete(**params)``::
 
-    merge + validate -> plan -> execute -> record
+    merge + validate -> cache -> plan -> execute -> record
 
-Every step that does no I/O is shared by the two; only the execution differs.
+Every step that does no I/O is shared by the two; only the execution differs. The
+stages are built by :mod:`respan_router.assembly`.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, overload
 
+from respan_router.assembly import assemble
+from respan_router.cache import ResponseCache
+from respan_router.cache.backend import CacheBackend
 from respan_router.config import RouterConfig, build_config, load_config_file
-from respan_router.executor import Executor, health_key
-from respan_router.health import BreakerConfig, HealthRegistry
+from respan_router.health import HealthRegistry
 from respan_router.params import build_schemas
-from respan_router.plan import Attempt, Planner
-from respan_router.pricing import Pricing
-from respan_router.providers.base import Provider
+from respan_router.plan import Attempt
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest, build_request
 from respan_router.responses import ChatCompletion, ChatCompletionChunk, Usage
-from respan_router.retry import RetryPolicy
 from respan_router.retry_budget import RetryBudget
-from respan_router.selection import LatencyTracker
-from respan_router.streaming import AsyncChatStream, ChatStream, StreamState, open_async, open_sync
-from respan_router.telemetry import Telemetry, stream_completion
+from respan_router.streaming import (
+    AsyncChatStream,
+    ChatStream,
+    StreamState,
+    open_async,
+    open_sync,
+)
+from respan_router.telemetry import Telemetry
 
 __all__ = ["Router"]
-
-
-def _resolve_provider(provider: Any) -> Provider:
-    if provider is None or provider == "litellm":
-        from respan_router.providers.litellm import LiteLLMProvider
-
-        return LiteLLMProvider()
-    if isinstance(provider, str):
-        raise ValueError(f"unknown provider backend {provider!r}; use 'litellm' or an object")
-    if not isinstance(provider, Provider):
-        raise TypeError("provider must implement the Provider protocol")
-    return provider
 
 
 class Router:
@@ -59,11 +51,8 @@ class Router:
             :class:`~respan_router.testing.FakeProvider`.
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider for optional metrics.
-        seed: seeds the router's random choices (load balancing, weighted customer
-            credentials): the same sequence of calls from one thread plans the same way.
-        routing_strategy: how the first of ``models`` is chosen when ``model`` is not
-            given: ``ordered``, ``cheapest`` or ``fastest`` (a call's ``routing_strategy``
-            overrides it). See docs/routing.md.
+        seed: seeds the router's random choices (load balancing) for reproducibility.
+        routing_strategy: how ``models`` are ordered: ``ordered``, ``cheapest``, ``fastest``.
         timeout: default seconds one attempt may take.
         total_timeout: default seconds a whole call (retries and fallbacks) may take.
         record_content: record messages and outputs in spans (unless ``disable_log``).
@@ -74,6 +63,12 @@ class Router:
             ``failure_rate``, ``window``, ``min_calls``, ``cooldown``), or False to disable.
         retry_budget: router-wide retry cap (``ratio``, ``window``,
             ``min_retries_per_second``), or False to disable.
+        cache_enabled: cache calls that do not say (``cache_enabled``); default False.
+        cache_ttl: seconds a cache entry lives when a call gives no ``cache_ttl``
+            (default 30 days).
+        cache_maxsize: entries the default in-memory cache holds (LRU beyond).
+        cache_max_bytes: bytes the default in-memory cache holds, or None.
+        cache_backend: another :class:`~respan_router.cache.CacheBackend` (e.g. shared).
         sleep: how retries wait in sync calls (default :func:`time.sleep`); for tests.
         async_sleep: how retries wait in async calls (default :func:`asyncio.sleep`).
         clock: a monotonic clock for deadlines, breakers and the retry budget; for tests.
@@ -85,7 +80,7 @@ class Router:
         providers: Mapping[str, Mapping[str, Any]] | None = None,
         deployments: Mapping[str, Mapping[str, Any]] | None = None,
         load_balance_groups: Mapping[str, Any] | None = None,
-        provider: Provider | str = "litellm",
+        provider: Any = "litellm",
         tracer_provider: Any = None,
         meter_provider: Any = None,
         seed: int | None = None,
@@ -97,6 +92,11 @@ class Router:
         retry_params: Mapping[str, Any] | None = None,
         circuit_breaker: Mapping[str, Any] | bool = True,
         retry_budget: Mapping[str, Any] | bool = True,
+        cache_enabled: bool = False,
+        cache_ttl: float = 30 * 24 * 3600,
+        cache_maxsize: int = 10_000,
+        cache_max_bytes: int | None = None,
+        cache_backend: CacheBackend | None = None,
         sleep: Callable[[float], None] | None = None,
         async_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
@@ -116,69 +116,32 @@ class Router:
                 "record_content": record_content,
                 "record_customer_email": record_customer_email,
                 "retry_params": retry_params,
-                "circuit_breaker": dict(circuit_breaker)
-                if isinstance(circuit_breaker, Mapping)
-                else circuit_breaker,
-                "retry_budget": dict(retry_budget)
-                if isinstance(retry_budget, Mapping)
-                else retry_budget,
+                "circuit_breaker": _plain(circuit_breaker),
+                "retry_budget": _plain(retry_budget),
+                "cache_enabled": cache_enabled,
+                "cache_ttl": cache_ttl,
+                "cache_maxsize": cache_maxsize,
+                "cache_max_bytes": cache_max_bytes,
             }
         )
         build_schemas()
-        self._provider = _resolve_provider(provider)
-        clock = clock or time.monotonic
-        self.health = self._build_health(clock)
-        self.retry_budget = self._build_budget(clock)
-        self._pricing = Pricing(self._config, self._provider)
-        self._latency = LatencyTracker()
-        self._planner = Planner(
+        stages = assemble(
             self._config,
-            self._provider.provider_of,
-            rng=random.Random(self._config.seed),
-            price_of=self._pricing.per_token,
-            latency=self._latency,
-            order=self._health_order if self.health is not None else None,
-        )
-        self._executor = Executor(
-            self._provider,
-            default_timeout=self._config.timeout,
-            default_total_timeout=self._config.total_timeout,
-            default_retry=RetryPolicy.from_params(self._config.retry_params)
-            if self._config.retry_params is not None
-            else None,
-            health=self.health,
-            budget=self.retry_budget,
             sleep=sleep,
             async_sleep=async_sleep,
             clock=clock,
-            latency=self._latency,
+            cache_backend=cache_backend,
         )
+        self._provider = stages.provider
+        self._planner = stages.planner
+        self._executor = stages.executor
+        self._cache = stages.cache
+        self._pricing = stages.pricing
+        self.health: HealthRegistry | None = stages.health
+        self.retry_budget: RetryBudget | None = stages.retry_budget
         self._open_stream = open_sync(self._executor, self._provider)
         self._aopen_stream = open_async(self._executor, self._provider)
         self._telemetry = Telemetry(self._config, self._pricing)
-
-    def _build_health(self, clock: Callable[[], float]) -> HealthRegistry | None:
-        setting = self._config.circuit_breaker
-        if setting is False:
-            return None
-        config = BreakerConfig(**setting) if isinstance(setting, dict) else BreakerConfig()
-        return HealthRegistry(config, clock=clock)
-
-    def _build_budget(self, clock: Callable[[], float]) -> RetryBudget | None:
-        setting = self._config.retry_budget
-        if setting is False:
-            return None
-        return RetryBudget(**(setting if isinstance(setting, dict) else {}), clock=clock)
-
-    def _health_order(self, attempts: list[Attempt]) -> list[Attempt]:
-        """Deployments whose breaker is open go to the back of the plan (none dropped)."""
-        if len(attempts) < 2 or self.health is None:
-            return attempts
-        health = self.health
-        up = [a for a in attempts if health.available(health_key(a))]
-        if len(up) == len(attempts):
-            return attempts
-        return up + [a for a in attempts if not health.available(health_key(a))]
 
     @classmethod
     def from_config(
@@ -193,13 +156,21 @@ class Router:
     def config(self) -> RouterConfig:
         return self._config
 
+    @property
+    def cache(self) -> ResponseCache:
+        """The response cache: ``stats`` (hits, misses, entries, bytes) and ``clear()``."""
+        return self._cache.cache
+
     def __repr__(self) -> str:
         return f"Router({self._config!r}, provider={type(self._provider).__name__})"
 
     # -- shared, I/O-free steps --------------------------------------------------------
-    def _prepare(self, params: Mapping[str, Any]) -> tuple[ChatRequest, list[Attempt]]:
-        request = build_request(params)
-        return request, self._planner.plan(request)
+    def plan(self, **params: Any) -> list[Attempt]:
+        """The ordered attempts a call with these parameters would make; calls nothing.
+
+        Random choices are drawn exactly as a real call would draw them.
+        """
+        return self._planner.plan(build_request(params))
 
     def _timed_plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
         started = time.perf_counter()
@@ -225,16 +196,6 @@ class Router:
         if request is not None:
             self._telemetry.finish(record, request, response, error)
 
-    def plan(self, **params: Any) -> list[Attempt]:
-        """The ordered attempts a call with these parameters would make; calls nothing.
-
-        Random choices (load balancing, weighted customer credentials) are drawn once, by
-        the same logic and from the same generator as a real call. Each attempt shows the
-        model, provider, backend model string, credential source and reason; never a
-        secret. See docs/routing.md.
-        """
-        return self._prepare(params)[1]
-
     # -- calls ---------------------------------------------------------------------------
     @overload
     def complete(self, *, stream: Literal[False] = False, **params: Any) -> ChatCompletion: ...
@@ -255,12 +216,19 @@ class Router:
         request: ChatRequest | None = None
         try:
             request = build_request(params)
-            attempts = self._timed_plan(request, record)
+            key = self._cache.key(request)
             if request.stream:
-                record.stream = True
-                first, upstream = self._executor.walk(request, attempts, record, self._open_stream)
-                return ChatStream(first, upstream, record, *self._stream_hooks(request, record))
-            response = self._executor.run(request, attempts, record)
+                return self._stream(request, record, key)
+            response = self._cache.lookup(key) if key is not None else None
+            if response is not None:
+                record.cache_hit = True
+            elif key is None:
+                response = self._route(request, record)
+            else:
+                response, fetched = self._cache.shared(
+                    key, request, lambda: self._route(request, record)
+                )
+                record.cache_hit = not fetched
         except BaseException as exc:
             self._finish(record, request, None, exc)
             raise
@@ -292,40 +260,98 @@ class Router:
         request: ChatRequest | None = None
         try:
             request = build_request(params)
-            attempts = self._timed_plan(request, record)
+            key = self._cache.key(request)
             if request.stream:
-                record.stream = True
-                first, upstream = await self._executor.awalk(
-                    request, attempts, record, self._aopen_stream
+                return await self._astream(request, record, key)
+            response = self._cache.lookup(key) if key is not None else None
+            if response is not None:
+                record.cache_hit = True
+            elif key is None:
+                response = await self._aroute(request, record)
+            else:
+                response, fetched = await self._cache.ashared(
+                    key, request, lambda: self._aroute(request, record)
                 )
-                hooks = self._stream_hooks(request, record)
-                return AsyncChatStream(first, upstream, record, *hooks)
-            response = await self._executor.arun(request, attempts, record)
+                record.cache_hit = not fetched
         except BaseException as exc:
             self._finish(record, request, None, exc)
             raise
         self._finish(record, request, response, None)
         return response
 
+    def _route(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
+        return self._executor.run(request, self._timed_plan(request, record), record)
+
+    async def _aroute(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
+        return await self._executor.arun(request, self._timed_plan(request, record), record)
+
     # -- streams -----------------------------------------------------------------------------
-    def _stream_hooks(self, request: ChatRequest, record: CallRecord) -> tuple[Any, ...]:
-        """(state, on_end, final_chunk, forward_usage) for a stream that just opened."""
-        answered = record.attempts[-1]
-        state = StreamState(model=answered.model, provider=answered.provider)
+    def _stream(self, request: ChatRequest, record: CallRecord, key: str | None) -> ChatStream:
+        record.stream = True
+        replay = self._cache.cache.get_chunks(key) if key is not None else None
+        if replay:
+            record.cache_hit = True
+            return ChatStream(
+                replay[0], iter(replay[1:]), record, *self._hooks(request, record, None)
+            )
+        attempts = self._timed_plan(request, record)
+        first, upstream = self._executor.walk(request, attempts, record, self._open_stream)
+        return ChatStream(first, upstream, record, *self._hooks(request, record, key))
+
+    async def _astream(
+        self, request: ChatRequest, record: CallRecord, key: str | None
+    ) -> AsyncChatStream:
+        record.stream = True
+        replay = self._cache.cache.get_chunks(key) if key is not None else None
+        if replay:
+            record.cache_hit = True
+            return AsyncChatStream(
+                replay[0], _aiter(replay[1:]), record, *self._hooks(request, record, None)
+            )
+        attempts = self._timed_plan(request, record)
+        first, upstream = await self._executor.awalk(request, attempts, record, self._aopen_stream)
+        return AsyncChatStream(first, upstream, record, *self._hooks(request, record, key))
+
+    def _hooks(self, request: ChatRequest, record: CallRecord, key: str | None) -> tuple[Any, ...]:
+        """(state, on_end, final_chunk, forward_usage) for a stream that just opened.
+
+        ``key`` is where a completed stream is stored (None: not stored, e.g. a replay).
+        """
+        answered = record.attempts[-1] if record.attempts else None
+        state = StreamState(
+            model=answered.model if answered else (request.model or ""),
+            provider=answered.provider if answered else "",
+        )
         options = request.params.get("stream_options") or {}
-        ended: list[ChatCompletion] = []
+        ended: list[ChatCompletion] = []  # the stream's answer, once it ended without error
 
         def on_end(state: StreamState) -> None:
-            if state.usage is None and state.chunks:
+            if state.usage is None and state.chunks and answered is not None:
                 counted = self._provider.count_tokens(
                     answered.litellm_model, request.messages, state.content
                 )
                 if counted is not None:
                     state.usage = Usage(counted[0], counted[1], counted[0] + counted[1])
-            response = stream_completion(state) if state.error is None else None
+            if key is not None and state.completed:
+                self._cache.cache.set_chunks(key, state.chunks, self._cache.ttl(request))
+            response = _as_completion(state) if state.error is None else None
             if response is not None:
                 ended.append(response)
             self._finish(record, request, response, state.error)
+
+        final = self._final_chunk(request, ended)
+        return state, on_end, final, bool(options.get("include_usage"))
+
+    @staticmethod
+    def _final_chunk(
+        request: ChatRequest, ended: list[ChatCompletion]
+    ) -> Callable[[StreamState], ChatCompletionChunk | None] | None:
+        """The last chunk carrying ``request_breakdown``, when the request asks for it.
+
+        ``on_end`` runs first: the recording has set the breakdown on the stream's answer.
+        """
+        if not request.respan.request_breakdown:
+            return None
 
         def final_chunk(state: StreamState) -> ChatCompletionChunk | None:
             breakdown = ended[0].request_breakdown if ended else None
@@ -335,5 +361,28 @@ class Router:
                 id="request_breakdown", model=state.model, choices=[], request_breakdown=breakdown
             )
 
-        breakdown = final_chunk if request.respan.request_breakdown else None
-        return state, on_end, breakdown, bool(options.get("include_usage"))
+        return final_chunk
+
+
+def _plain(setting: Any) -> Any:
+    return dict(setting) if isinstance(setting, Mapping) else setting
+
+
+async def _aiter(chunks: list[ChatCompletionChunk]) -> Any:
+    for chunk in chunks:
+        yield chunk
+
+
+def _as_completion(state: StreamState) -> ChatCompletion | None:
+    """A streamed answer as one completion, for the call's record."""
+    if not state.chunks:
+        return None
+    from respan_router.responses import Choice, Message
+
+    finish = state.finish_reasons[-1] if state.finish_reasons else None
+    return ChatCompletion(
+        id=state.chunks[0].id,
+        model=state.model,
+        choices=[Choice(Message(content=state.content), 0, finish)],
+        usage=state.usage,
+    )

@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respan_router.attributes import (
     attempt_attributes,
@@ -31,12 +31,9 @@ from respan_router.errors import RouterError
 from respan_router.pricing import Pricing
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest
-from respan_router.responses import ChatCompletion, Choice, Message
+from respan_router.responses import ChatCompletion
 
-if TYPE_CHECKING:
-    from respan_router.streaming import StreamState
-
-__all__ = ["Telemetry", "stream_completion", "unmapped_model"]
+__all__ = ["Telemetry", "unmapped_model"]
 
 _log = logging.getLogger(__name__)
 
@@ -68,22 +65,6 @@ def unmapped_model(litellm_model: str, model_name_map: dict[str, str] | None) ->
         if name == deployed:
             return standard if "/" in standard else f"{prefix}{sep}{standard}"
     return litellm_model
-
-
-def stream_completion(state: StreamState) -> ChatCompletion:
-    """What a finished stream amounts to, as one completion: for its span and breakdown."""
-    return ChatCompletion(
-        id=state.chunks[0].id if state.chunks else "",
-        model=state.model,
-        choices=[
-            Choice(
-                Message(state.content),
-                0,
-                state.finish_reasons[-1] if state.finish_reasons else None,
-            )
-        ],
-        usage=state.usage,
-    )
 
 
 class Telemetry:
