@@ -153,3 +153,37 @@ def test_an_interrupted_stream_is_an_error_span(
     attrs = dict(call.attributes or {})
     assert attrs["error.type"] == "StreamInterruptedError"
     assert "gen_ai.output.messages" not in attrs
+
+
+def test_a_cache_hit_end_to_end(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
+    fake = FakeProvider(Reply("cached answer", usage=(6, 2)), provider_name="openai")
+    router = Router(provider=fake, tracer_provider=provider, cache_enabled=True)
+    router.complete(model="m", messages=MSG)
+    exporter.clear()
+    out = router.complete(model="m", messages=MSG, request_breakdown=True)
+    assert len(fake.calls) == 1
+    call, attempts = _split(exporter)
+    assert attempts == []
+    attrs = dict(call.attributes or {})
+    assert attrs["respan.cache.hit"] is True
+    assert attrs["respan.cost"] == 0.0
+    assert attrs["gen_ai.usage.input_tokens"] == 6
+    assert "gen_ai.provider.name" not in attrs
+    assert out.request_breakdown is not None
+    assert out.request_breakdown["cached"] is True and out.request_breakdown["attempts"] == []
+
+
+def test_a_replayed_stream_is_a_cache_hit(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    router = _stream_router(provider, Reply("one two", usage=(1, 2)))
+    kw: dict[str, Any] = {"model": "m", "messages": MSG, "stream": True, "cache_enabled": True}
+    list(router.complete(**kw))
+    exporter.clear()
+    chunks = list(router.complete(**kw, request_breakdown=True))
+    assert chunks[-1].id == "request_breakdown"
+    assert chunks[-1].request_breakdown is not None
+    assert chunks[-1].request_breakdown["cached"] is True
+    call, attempts = _split(exporter)
+    assert attempts == []
+    assert (call.attributes or {})["respan.cache.hit"] is True
