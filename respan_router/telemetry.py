@@ -71,7 +71,8 @@ class Telemetry:
     """Records finished calls for one Router.
 
     Args:
-        config: the Router's configuration (providers, content and email switches).
+        config: the Router's configuration (tracer and meter providers, content and
+            email switches).
         pricing: prices the call's usage for ``respan.cost`` and the breakdown.
     """
 
