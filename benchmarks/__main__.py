@@ -12,7 +12,7 @@ import platform
 import time
 from pathlib import Path
 
-ALL = ["overhead", "litellm_path", "import_time", "concurrency"]
+ALL = ["overhead", "litellm_path", "import_time", "concurrency", "telemetry"]
 RESULTS = Path(__file__).parent / "results"
 
 

@@ -33,6 +33,7 @@ from respan_router.streaming import (
     open_async,
     open_sync,
 )
+from respan_router.telemetry import Telemetry
 
 __all__ = ["Router"]
 
@@ -140,6 +141,7 @@ class Router:
         self.retry_budget: RetryBudget | None = stages.retry_budget
         self._open_stream = open_sync(self._executor, self._provider)
         self._aopen_stream = open_async(self._executor, self._provider)
+        self._telemetry = Telemetry(self._config, self._pricing)
 
     @classmethod
     def from_config(
@@ -184,9 +186,15 @@ class Router:
         response: ChatCompletion | None,
         error: BaseException | None,
     ) -> None:
-        """Stage 8, once per call, success or error."""
+        """Stage 8, once per call, success or error (for a stream: when it ends).
+
+        A request rejected by validation (``request`` is None) is not recorded: nothing
+        was routed, and the caller gets the error at once.
+        """
         record.end_ns = time.time_ns()
         record.error = error
+        if request is not None:
+            self._telemetry.finish(record, request, response, error)
 
     # -- calls ---------------------------------------------------------------------------
     @overload
@@ -315,6 +323,7 @@ class Router:
             provider=answered.provider if answered else "",
         )
         options = request.params.get("stream_options") or {}
+        ended: list[ChatCompletion] = []  # the stream's answer, once it ended without error
 
         def on_end(state: StreamState) -> None:
             if state.usage is None and state.chunks and answered is not None:
@@ -325,14 +334,34 @@ class Router:
                     state.usage = Usage(counted[0], counted[1], counted[0] + counted[1])
             if key is not None and state.completed:
                 self._cache.cache.set_chunks(key, state.chunks, self._cache.ttl(request))
-            self._finish(record, request, _as_completion(state), state.error)
+            response = _as_completion(state) if state.error is None else None
+            if response is not None:
+                ended.append(response)
+            self._finish(record, request, response, state.error)
 
-        return state, on_end, self._final_chunk(request, record), bool(options.get("include_usage"))
+        final = self._final_chunk(request, ended)
+        return state, on_end, final, bool(options.get("include_usage"))
 
+    @staticmethod
     def _final_chunk(
-        self, request: ChatRequest, record: CallRecord
+        request: ChatRequest, ended: list[ChatCompletion]
     ) -> Callable[[StreamState], ChatCompletionChunk | None] | None:
-        return None
+        """The last chunk carrying ``request_breakdown``, when the request asks for it.
+
+        ``on_end`` runs first: the recording has set the breakdown on the stream's answer.
+        """
+        if not request.respan.request_breakdown:
+            return None
+
+        def final_chunk(state: StreamState) -> ChatCompletionChunk | None:
+            breakdown = ended[0].request_breakdown if ended else None
+            if breakdown is None:
+                return None
+            return ChatCompletionChunk(
+                id="request_breakdown", model=state.model, choices=[], request_breakdown=breakdown
+            )
+
+        return final_chunk
 
 
 def _plain(setting: Any) -> Any:

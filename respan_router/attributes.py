@@ -1,0 +1,315 @@
+"""Span attributes of a call, as plain dicts. Pure functions: no OpenTelemetry import.
+
+Names follow the OpenTelemetry GenAI semantic conventions (``gen_ai.*``), plus the
+legacy ``gen_ai.usage.prompt_tokens`` / ``completion_tokens`` that Respan's pipeline still
+reads, plus Respan's own ``respan.*`` attributes. :mod:`respan_router.telemetry` calls
+these builders only when a span is recording. Nothing here reads credentials or headers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from respan_router.params import RespanParams
+from respan_router.record import AttemptRecord, CallRecord
+from respan_router.request import ChatRequest
+from respan_router.responses import ChatCompletion, Usage
+
+__all__ = [
+    "attempt_attributes",
+    "call_attributes",
+    "input_messages",
+    "metadata_attributes",
+    "output_messages",
+    "property_attributes",
+    "respan_attributes",
+    "stringify",
+]
+
+AttributeValue = str | bool | int | float | tuple[str | bool | int | float, ...]
+Attributes = dict[str, Any]
+
+OPERATION = "chat"
+
+# OpenAI request parameter -> GenAI attribute; the value is recorded as given.
+_REQUEST_PARAMS: tuple[tuple[str, str], ...] = (
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+    ("seed", "gen_ai.request.seed"),
+)
+
+# OpenAI finish reasons -> the GenAI output-message schema's names.
+_FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
+
+
+def error_type(error: BaseException) -> str:
+    """The ``error.type`` of an exception: its class name (``RateLimitError``, ...)."""
+    return type(error).__qualname__
+
+
+# One encoder for every call: json.dumps with options builds a new encoder each time.
+_json = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
+
+
+def stringify(value: Any) -> str:
+    """A metadata value as a string: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    return _json(value)
+
+
+def metadata_attributes(metadata: Mapping[str, Any] | None) -> Attributes:
+    """``respan.metadata.<key>``: every value coerced to a string."""
+    if not metadata:
+        return {}
+    return {f"respan.metadata.{k}": stringify(v) for k, v in metadata.items() if v is not None}
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _typed_list(values: list[Any] | tuple[Any, ...]) -> AttributeValue:
+    """A homogeneous list as an OTel array; anything else as a JSON string."""
+    kinds = {type(v) for v in values}
+    if len(kinds) <= 1 and kinds <= {bool, int, float, str}:
+        return tuple(values)
+    if kinds == {int, float}:
+        return tuple(float(v) for v in values)
+    return _json(values)
+
+
+def _flatten(prefix: str, value: Any, out: Attributes) -> None:
+    if value is None:
+        return
+    if isinstance(value, _SCALARS):
+        out[prefix] = value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}", item, out)
+    elif isinstance(value, list | tuple):
+        out[prefix] = _typed_list(value)
+    else:
+        out[prefix] = str(value)
+
+
+def property_attributes(properties: Mapping[str, Any] | None) -> Attributes:
+    """``respan.properties.<key>``: native types kept, nested objects flattened.
+
+    bool, int, float and str stay as they are; a homogeneous list becomes an OTel array
+    (a list mixing ints and floats becomes floats); other lists become JSON strings; a
+    nested object ``{"a": {"b": 1}}`` becomes ``respan.properties.a.b = 1``; None is
+    skipped.
+    """
+    out: Attributes = {}
+    for key, value in (properties or {}).items():
+        _flatten(f"respan.properties.{key}", value, out)
+    return out
+
+
+def respan_attributes(respan: RespanParams, *, record_customer_email: bool = False) -> Attributes:
+    """Who and what the call was for: customer, identifiers, thread, metadata, properties."""
+    out: Attributes = {}
+    customer = respan.customer_params or {}
+    cid = respan.customer_identifier
+    if cid is None:
+        cid = customer.get("customer_identifier")
+    if cid is not None:
+        out["respan.customer_params.customer_identifier"] = str(cid)
+    if customer.get("name") is not None:
+        out["respan.customer_params.name"] = str(customer["name"])
+    if record_customer_email and customer.get("email") is not None:
+        out["respan.customer_params.email"] = str(customer["email"])
+    if respan.custom_identifier is not None:
+        out["respan.span_params.custom_identifier"] = str(respan.custom_identifier)
+    if respan.thread_identifier is not None:
+        thread = str(respan.thread_identifier)
+        out["respan.threads.thread_identifier"] = thread
+        out["gen_ai.conversation.id"] = thread
+    if respan.positive_feedback is not None:
+        out["respan.positive_feedback"] = respan.positive_feedback
+    out.update(metadata_attributes(respan.metadata))
+    out.update(property_attributes(respan.properties))
+    return out
+
+
+def request_attributes(request: ChatRequest) -> Attributes:
+    """``gen_ai.request.*`` from the OpenAI parameters the caller gave."""
+    params = request.params
+    out: Attributes = {}
+    for name, attr in _REQUEST_PARAMS:
+        value = params.get(name)
+        if value is not None:
+            out[attr] = value
+    max_tokens = params.get("max_tokens", params.get("max_completion_tokens"))
+    if max_tokens is not None:
+        out["gen_ai.request.max_tokens"] = max_tokens
+    stop = params.get("stop")
+    if stop is not None:
+        out["gen_ai.request.stop_sequences"] = (stop,) if isinstance(stop, str) else tuple(stop)
+    n = params.get("n")
+    if n is not None and n != 1:
+        out["gen_ai.request.choice.count"] = n
+    return out
+
+
+def usage_attributes(usage: Usage | None) -> Attributes:
+    """Token counts under the current GenAI names and the legacy ones Respan reads."""
+    if usage is None:
+        return {}
+    return {
+        "gen_ai.usage.input_tokens": usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": usage.completion_tokens,
+        "gen_ai.usage.prompt_tokens": usage.prompt_tokens,
+        "gen_ai.usage.completion_tokens": usage.completion_tokens,
+    }
+
+
+def response_attributes(response: ChatCompletion) -> Attributes:
+    out: Attributes = {"gen_ai.response.model": response.model, "gen_ai.response.id": response.id}
+    reasons = tuple(c.finish_reason for c in response.choices if c.finish_reason)
+    if reasons:
+        out["gen_ai.response.finish_reasons"] = reasons
+    out.update(usage_attributes(response.usage))
+    return out
+
+
+# -- content ----------------------------------------------------------------------------
+def _parts_of_content(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if part.get("type") == "text":
+            parts.append({"type": "text", "content": part.get("text", "")})
+        else:
+            parts.append(dict(part))
+    return parts
+
+
+def _tool_call_parts(calls: Iterable[Any]) -> list[dict[str, Any]]:
+    parts = []
+    for call in calls:
+        fn = call.get("function") or {}
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id", ""),
+                "name": fn.get("name", ""),
+                "arguments": fn.get("arguments"),
+            }
+        )
+    return parts
+
+
+def input_messages(messages: list[dict[str, Any]]) -> str:
+    """``gen_ai.input.messages``: the conversation in the GenAI message schema, as JSON."""
+    out = []
+    for m in messages:
+        role = m.get("role")
+        if role in ("tool", "function"):
+            parts: list[dict[str, Any]] = [
+                {
+                    "type": "tool_call_response",
+                    "id": m.get("tool_call_id") or m.get("name") or "",
+                    "result": m.get("content"),
+                }
+            ]
+        else:
+            parts = _parts_of_content(m.get("content"))
+            if m.get("tool_calls"):
+                parts.extend(_tool_call_parts(m["tool_calls"]))
+        message: dict[str, Any] = {"role": role, "parts": parts}
+        if m.get("name") and role not in ("tool", "function"):
+            message["name"] = m["name"]
+        out.append(message)
+    return _json(out)
+
+
+def output_messages(response: ChatCompletion) -> str:
+    """``gen_ai.output.messages``: one message per choice, as JSON."""
+    out = []
+    for choice in response.choices:
+        msg = choice.message
+        parts = _parts_of_content(msg.content)
+        if msg.tool_calls:
+            parts.extend(_tool_call_parts(c.to_dict() for c in msg.tool_calls))
+        reason = choice.finish_reason or ""
+        out.append(
+            {
+                "role": msg.role,
+                "parts": parts,
+                "finish_reason": _FINISH_REASONS.get(reason, reason),
+            }
+        )
+    return _json(out)
+
+
+# -- whole spans ------------------------------------------------------------------------
+def requested_model(request: ChatRequest, record: CallRecord) -> str | None:
+    """The model the caller asked for, or the first candidate routing chose."""
+    if request.model is not None:
+        return request.model
+    return record.attempts[0].model if record.attempts else None
+
+
+def call_attributes(
+    record: CallRecord,
+    request: ChatRequest,
+    response: ChatCompletion | None,
+    error: BaseException | None,
+    *,
+    cost: float | None,
+    record_content: bool,
+    record_customer_email: bool = False,
+) -> Attributes:
+    """Every attribute of the call span (the INTERNAL span covering the whole call)."""
+    out: Attributes = {"gen_ai.operation.name": OPERATION}
+    if record.attempts:
+        out["gen_ai.provider.name"] = record.attempts[-1].provider
+    model = requested_model(request, record)
+    if model is not None:
+        out["gen_ai.request.model"] = model
+    out.update(request_attributes(request))
+    if response is not None:
+        out.update(response_attributes(response))
+    if error is not None:
+        out["error.type"] = error_type(error)
+    out.update(respan_attributes(request.respan, record_customer_email=record_customer_email))
+    if cost is not None:
+        out["respan.cost"] = cost
+    out["respan.cache.hit"] = record.cache_hit
+    out["respan.fallback.attempts"] = max(len(record.attempts) - 1, 0)
+    out["respan.retries"] = record.retries
+    out["respan.latency"] = record.latency_seconds
+    out["respan.routing_time"] = record.routing_seconds
+    if record_content and not request.respan.disable_log:
+        out["gen_ai.input.messages"] = input_messages(request.messages)
+        if response is not None:
+            out["gen_ai.output.messages"] = output_messages(response)
+    return out
+
+
+def attempt_attributes(attempt: AttemptRecord) -> Attributes:
+    """The attributes of one candidate's CLIENT span: provider, model, outcome."""
+    # "pending": the call was interrupted (cancelled) during this attempt.
+    outcome = "interrupted" if attempt.outcome == "pending" else attempt.outcome
+    out: Attributes = {
+        "gen_ai.operation.name": OPERATION,
+        "gen_ai.provider.name": attempt.provider,
+        "gen_ai.request.model": attempt.model,
+        "respan.attempt.outcome": outcome,
+        "respan.attempt.tries": attempt.tries,
+    }
+    if attempt.error is not None:
+        out["error.type"] = error_type(attempt.error)
+    return out

@@ -1,0 +1,264 @@
+"""Stage 8: record a finished call: spans, metrics, ``request_breakdown``.
+
+Spans are emitted when the call ends, from its :class:`~respan_router.record.CallRecord`,
+with their true start and end times: one INTERNAL span for the call and one CLIENT child
+per candidate tried, retry waits as events on the candidate's span. During the call the
+router only fills the small record.
+
+The tracer comes from ``Router(tracer_provider=...)``, else the global provider. When
+tracing is a no-op (no SDK provider configured, an explicit ``NoOpTracerProvider``, or a
+span the sampler drops) no attribute is built. OpenTelemetry is never imported here
+unless the application already did: a process that does not use it pays nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from types import ModuleType
+from typing import Any
+
+from respan_router.attributes import (
+    attempt_attributes,
+    call_attributes,
+    requested_model,
+)
+from respan_router.breakdown import build_breakdown
+from respan_router.config import RouterConfig
+from respan_router.errors import RouterError
+from respan_router.pricing import Pricing
+from respan_router.record import CallRecord
+from respan_router.request import ChatRequest
+from respan_router.responses import ChatCompletion
+
+__all__ = ["Telemetry", "unmapped_model"]
+
+_log = logging.getLogger(__name__)
+
+_TRACE_MODULE = "opentelemetry.trace"
+# The API reads this variable to load a provider when none was set in code.
+_PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
+_RETRY_EVENT = "respan.retry"
+
+
+def _trace_api(*, force: bool = False) -> ModuleType | None:
+    """The OpenTelemetry trace API if the process has imported it (or ``force``)."""
+    module = sys.modules.get(_TRACE_MODULE)
+    if module is None and force:
+        import opentelemetry.trace as module
+    return module
+
+
+def unmapped_model(litellm_model: str, model_name_map: dict[str, str] | None) -> str:
+    """The standard model name behind a ``model_name_map`` deployment name, for pricing.
+
+    ``{"gpt-4o": "my-gpt4o"}`` turns ``azure/my-gpt4o`` back into ``azure/gpt-4o``.
+    """
+    if not model_name_map:
+        return litellm_model
+    prefix, sep, name = litellm_model.rpartition("/")
+    for standard, deployed in model_name_map.items():
+        if litellm_model == deployed:
+            return standard
+        if name == deployed:
+            return standard if "/" in standard else f"{prefix}{sep}{standard}"
+    return litellm_model
+
+
+class Telemetry:
+    """Records finished calls for one Router.
+
+    Args:
+        config: the Router's configuration (tracer and meter providers, content and
+            email switches).
+        pricing: prices the call's usage for ``respan.cost`` and the breakdown.
+    """
+
+    def __init__(self, config: RouterConfig, pricing: Pricing) -> None:
+        self._pricing = pricing
+        self._record_content = config.record_content
+        self._record_email = config.record_customer_email
+        self._tracer: Any = None
+        self._tracing_off = False
+        self._provider: Any = None  # an explicit provider, else None for the global one
+        self._env_provider = _PROVIDER_ENV in os.environ
+        tracer_provider = config.tracer_provider
+        if tracer_provider is not None:
+            trace = _trace_api(force=True)
+            assert trace is not None
+            if isinstance(tracer_provider, trace.NoOpTracerProvider):
+                self._tracing_off = True
+            elif not isinstance(tracer_provider, trace.ProxyTracerProvider):
+                self._provider = tracer_provider
+        self._metrics: Any = None
+        if config.meter_provider is not None:
+            from respan_router import __version__
+            from respan_router.metrics import Metrics
+
+            self._metrics = Metrics(config.meter_provider, __version__)
+
+    # -- the tracer, resolved lazily ---------------------------------------------------
+    def tracer(self) -> Any:
+        """The tracer to use, or None while tracing is a no-op. Cheap when it is."""
+        if self._tracer is not None:
+            return self._tracer
+        if self._tracing_off:
+            return None
+        trace = _trace_api(force=self._env_provider)
+        if trace is None:
+            return None  # nothing imported OpenTelemetry: no provider can be set
+        provider = self._provider
+        if provider is None:
+            provider = trace.get_tracer_provider()
+            if isinstance(provider, trace.ProxyTracerProvider):
+                return None  # no global provider yet; one may be set later
+        if isinstance(provider, trace.NoOpTracerProvider):
+            self._tracing_off = True
+            return None
+        from respan_router import __version__
+
+        tracer = provider.get_tracer("respan_router", __version__)
+        if isinstance(tracer, trace.NoOpTracer):  # e.g. the SDK disabled by environment
+            self._tracing_off = True
+            return None
+        self._tracer = tracer
+        return tracer
+
+    # -- the end of a call -------------------------------------------------------------
+    def finish(
+        self,
+        record: CallRecord,
+        request: ChatRequest,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> None:
+        """Record a finished call. Never raises: telemetry must not fail a call."""
+        try:
+            self._finish(record, request, response, error)
+        except Exception:  # a bug here must not replace the call's own outcome
+            _log.warning("recording a call failed", exc_info=True)
+
+    def _finish(
+        self,
+        record: CallRecord,
+        request: ChatRequest,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> None:
+        tracer = self.tracer()
+        breakdown = response is not None and request.respan.request_breakdown
+        if tracer is None and self._metrics is None and not breakdown:
+            return
+        cost: list[float | None] = []  # computed at most once, only when needed
+
+        def call_cost() -> float | None:
+            if not cost:
+                cost.append(self.cost(record, request, response))
+            return cost[0]
+
+        if breakdown:
+            assert response is not None
+            response.request_breakdown = build_breakdown(record, request, response, call_cost())
+        if tracer is not None:
+            self._emit(tracer, record, request, response, error, call_cost)
+        if self._metrics is not None:
+            self._metrics.record(record, request, response, error)
+
+    def cost(
+        self, record: CallRecord, request: ChatRequest, response: ChatCompletion | None
+    ) -> float | None:
+        """USD for the call: 0 for a cache hit, None when the price is unknown."""
+        if record.cache_hit:
+            return 0.0
+        if response is None or response.usage is None:
+            return None
+        answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
+        if answered is None:
+            return None
+        backend = unmapped_model(answered.litellm_model, request.respan.model_name_map)
+        usage = response.usage
+        return self._pricing.cost(
+            answered.model, usage.prompt_tokens, usage.completion_tokens, litellm_model=backend
+        )
+
+    # -- spans -------------------------------------------------------------------------
+    def _emit(
+        self,
+        tracer: Any,
+        record: CallRecord,
+        request: ChatRequest,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+        call_cost: Any,
+    ) -> None:
+        trace = _trace_api(force=True)
+        assert trace is not None
+        end_ns = record.end_ns
+        name = request.respan.span_name
+        if name is None:
+            model = requested_model(request, record)
+            name = f"chat {model}" if model else "chat"
+        span = tracer.start_span(name, kind=trace.SpanKind.INTERNAL, start_time=record.start_ns)
+        if not span.is_recording():
+            span.end(end_time=end_ns)
+            return
+        span.set_attributes(
+            call_attributes(
+                record,
+                request,
+                response,
+                error,
+                cost=call_cost(),
+                record_content=self._record_content,
+                record_customer_email=self._record_email,
+            )
+        )
+        context = trace.set_span_in_context(span)
+        for attempt in record.attempts:
+            child = tracer.start_span(
+                f"chat {attempt.model}",
+                context=context,
+                kind=trace.SpanKind.CLIENT,
+                start_time=attempt.start_ns,
+                attributes=attempt_attributes(attempt),
+            )
+            for wait in attempt.waits:
+                child.add_event(
+                    _RETRY_EVENT,
+                    {
+                        "respan.retry.try": wait.try_number,
+                        "respan.retry.wait_seconds": wait.seconds,
+                        "error.type": wait.error_type,
+                    },
+                    timestamp=wait.at_ns,
+                )
+            attempt_end = attempt.end_ns or end_ns
+            if attempt.error is not None:
+                _set_error(trace, child, attempt.error, attempt_end, stacktrace=False)
+            child.end(end_time=attempt_end)
+        if error is not None:
+            _set_error(trace, span, error, end_ns, stacktrace=True)
+        span.end(end_time=end_ns)
+
+
+def _set_error(
+    trace: ModuleType, span: Any, error: BaseException, at_ns: int, *, stacktrace: bool
+) -> None:
+    """Status ERROR and an ``exception`` event (``error.type`` is among the attributes).
+
+    The event is built here rather than with ``record_exception``, which would format
+    the whole ``__cause__`` chain, including third-party errors the router wrapped.
+    """
+    message = error.message if isinstance(error, RouterError) else str(error)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, message))
+    cls = type(error)
+    module, qualname = cls.__module__, cls.__qualname__
+    event = {
+        "exception.type": qualname if module == "builtins" else f"{module}.{qualname}",
+        "exception.message": message,
+    }
+    if stacktrace:
+        event["exception.stacktrace"] = "".join(traceback.format_exception(error, chain=False))
+    span.add_event("exception", event, timestamp=at_ns)
