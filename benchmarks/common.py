@@ -93,11 +93,13 @@ def run_async(
 
 def table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
     def line(r: tuple[str, ...]) -> str:
         return "  ".join(
             str(c).rjust(w) if i else str(c).ljust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         )
+
     out = [f"\n== {title}", line(header), line(tuple("-" * w for w in widths))]
     out += [line(r) for r in rows]
     return "\n".join(out)

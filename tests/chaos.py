@@ -198,5 +198,8 @@ def our_threads() -> int:
     return sum(
         1
         for t in threading.enumerate()
-        if t.is_alive() and "process_request" not in t.name and t.name != "fake-upstream"
+        if t.is_alive()
+        and "process_request" not in t.name
+        and t.name != "fake-upstream"
+        and not t.name.startswith("litellm-")  # litellm's own bounded worker pool
     )

@@ -109,7 +109,8 @@ def test_stream_chunks_usage_and_done(upstream: FakeUpstream) -> None:
     assert chunks[3]["choices"][0]["finish_reason"] == "stop"
     assert chunks[4]["choices"] == [] and chunks[4]["usage"]["total_tokens"] == 12
     assert all(c["model"] == "m" for c in chunks)
-    assert upstream.streams_completed == 1
+    # The server counts a stream after its last write, which may land after our read.
+    assert upstream.wait_for(lambda: upstream.streams_completed == 1)
 
 
 def test_stream_without_usage_option_has_no_usage_chunk(upstream: FakeUpstream) -> None:
