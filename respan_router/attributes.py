@@ -292,6 +292,9 @@ def call_attributes(
     out["respan.retries"] = record.retries
     out["respan.latency"] = record.latency_seconds
     out["respan.routing_time"] = record.routing_seconds
+    if record.first_chunk_ns:
+        first = (record.first_chunk_ns - record.start_ns) / 1e9
+        out["gen_ai.response.time_to_first_chunk"] = first
     if record_content and not request.respan.disable_log:
         out["gen_ai.input.messages"] = input_messages(request.messages)
         if response is not None:

@@ -334,8 +334,10 @@ class Router:
                     state.usage = Usage(counted[0], counted[1], counted[0] + counted[1])
             if key is not None and state.completed:
                 self._cache.cache.set_chunks(key, state.chunks, self._cache.ttl(request))
-            response = _as_completion(state) if state.error is None else None
-            if response is not None:
+            # What was delivered, even when the stream failed: the span records the partial
+            # output; only a stream that ended without error gets a breakdown chunk.
+            response = _as_completion(state)
+            if response is not None and state.error is None:
                 ended.append(response)
             self._finish(record, request, response, state.error)
 
