@@ -12,7 +12,15 @@ import platform
 import time
 from pathlib import Path
 
-ALL = ["overhead", "litellm_path", "import_time", "concurrency", "telemetry"]
+ALL = [
+    "overhead",
+    "litellm_path",
+    "cache",
+    "import_time",
+    "concurrency",
+    "memory",
+    "telemetry",
+]
 RESULTS = Path(__file__).parent / "results"
 
 

@@ -1,76 +1,144 @@
-"""1. Router overhead on FakeProvider (zero latency) vs calling FakeProvider directly."""
+"""1. Router overhead on FakeProvider (zero latency) vs calling FakeProvider directly.
+
+Scenarios, each interleaved with its own baseline:
+
+- ``plain``: ``model=`` only, tracing off (no tracer provider configured).
+- ``routed``: load balancing over two models + a fallback + a retry policy, tracing off.
+- ``traced``: the plain call with an SDK ``TracerProvider`` (batch processor, an exporter
+  that discards); its baseline records the *same* spans (same names, kinds and
+  attributes) with the same SDK around a direct FakeProvider call, so the difference is
+  the routing, not the SDK.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.common import MSG, Series, run_async, run_sync, table
 from respan_router import Router
 from respan_router.providers.base import ProviderCall
-from respan_router.testing import FakeProvider
+from respan_router.testing import FakeProvider, Reply
+
+ROUTED = {
+    "load_balance_models": [{"model": "a", "weight": 3}, {"model": "b", "weight": 1}],
+    "fallback_models": ["c"],
+    "retry_params": {"num_retries": 2, "retry_after": 0.1},
+}
 
 
-def _direct(fake: FakeProvider) -> tuple[Any, Any]:
-    call = ProviderCall(model="gpt-4o", litellm_model="gpt-4o", provider="fake", messages=MSG)
-    return (lambda: fake.complete(call)), (lambda: fake.acomplete(call))
+def _sdk_provider() -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=100_000))
+    return provider
 
 
-def scenarios() -> dict[str, tuple[Router, dict[str, Any]]]:
-    """Router variants and the call keywords each is measured with."""
-    plain = Router(provider=FakeProvider("ok"))
-    return {"plain": (plain, {"model": "gpt-4o", "messages": MSG})}
+def _same_spans(router: Router, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The spans one routed call records: (root name, kind, attrs), (child ...)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    probe = Router(provider=router._provider, tracer_provider=provider)
+    probe.complete(**kwargs)
+    spans = sorted(exporter.get_finished_spans(), key=lambda s: s.parent is not None)
+    return tuple((s.name, s.kind, dict(s.attributes or {})) for s in spans)
+
+
+def _baseline_with_spans(
+    fake: FakeProvider, call: ProviderCall, spans: Any, provider: Any
+) -> Callable[[], Any]:
+    from opentelemetry import trace
+
+    tracer = provider.get_tracer("baseline")
+    (root_name, root_kind, root_attrs), (child_name, child_kind, child_attrs) = spans
+
+    def direct_with_spans() -> Any:
+        root = tracer.start_span(root_name, kind=root_kind, attributes=root_attrs)
+        ctx = trace.set_span_in_context(root)
+        child = tracer.start_span(child_name, context=ctx, kind=child_kind, attributes=child_attrs)
+        out = fake.complete(call)
+        child.end()
+        root.end()
+        return out
+
+    return direct_with_spans
 
 
 def _rows(series: dict[str, Series], baseline: str) -> list[tuple[str, ...]]:
     base = series[baseline]
-    rows = []
-    for name, s in series.items():
-        over = s.median_us - base.median_us
-        rows.append(
-            (
-                name,
-                f"{s.median_us:.2f}",
-                f"{s.p99_us:.2f}",
-                "-" if name == baseline else f"{over:+.2f}",
-            )
-        )
-    return rows
+    return [
+        (name, f"{s.median_us:.2f}", f"{s.p99_us:.2f}",
+         "-" if name == baseline else f"{s.median_us - base.median_us:+.2f}")
+        for name, s in series.items()
+    ]  # fmt: skip
+
+
+def _measure(
+    label: str,
+    direct: Callable[[], Any],
+    adirect: Callable[[], Any] | None,
+    router: Router,
+    kwargs: dict[str, Any],
+    rounds: int,
+    batch: int,
+    results: dict[str, Any],
+) -> None:
+    fake = router._provider
+    modes: list[tuple[str, dict[str, Series]]] = []
+    sync = run_sync({"baseline": direct, "router": lambda: router.complete(**kwargs)},
+                    rounds=rounds, batch=batch)  # fmt: skip
+    fake.calls.clear()
+    modes.append(("sync", sync))
+    if adirect is not None:
+        asyn = run_async({"baseline": adirect, "router": lambda: router.acomplete(**kwargs)},
+                         rounds=rounds, batch=batch)  # fmt: skip
+        fake.calls.clear()
+        modes.append(("async", asyn))
+    for mode, series in modes:
+        key = f"{label}/{mode}"
+        results[key] = {
+            **{n: s.summary() for n, s in series.items()},
+            "overhead_median_us": round(
+                series["router"].median_us - series["baseline"].median_us, 2
+            ),
+            "overhead_p99_us": round(series["router"].p99_us - series["baseline"].p99_us, 2),
+            "samples_ns": {n: s.samples for n, s in series.items()},
+        }
+        print(table(f"router overhead: {key} (µs per call)", _rows(series, "baseline"),
+                    ("variant", "median", "p99", "overhead")))  # fmt: skip
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    rounds, batch = (10, 500) if quick else (30, 1000)
+    rounds, batch = (8, 400) if quick else (30, 1000)
     results: dict[str, Any] = {}
-    for label, (router, kwargs) in scenarios().items():
-        fake = router._provider  # the FakeProvider the router dispatches to
-        direct_sync, direct_async = _direct(fake)
+    fake = FakeProvider(Reply("ok", usage=(3, 1)))
+    call = ProviderCall(model="gpt-4o", litellm_model="gpt-4o", provider="fake", messages=MSG)
+    plain = {"model": "gpt-4o", "messages": MSG}
 
-        def routed_sync(r: Router = router, kw: dict[str, Any] = kwargs) -> Any:
-            return r.complete(**kw)
+    router = Router(provider=fake)
+    _measure("plain", lambda: fake.complete(call), lambda: fake.acomplete(call), router, plain,
+             rounds, batch, results)  # fmt: skip
 
-        def routed_async(r: Router = router, kw: dict[str, Any] = kwargs) -> Any:
-            return r.acomplete(**kw)
+    routed = Router(provider=fake, seed=1)
+    _measure("routed (lb+fallback+retries)", lambda: fake.complete(call),
+             lambda: fake.acomplete(call), routed, {"messages": MSG, **ROUTED}, rounds, batch,
+             results)  # fmt: skip
 
-        sync = run_sync({"direct": direct_sync, "router": routed_sync}, rounds=rounds, batch=batch)
-        fake.calls.clear()
-        asyn = run_async(
-            {"direct": direct_async, "router": routed_async}, rounds=rounds, batch=batch
-        )
-        fake.calls.clear()
-        for mode, series in (("sync", sync), ("async", asyn)):
-            key = f"{label}/{mode}"
-            results[key] = {
-                **{n: s.summary() for n, s in series.items()},
-                "overhead_median_us": round(
-                    series["router"].median_us - series["direct"].median_us, 2
-                ),
-                "overhead_p99_us": round(series["router"].p99_us - series["direct"].p99_us, 2),
-                "samples_ns": {n: s.samples for n, s in series.items()},
-            }
-            print(
-                table(
-                    f"router overhead: {key} (µs per call)",
-                    _rows(series, "direct"),
-                    ("variant", "median", "p99", "overhead"),
-                )
-            )
+    sdk = _sdk_provider()
+    traced = Router(provider=fake, tracer_provider=sdk)
+    spans = _same_spans(traced, plain)
+    _measure("traced (SDK, batch processor)", _baseline_with_spans(fake, call, spans, sdk), None,
+             traced, plain, rounds, batch, results)  # fmt: skip
+    sdk.shutdown()
     return results

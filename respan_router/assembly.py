@@ -17,7 +17,7 @@ from respan_router.cache.backend import CacheBackend
 from respan_router.cache_stage import CacheStage
 from respan_router.config import RouterConfig
 from respan_router.errors import InvalidRequestError
-from respan_router.executor import Executor, health_key
+from respan_router.executor import Executor
 from respan_router.health import BreakerConfig, HealthRegistry
 from respan_router.plan import Attempt, Planner
 from respan_router.pricing import Pricing
@@ -69,10 +69,10 @@ def _health_order(health: HealthRegistry) -> Callable[[list[Attempt]], list[Atte
         """Deployments whose breaker is open go to the back of the plan (none dropped)."""
         if len(attempts) < 2:
             return attempts
-        up = [a for a in attempts if health.available(health_key(a))]
+        up = [a for a in attempts if health.available(a.health_key)]
         if len(up) == len(attempts):
             return attempts
-        return up + [a for a in attempts if not health.available(health_key(a))]
+        return up + [a for a in attempts if not health.available(a.health_key)]
 
     return order
 

@@ -9,10 +9,9 @@ decision the two share lives in :class:`_ExecutorBase`.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tenacity import RetryCallState
 
@@ -37,19 +36,10 @@ __all__ = ["Executor", "health_key"]
 
 T = TypeVar("T")
 
-# Sources whose credentials the caller brings per request: their breakers are per key set.
-_CALLER_SOURCES = frozenset({"customer_credentials", "credential_override"})
-
 
 def health_key(attempt: Attempt) -> str:
-    """The circuit-breaker key of an attempt: model and credential source (and, for
-    credentials the caller brings, a one-way fingerprint of them, so that one customer's
-    bad key never opens the breaker of another's)."""
-    key = f"{attempt.model}|{attempt.credential_source}"
-    if attempt.credential_source in _CALLER_SOURCES:
-        secrets = "\x00".join(sorted(map(str, attempt.credentials.as_kwargs().values())))
-        key += "|" + hashlib.sha256(secrets.encode()).hexdigest()[:12]
-    return key
+    """The circuit-breaker key of an attempt (see :class:`~respan_router.plan.Attempt`)."""
+    return attempt.health_key
 
 
 class _ExecutorBase:
@@ -101,7 +91,7 @@ class _ExecutorBase:
             return
         deferred: list[tuple[Attempt, str]] = []
         for attempt in attempts:
-            key = health_key(attempt)
+            key = attempt.health_key
             if self.health.allow(key):
                 yield attempt, key, False
             else:
@@ -182,9 +172,21 @@ class _ExecutorBase:
         else:
             self.health.record_failure(key, error)
 
-    def _single(self, policy: RetryPolicy, last_resort: bool) -> bool:
-        """Whether this candidate gets exactly one try (no tenacity needed)."""
-        if last_resort or policy.max_attempts == 1:
+    def _first_try_done(self, policy: RetryPolicy, last_resort: bool, error: Any) -> bool:
+        """After a candidate's first try (made without tenacity): is that the end of it?
+
+        Yes when it succeeded (``error`` is None), or when no retry could follow (a
+        single-try candidate, a non-retryable error). Then the try is counted as one
+        request for the retry budget here. Otherwise tenacity takes over, replaying this
+        failure as its first attempt (its own hook counts the request then).
+        """
+        if (
+            error is None
+            or last_resort
+            or policy.max_attempts == 1
+            or not isinstance(error, ProviderError)
+            or not error.retryable
+        ):
             if self.budget is not None:
                 self.budget.record_request()
             return True
@@ -225,6 +227,39 @@ class _ExecutorBase:
 
 Once = Callable[[Attempt, ChatRequest, "float | None", str, AttemptRecord], T]
 AsyncOnce = Callable[[Attempt, ChatRequest, "float | None", str, AttemptRecord], Awaitable[T]]
+
+
+class _Replay(Generic[T]):
+    """A candidate's try function for tenacity whose first call re-raises the failure of
+    the try already made outside tenacity; later calls make real tries."""
+
+    __slots__ = ("_first", "_once")
+
+    def __init__(self, first: BaseException, once: Once[T]) -> None:
+        self._first: BaseException | None = first
+        self._once = once
+
+    def __call__(self, *args: Any) -> T:
+        if self._first is not None:
+            first, self._first = self._first, None
+            raise first
+        return self._once(*args)
+
+
+class _AsyncReplay(Generic[T]):
+    """The async twin of :class:`_Replay`."""
+
+    __slots__ = ("_first", "_once")
+
+    def __init__(self, first: BaseException, once: AsyncOnce[T]) -> None:
+        self._first: BaseException | None = first
+        self._once = once
+
+    async def __call__(self, *args: Any) -> T:
+        if self._first is not None:
+            first, self._first = self._first, None
+            raise first
+        return await self._once(*args)
 
 
 class Executor(_ExecutorBase):
@@ -295,13 +330,17 @@ class Executor(_ExecutorBase):
                 break
             arec = self._start(attempt, record)
             try:
-                if self._single(policy, last_resort):
+                try:
                     result = once(attempt, request, deadline, key, arec)
-                else:
+                except ProviderError as first:
+                    if self._first_try_done(policy, last_resort, first):
+                        raise
                     retrying = policy.retrying(
                         sleep=self._sleep, **self._retrying_kwargs(arec, deadline)
                     )
-                    result = retrying(once, attempt, request, deadline, key, arec)
+                    result = retrying(_Replay(first, once), attempt, request, deadline, key, arec)
+                else:
+                    self._first_try_done(policy, last_resort, None)
             except ProviderError as exc:
                 self._failed(attempt, arec, exc, failures)
                 continue
@@ -325,13 +364,18 @@ class Executor(_ExecutorBase):
                 break
             arec = self._start(attempt, record)
             try:
-                if self._single(policy, last_resort):
+                try:
                     result = await once(attempt, request, deadline, key, arec)
-                else:
+                except ProviderError as first:
+                    if self._first_try_done(policy, last_resort, first):
+                        raise
                     retrying = policy.async_retrying(
                         sleep=self._async_sleep, **self._retrying_kwargs(arec, deadline)
                     )
-                    result = await retrying(once, attempt, request, deadline, key, arec)
+                    replay = _AsyncReplay(first, once)
+                    result = await retrying(replay, attempt, request, deadline, key, arec)
+                else:
+                    self._first_try_done(policy, last_resort, None)
             except ProviderError as exc:
                 self._failed(attempt, arec, exc, failures)
                 continue

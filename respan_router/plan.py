@@ -17,6 +17,7 @@ plan with the same credentials.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,10 @@ class Attempt:
     reason: str
     credentials: Credentials = field(default_factory=Credentials, repr=False, compare=False)
     standard_model: str | None = None
+    health_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "health_key", _health_key(self))
 
     @property
     def pricing_model(self) -> str:
@@ -71,6 +76,21 @@ class Attempt:
             f"litellm_model={self.litellm_model!r}{mapped}, "
             f"credential_source={self.credential_source!r}, reason={self.reason!r})"
         )
+
+
+# Sources whose credentials the caller brings per request: their breakers are per key set.
+_CALLER_SOURCES = frozenset({"customer_credentials", "credential_override"})
+
+
+def _health_key(attempt: Attempt) -> str:
+    """The circuit-breaker key of an attempt: model and credential source (and, for
+    credentials the caller brings, a one-way fingerprint of them, so that one customer's
+    bad key never opens the breaker of another's)."""
+    key = f"{attempt.model}|{attempt.credential_source}"
+    if attempt.credential_source in _CALLER_SOURCES:
+        secrets = "\x00".join(sorted(map(str, attempt.credentials.as_kwargs().values())))
+        key += "|" + hashlib.sha256(secrets.encode()).hexdigest()[:12]
+    return key
 
 
 Order = Callable[[list[Attempt]], list[Attempt]]

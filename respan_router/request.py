@@ -141,20 +141,32 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
 def _too_deep(value: Any) -> bool:
     """Whether a value nests lists/dicts deeper than MAX_DEPTH (iterative, no recursion)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        item, depth = stack.pop()
+        item, depth = pop()
         if depth > MAX_DEPTH:
             return True
-        if isinstance(item, Mapping):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, Mapping | list))
-        elif isinstance(item, list | tuple):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, Mapping | list | tuple))
+        kind = type(item)
+        children = (
+            item.values()
+            if kind is dict or (kind is not list and isinstance(item, Mapping))
+            else item
+        )
+        for child in children:
+            ck = type(child)
+            if ck is dict or ck is list or ck is tuple or isinstance(child, Mapping):
+                push((child, depth + 1))
     return False
 
 
 def _check_depth(values: Mapping[str, Any]) -> None:
     for name, value in values.items():
-        if isinstance(value, Mapping | list | tuple) and _too_deep(value):
+        kind = type(value)
+        if kind is str or value is None or kind is bool or kind is int or kind is float:
+            continue
+        if (kind is dict or kind is list or kind is tuple or isinstance(value, Mapping)) and (
+            _too_deep(value)
+        ):
             raise InvalidRequestError(
                 f"{name} is nested more than {MAX_DEPTH} levels deep", field=name
             )
@@ -179,6 +191,19 @@ def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     return respan
 
 
+_PLAIN_KEYS = frozenset({"messages", "model", "stream"})
+
+
+def _plain_body(body: Mapping[str, Any], model: Any) -> bool:
+    """A body of only messages (checked already), a model name and a stream flag: the
+    common shape, whose few checks are cheaper here than a schema validation."""
+    return (
+        body.keys() <= _PLAIN_KEYS
+        and (model is None or (type(model) is str and model != ""))
+        and type(body.get("stream", False)) is bool
+    )
+
+
 def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     """Merge, validate and type one call's keywords."""
     merged = merge_sources(kwargs)
@@ -187,13 +212,15 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         raise InvalidRequestError("messages is required", field="messages")
     messages = _check_messages(body["messages"])
     _check_depth(body)
-    _check_depth(merged.respan)
-    try:
-        OpenAIParams.model_validate(body)
-    except ValidationError as exc:
-        raise _from_validation(exc) from None
-    respan = _validate_respan(merged.respan)
+    if merged.respan:
+        _check_depth(merged.respan)
     model = body.get("model")
+    if not _plain_body(body, model):
+        try:
+            OpenAIParams.model_validate(body)
+        except ValidationError as exc:
+            raise _from_validation(exc) from None
+    respan = _validate_respan(merged.respan)
     if model is None and not (
         respan.load_balance_models or respan.load_balance_group or respan.models
     ):

@@ -18,7 +18,7 @@ from respan_router.responses import ChatCompletion, ChatCompletionChunk
 __all__ = ["Provider", "ProviderCall"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProviderCall:
     """Everything one attempt sends to a provider.
 
