@@ -117,6 +117,16 @@ def property_attributes(properties: Mapping[str, Any] | None) -> Attributes:
 def respan_attributes(respan: RespanParams, *, record_customer_email: bool = False) -> Attributes:
     """Who and what the call was for: customer, identifiers, thread, metadata, properties."""
     out: Attributes = {}
+    if (
+        respan.customer_identifier is None
+        and respan.customer_params is None
+        and respan.custom_identifier is None
+        and respan.thread_identifier is None
+        and respan.positive_feedback is None
+        and not respan.metadata
+        and not respan.properties
+    ):
+        return out  # the common case: nothing about the caller to record
     customer = respan.customer_params or {}
     cid = respan.customer_identifier
     if cid is None:
@@ -144,6 +154,8 @@ def request_attributes(request: ChatRequest) -> Attributes:
     """``gen_ai.request.*`` from the OpenAI parameters the caller gave."""
     params = request.params
     out: Attributes = {}
+    if not params:
+        return out
     for name, attr in _REQUEST_PARAMS:
         value = params.get(name)
         if value is not None:
@@ -216,6 +228,10 @@ def input_messages(messages: list[dict[str, Any]]) -> str:
     out = []
     for m in messages:
         role = m.get("role")
+        content = m.get("content")
+        if type(content) is str and len(m) == 2:  # {"role", "content"}: the common case
+            out.append({"role": role, "parts": [{"type": "text", "content": content}]})
+            continue
         if role in ("tool", "function"):
             parts: list[dict[str, Any]] = [
                 {
@@ -279,12 +295,15 @@ def call_attributes(
     model = requested_model(request, record)
     if model is not None:
         out["gen_ai.request.model"] = model
-    out.update(request_attributes(request))
+    if request.params:
+        out.update(request_attributes(request))
     if response is not None:
         out.update(response_attributes(response))
     if error is not None:
         out["error.type"] = error_type(error)
-    out.update(respan_attributes(request.respan, record_customer_email=record_customer_email))
+    who = respan_attributes(request.respan, record_customer_email=record_customer_email)
+    if who:
+        out.update(who)
     if cost is not None:
         out["respan.cost"] = cost
     out["respan.cache.hit"] = record.cache_hit
