@@ -70,10 +70,6 @@ class CacheStage:
     def ttl(self, request: ChatRequest) -> float:
         return request.respan.cache_ttl or self._ttl
 
-    def omit_log(self, request: ChatRequest) -> bool:
-        options = request.respan.cache_options
-        return options is not None and options.omit_log is True
-
     # -- completions -----------------------------------------------------------------------
     def lookup(self, key: str) -> ChatCompletion | None:
         return self.cache.get_completion(key)

@@ -161,7 +161,7 @@ class Telemetry:
         if breakdown:
             assert response is not None
             response.request_breakdown = build_breakdown(record, request, response, call_cost())
-        if tracer is not None:
+        if tracer is not None and not (record.cache_hit and _omit_log(request)):
             self._emit(tracer, record, request, response, error, call_cost)
         if self._metrics is not None:
             self._metrics.record(record, request, response, error)
@@ -241,6 +241,12 @@ class Telemetry:
         if error is not None:
             _set_error(trace, span, error, end_ns, stacktrace=True)
         span.end(end_time=end_ns)
+
+
+def _omit_log(request: ChatRequest) -> bool:
+    """``cache_options.omit_log``: a cache hit records no span (metrics still count it)."""
+    options = request.respan.cache_options
+    return options is not None and options.omit_log is True
 
 
 def _set_error(

@@ -217,3 +217,39 @@ def test_stream_span_records_time_to_first_chunk_and_partial_output() -> None:
     call = next(s for s in spans if s.parent is None)
     assert call.attributes["error.type"] == "StreamInterruptedError"
     assert "part0 part1" in call.attributes["gen_ai.output.messages"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_omit_log_hit_records_no_span_but_the_miss_does(
+    provider: TracerProvider, exporter: InMemorySpanExporter, stream: bool
+) -> None:
+    fake = FakeProvider(Reply("cached answer", usage=(6, 2)))
+    router = Router(provider=fake, tracer_provider=provider, cache_enabled=True)
+    kw: dict[str, Any] = {
+        "model": "m",
+        "messages": MSG,
+        "stream": stream,
+        "cache_options": {"omit_log": True},
+        "request_breakdown": True,
+    }
+
+    def call() -> Any:
+        out = router.complete(**kw)
+        if stream:
+            chunks = list(out)
+            return chunks[-1].request_breakdown
+        return out.request_breakdown
+
+    first = call()
+    assert first["cached"] is False
+    assert len([s for s in exporter.get_finished_spans() if s.kind is SpanKind.INTERNAL]) == 1
+    exporter.clear()
+    second = call()
+    assert second["cached"] is True  # the breakdown is still returned on an omitted hit
+    assert exporter.get_finished_spans() == ()
+    assert len(fake.calls) == 1
+    # Without omit_log the same hit is recorded.
+    kw["cache_options"] = {"omit_log": False}
+    call()
+    [span] = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.INTERNAL]
+    assert (span.attributes or {})["respan.cache.hit"] is True
