@@ -228,12 +228,18 @@ class StreamInterruptedError(ProviderError):
 
 @dataclass(frozen=True, slots=True)
 class AttemptFailure:
-    """One failed attempt of a call: which model, which provider, what went wrong."""
+    """One failed candidate of a call: which model, which provider, what went wrong.
+
+    ``tries`` counts the requests made to it (1 + its retries) and ``waits`` the seconds
+    slept between them, in order.
+    """
 
     model: str
     provider: str
     error: RouterError
     credential_source: str | None = None
+    tries: int = 1
+    waits: tuple[float, ...] = ()
 
 
 class AllAttemptsFailedError(RouterError):

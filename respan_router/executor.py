@@ -128,6 +128,7 @@ class _ExecutorBase:
         arec = AttemptRecord(
             attempt.model, attempt.provider, attempt.litellm_model, attempt.credential_source
         )
+        arec.pricing_model = attempt.pricing_model
         record.attempts.append(arec)
         return arec
 
@@ -201,7 +202,14 @@ class _ExecutorBase:
     ) -> None:
         arec.finish(error)
         failures.append(
-            AttemptFailure(attempt.model, attempt.provider, error, attempt.credential_source)
+            AttemptFailure(
+                attempt.model,
+                attempt.provider,
+                error,
+                attempt.credential_source,
+                tries=arec.tries,
+                waits=tuple(w.seconds for w in arec.waits),
+            )
         )
 
     def _give_up(self, failures: list[AttemptFailure], deadline: float | None) -> RouterError:

@@ -40,6 +40,7 @@ class AttemptRecord:
     waits: list[RetryWait] = field(default_factory=list)
     error: RouterError | None = None
     outcome: str = "pending"  # "success" | "error"
+    pricing_model: str | None = None  # the backend model string prices are looked up by
 
     def finish(self, error: RouterError | None = None) -> None:
         self.end_ns = time.time_ns()

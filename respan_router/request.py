@@ -16,12 +16,40 @@ from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
 from respan_router.merge import merge_sources
 from respan_router.params import OpenAIParams, RespanParams
 
-__all__ = ["UNIMPLEMENTED", "ChatRequest", "build_request"]
+__all__ = ["RESERVED", "UNIMPLEMENTED", "ChatRequest", "build_request"]
 
 # Parameters accepted by the schema whose behaviour is not built yet: rejected clearly.
 UNIMPLEMENTED: dict[str, str] = {
     "customer_params": "customer budgets (customer_params) are not implemented yet",
     "prompt": "prompt templates (prompt) are not implemented yet",
+}
+
+_CREDENTIAL = (
+    "is a credential or connection setting: set it in Router(providers=...) or "
+    "deployments, or per call with credential_override or customer_credentials"
+)
+# litellm keywords the router owns: passing them through would be silently overridden
+# (or would bypass routing, retries and redaction), so they are rejected with a pointer.
+RESERVED: dict[str, str] = {
+    "num_retries": "the router retries: use retries or retry_params",
+    "max_retries": "the router retries: use retries or retry_params",
+    "fallbacks": "the router falls back: use fallback_models",
+    "context_window_fallback_dict": "the router falls back: use fallback_models",
+    **dict.fromkeys(
+        (
+            "api_key",
+            "api_base",
+            "base_url",
+            "api_version",
+            "organization",
+            "azure_ad_token",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "vertex_credentials",
+        ),
+        _CREDENTIAL,
+    ),
 }
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -216,6 +244,9 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         _check_depth(merged.respan)
     model = body.get("model")
     if not _plain_body(body, model):
+        if not body.keys().isdisjoint(RESERVED):
+            name = next(k for k in body if k in RESERVED)
+            raise InvalidRequestError(f"{name} {RESERVED[name]}", field=name)
         try:
             OpenAIParams.model_validate(body)
         except ValidationError as exc:

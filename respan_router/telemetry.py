@@ -177,7 +177,9 @@ class Telemetry:
         answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
         if answered is None:
             return None
-        backend = unmapped_model(answered.litellm_model, request.respan.model_name_map)
+        backend = answered.pricing_model or unmapped_model(
+            answered.litellm_model, request.respan.model_name_map
+        )
         usage = response.usage
         return self._pricing.cost(
             answered.model, usage.prompt_tokens, usage.completion_tokens, litellm_model=backend

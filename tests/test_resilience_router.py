@@ -83,6 +83,9 @@ async def test_fault_matrix_async_all_fail(name: str, outcome, tries: int) -> No
     assert [a.model for a in err.attempts] == ["a", "b"]
     assert len(fake.calls_for("a")) == tries and len(fake.calls_for("b")) == tries
     assert len(sleeps) == 2 * (tries - 1)
+    # Each failure says how often its candidate was tried and how long it waited between.
+    assert [a.tries for a in err.attempts] == [tries, tries]
+    assert [w for a in err.attempts for w in a.waits] == sleeps
     assert err.status_code == err.attempts[-1].error.status_code
     assert err.__cause__ is err.attempts[-1].error
 

@@ -253,3 +253,16 @@ def test_omit_log_hit_records_no_span_but_the_miss_does(
     call()
     [span] = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.INTERNAL]
     assert (span.attributes or {})["respan.cache.hit"] is True
+
+
+def test_cost_is_priced_by_the_plans_standard_model(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    # The deployment "prod-4o" has no price; the standard name the plan mapped it from has.
+    fake = FakeProvider(Reply("x", usage=(10, 2)), prices={"azure/gpt-4o": (1e-6, 2e-6)})
+    router = Router(provider=fake, tracer_provider=provider)
+    plan = router.plan(model="azure/gpt-4o", messages=MSG, model_name_map={"gpt-4o": "prod-4o"})
+    assert plan[0].litellm_model == "azure/prod-4o" and plan[0].pricing_model == "azure/gpt-4o"
+    router.complete(model="azure/gpt-4o", messages=MSG, model_name_map={"gpt-4o": "prod-4o"})
+    call, _ = _split(exporter)
+    assert (call.attributes or {})["respan.cost"] == pytest.approx(10e-6 + 4e-6)

@@ -35,7 +35,7 @@ def _strings(value: Any) -> list[str]:
 def test_no_secret_in_any_attribute_event_metric_or_breakdown() -> None:
     secrets = {
         name: _secret(name)
-        for name in ("provider", "deployment", "passthrough", "header", "org", "aws")
+        for name in ("provider", "deployment", "passthrough", "customer", "header", "org", "aws")
     }
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
@@ -67,7 +67,8 @@ def test_no_secret_in_any_attribute_event_metric_or_breakdown() -> None:
             "Authorization": f"Bearer {secrets['header']}",
             "X-Data-Respan-Params": respan_header,
         },
-        "api_key": secrets["passthrough"],
+        "credential_override": {"openai/gpt-4o-mini": {"api_key": secrets["passthrough"]}},
+        "customer_credentials": {"bedrock": {"aws_secret_access_key": secrets["customer"]}},
     }
     out = router.complete(model="fast", **common)
     with pytest.raises(AuthenticationError):

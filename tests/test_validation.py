@@ -134,3 +134,31 @@ def test_error_message_never_echoes_the_bad_value(router: Router) -> None:
         )
     assert "sk-super-secret-value" not in str(info.value)
     assert "sk-super-secret-value" not in repr(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "pointer"),
+    [
+        ("num_retries", "retry_params"),
+        ("max_retries", "retry_params"),
+        ("fallbacks", "fallback_models"),
+        ("context_window_fallback_dict", "fallback_models"),
+        ("api_key", "credential_override"),
+        ("api_base", "credential_override"),
+        ("base_url", "credential_override"),
+        ("api_version", "credential_override"),
+        ("aws_secret_access_key", "credential_override"),
+    ],
+)
+@pytest.mark.parametrize("where", ["top", "extra_body"])
+def test_keywords_the_router_owns_are_rejected_with_a_pointer(
+    router: Router, fake: FakeProvider, name: str, pointer: str, where: str
+) -> None:
+    value = "sk-reserved-value-123456"
+    kw = {name: value} if where == "top" else {"extra_body": {name: value}}
+    with pytest.raises(InvalidRequestError) as info:
+        router.complete(model="m", messages=MSG, **kw)
+    assert info.value.field == name
+    assert pointer in str(info.value)
+    assert value not in str(info.value) and value not in repr(info.value)
+    assert fake.calls == []
