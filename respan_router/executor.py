@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
-
-from tenacity import RetryCallState
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from respan_router.errors import (
     AllAttemptsFailedError,
@@ -31,6 +29,9 @@ from respan_router.responses import ChatCompletion
 from respan_router.retry import RetryPolicy
 from respan_router.retry_budget import RetryBudget
 from respan_router.selection import LatencyTracker
+
+if TYPE_CHECKING:  # tenacity itself is imported on the first retry
+    from tenacity import RetryCallState
 
 __all__ = ["Executor", "health_key"]
 

@@ -25,27 +25,23 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
-
-from tenacity import AsyncRetrying, RetryCallState, Retrying
-from tenacity.retry import retry_base
-from tenacity.stop import StopBaseT, stop_after_attempt, stop_any, stop_base
-from tenacity.wait import wait_base, wait_exponential_jitter
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from respan_router.errors import InvalidRequestError, ProviderError
+
+if TYPE_CHECKING:  # tenacity is imported on the first retry, not with the package
+    from tenacity import AsyncRetrying, RetryCallState, Retrying
+    from tenacity.stop import StopBaseT, stop_base
+
+    from respan_router.retry_strategies import RetryAfterWait
 
 __all__ = [
     "DEFAULT_INITIAL_WAIT",
     "DEFAULT_NUM_RETRIES",
-    "RetryAfterWait",
     "RetryBudgetLike",
     "RetryEvent",
     "RetryPolicy",
     "retry_after_of",
-    "retry_if_retryable",
-    "stop_before_deadline",
-    "stop_if_retry_after_exceeds",
-    "stop_when_budget_denies",
     "waits_zeroed",
     "zero_waits",
 ]
@@ -56,8 +52,8 @@ DEFAULT_NUM_RETRIES = 3
 DEFAULT_INITIAL_WAIT = 0.2
 
 Clock = Callable[[], float]
-BeforeSleep = Callable[[RetryCallState], None]
-AsyncBeforeSleep = Callable[[RetryCallState], Awaitable[None] | None]
+BeforeSleep = Callable[["RetryCallState"], None]
+AsyncBeforeSleep = Callable[["RetryCallState"], Awaitable[None] | None]
 
 
 # --- the testing switch (the one module-level state of this module) -----------------------
@@ -98,13 +94,6 @@ def waits_zeroed() -> bool:
 # --- strategies ------------------------------------------------------------------------------
 
 
-def _last_error(retry_state: RetryCallState) -> BaseException | None:
-    outcome = retry_state.outcome
-    if outcome is None or not outcome.failed:
-        return None
-    return outcome.exception()
-
-
 def retry_after_of(error: BaseException | None) -> float | None:
     """The Retry-After (seconds) a provider error carries, or None."""
     if not isinstance(error, ProviderError):
@@ -119,79 +108,6 @@ def retry_after_of(error: BaseException | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-class _RetryIfRetryable(retry_base):
-    """Retry a :class:`ProviderError` whose ``retryable`` is true, and nothing else."""
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        error = _last_error(retry_state)
-        return isinstance(error, ProviderError) and error.retryable
-
-    def __repr__(self) -> str:
-        return "retry_if_retryable"
-
-
-#: The retry predicate: only retryable provider errors.
-retry_if_retryable = _RetryIfRetryable()
-
-
-class RetryAfterWait(wait_base):
-    """Exponential backoff with jitter, or the provider's Retry-After if that is longer.
-
-    Args:
-        initial: the first backoff wait, in seconds (doubles on each retry).
-        max: the cap of the backoff (a Retry-After is not capped: it is a minimum).
-        jitter: up to this many random seconds are added to each backoff wait.
-    """
-
-    def __init__(self, initial: float, max: float, jitter: float) -> None:
-        self.initial = initial
-        self.max = max
-        self.jitter = jitter
-        # ``multiplier`` is the first wait; tenacity 9.2 deprecates the ``initial`` alias.
-        self._backoff = wait_exponential_jitter(multiplier=initial, max=max, jitter=jitter)
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        if waits_zeroed():
-            return 0.0
-        backoff = self._backoff(retry_state)
-        retry_after = retry_after_of(_last_error(retry_state))
-        if retry_after is None:
-            return backoff
-        return max(backoff, retry_after)
-
-
-class stop_before_deadline(stop_base):
-    """Stop when the coming wait (or a Retry-After) would reach an absolute deadline.
-
-    Args:
-        deadline: the deadline, on ``clock``'s scale (monotonic seconds by default).
-        clock: the clock the deadline is measured with.
-    """
-
-    def __init__(self, deadline: float, clock: Clock = time.monotonic) -> None:
-        self.deadline = deadline
-        self.clock = clock
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        wait = retry_state.upcoming_sleep
-        # A Retry-After decides even when zero_waits() has removed the sleep itself.
-        retry_after = retry_after_of(_last_error(retry_state))
-        if retry_after is not None:
-            wait = max(wait, retry_after)
-        return self.clock() + wait >= self.deadline
-
-
-class stop_if_retry_after_exceeds(stop_base):
-    """Stop at once when the provider asks to wait longer than ``limit`` seconds."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        retry_after = retry_after_of(_last_error(retry_state))
-        return retry_after is not None and retry_after > self.limit
-
-
 @runtime_checkable
 class RetryBudgetLike(Protocol):
     """What a retry budget offers (see :class:`respan_router.retry_budget.RetryBudget`)."""
@@ -199,21 +115,6 @@ class RetryBudgetLike(Protocol):
     def record_request(self) -> None: ...
 
     def try_acquire_retry(self) -> bool: ...
-
-
-class stop_when_budget_denies(stop_base):
-    """Stop when the retry budget refuses the coming retry.
-
-    Asking takes a retry from the budget, so this strategy must come last in a
-    ``stop_any`` (which asks its strategies in order and stops at the first yes): the
-    budget is only asked about a retry that will otherwise happen.
-    """
-
-    def __init__(self, budget: RetryBudgetLike) -> None:
-        self.budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return not self.budget.try_acquire_retry()
 
 
 # --- telemetry -------------------------------------------------------------------------------
@@ -236,6 +137,8 @@ class RetryEvent:
     @classmethod
     def from_retry_state(cls, retry_state: RetryCallState) -> RetryEvent:
         """Read the event from tenacity's state (inside a ``before_sleep`` hook)."""
+        from respan_router.retry_strategies import _last_error
+
         return cls(
             attempt_number=retry_state.attempt_number,
             wait=float(retry_state.upcoming_sleep),
@@ -328,6 +231,8 @@ class RetryPolicy:
 
     def wait_strategy(self) -> RetryAfterWait:
         """The wait strategy of this policy."""
+        from respan_router.retry_strategies import RetryAfterWait
+
         return RetryAfterWait(initial=self.initial_wait, max=self.max_wait, jitter=self.jitter)
 
     def stop_strategy(
@@ -339,6 +244,14 @@ class RetryPolicy:
         extra_stop: StopBaseT | None = None,
     ) -> stop_base:
         """The stop strategy: attempts, Retry-After limit, deadline, extra, then budget."""
+        from tenacity.stop import stop_after_attempt, stop_any
+
+        from respan_router.retry_strategies import (
+            stop_before_deadline,
+            stop_if_retry_after_exceeds,
+            stop_when_budget_denies,
+        )
+
         stop: stop_base = stop_after_attempt(self.max_attempts)
         if self.max_retry_after is not None:
             stop = stop | stop_if_retry_after_exceeds(self.max_retry_after)
@@ -361,6 +274,8 @@ class RetryPolicy:
         clock: Clock,
         extra_stop: StopBaseT | None,
     ) -> dict[str, Any]:
+        from respan_router.retry_strategies import RecordRequest, retry_if_retryable
+
         kwargs: dict[str, Any] = {
             "stop": self.stop_strategy(
                 deadline=deadline, budget=budget, clock=clock, extra_stop=extra_stop
@@ -370,7 +285,7 @@ class RetryPolicy:
             "reraise": True,
         }
         if budget is not None:
-            kwargs["before"] = _RecordRequest(budget)
+            kwargs["before"] = RecordRequest(budget)
         if before_sleep is not None:
             kwargs["before_sleep"] = before_sleep
         if sleep is not None:
@@ -405,6 +320,8 @@ class RetryPolicy:
 
         The last error is re-raised unchanged when retries stop.
         """
+        from tenacity import Retrying
+
         return Retrying(
             **self._strategy_kwargs(
                 sleep=sleep,
@@ -427,6 +344,8 @@ class RetryPolicy:
         extra_stop: StopBaseT | None = None,
     ) -> AsyncRetrying:
         """The async twin of :meth:`retrying` (default sleep: :func:`asyncio.sleep`)."""
+        from tenacity import AsyncRetrying
+
         return AsyncRetrying(
             **self._strategy_kwargs(
                 sleep=sleep,
@@ -437,19 +356,6 @@ class RetryPolicy:
                 extra_stop=extra_stop,
             )
         )
-
-
-class _RecordRequest:
-    """A ``before`` hook: the first attempt of a candidate is one request for the budget."""
-
-    __slots__ = ("budget",)
-
-    def __init__(self, budget: RetryBudgetLike) -> None:
-        self.budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> None:
-        if retry_state.attempt_number == 1:
-            self.budget.record_request()
 
 
 def _as_mapping(value: Mapping[str, Any] | Any) -> Mapping[str, Any]:
@@ -471,3 +377,23 @@ def _check_count(value: Any, field: str) -> None:
 def _check_seconds(value: Any, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise InvalidRequestError(f"{field} must be a non-negative number", field=field)
+
+
+_STRATEGIES = frozenset(
+    {
+        "RetryAfterWait",
+        "retry_if_retryable",
+        "stop_before_deadline",
+        "stop_if_retry_after_exceeds",
+        "stop_when_budget_denies",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The tenacity strategies, from :mod:`respan_router.retry_strategies` on first use."""
+    if name in _STRATEGIES:
+        from respan_router import retry_strategies
+
+        return getattr(retry_strategies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,6 @@ both are context managers, and closing one (or dropping it) closes the upstream.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -134,6 +133,8 @@ def open_async(executor: Any, provider: Provider) -> Callable[..., Any]:
             if ftt is None:
                 first = await anext(iterator, None)
             else:
+                import asyncio  # on first use: a sync-only process never loads asyncio
+
                 try:
                     first = await asyncio.wait_for(anext(iterator, None), ftt)
                 except TimeoutError:

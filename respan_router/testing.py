@@ -17,7 +17,6 @@ queue is consumed in order, then its default, then the provider's default applie
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import deque
@@ -191,7 +190,7 @@ class FakeProvider:
         outcome = self._next(call, stream=False)
         delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
         if delay:
-            await asyncio.sleep(self._bounded(delay, call))
+            await _asleep(self._bounded(delay, call))
         return self._finish(outcome, call)
 
     def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
@@ -213,12 +212,12 @@ class FakeProvider:
         outcome = self._next(call, stream=True)
         delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
         if delay:
-            await asyncio.sleep(self._bounded(delay, call))
+            await _asleep(self._bounded(delay, call))
         self._stream_opened()
         try:
             for step in self._chunk_plan(outcome, call):
                 if isinstance(step, float):
-                    await asyncio.sleep(step)
+                    await _asleep(step)
                 else:
                     yield step
         finally:
@@ -361,3 +360,9 @@ class FakeProvider:
             model=call.model,
             choices=[ChunkChoice(Delta(content=content, role=role), 0, None)],
         )
+
+
+async def _asleep(seconds: float) -> None:
+    import asyncio  # on first use: a sync-only test never loads asyncio
+
+    await asyncio.sleep(seconds)

@@ -18,11 +18,13 @@ function) would wait forever; it raises :class:`RuntimeError` instead.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncSingleFlight", "SingleFlight"]
 
@@ -127,6 +129,8 @@ class AsyncSingleFlight:
         ] = weakref.WeakKeyDictionary()
 
     def _flights(self) -> dict[Hashable, _Flight[Any]]:
+        import asyncio  # imported on first use: a sync-only process never loads asyncio
+
         loop = asyncio.get_running_loop()
         with self._lock:
             flights = self._loops.get(loop)
@@ -147,6 +151,8 @@ class AsyncSingleFlight:
         Raises:
             The exception ``coro_fn()`` raised, in the leader and in every follower.
         """
+        import asyncio
+
         flights = self._flights()
         me = asyncio.current_task()
         while True:
@@ -168,6 +174,8 @@ class AsyncSingleFlight:
         coro_fn: Callable[[], Awaitable[T]],
         me: asyncio.Task[Any] | None,
     ) -> T:
+        import asyncio
+
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         flights[key] = _Flight(future, me)
         try:
