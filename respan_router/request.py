@@ -166,6 +166,9 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
     return messages
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+
+
 def _too_deep(value: Any) -> bool:
     """Whether a value nests lists/dicts deeper than MAX_DEPTH (iterative, no recursion)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -182,7 +185,9 @@ def _too_deep(value: Any) -> bool:
         )
         for child in children:
             ck = type(child)
-            if ck is dict or ck is list or ck is tuple or isinstance(child, Mapping):
+            if (ck is dict or ck is list or ck is tuple) or (
+                ck not in _LEAVES and isinstance(child, Mapping)
+            ):
                 push((child, depth + 1))
     return False
 

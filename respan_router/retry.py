@@ -358,9 +358,14 @@ class RetryPolicy:
         )
 
 
+_RETRY_FIELDS = ("retry_enabled", "num_retries", "retry_after")
+
+
 def _as_mapping(value: Mapping[str, Any] | Any) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         return value
+    if all(hasattr(value, name) for name in _RETRY_FIELDS):  # a RetryParams model
+        return {name: getattr(value, name) for name in _RETRY_FIELDS}
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         dumped = dump()
