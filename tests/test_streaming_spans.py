@@ -200,6 +200,18 @@ def test_http_break_then_gc_ends_the_span_and_the_connection(
     assert upstream.wait_for(lambda: upstream.disconnects >= 1, timeout=3)
 
 
+async def test_http_async_break_then_gc_ends_the_span_and_the_connection(
+    upstream: FakeUpstream, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    upstream.set_default(UpstreamReply("x " * 40, pieces=40, chunk_delay=0.02))
+    router = _http_router(upstream, tracer_provider)
+    async for _ in await router.acomplete(model="openai/m", messages=MSG, stream=True):
+        break
+    gc.collect()
+    _one_ended_call_span(exporter)
+    assert await upstream.async_wait_for(lambda: upstream.disconnects >= 1, timeout=3)
+
+
 async def test_http_cancelled_consumer_ends_the_span_and_the_connection(
     upstream: FakeUpstream, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
