@@ -4,11 +4,14 @@ breakdown chunk."""
 
 from __future__ import annotations
 
+import time
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from respan_router import ProviderError, Router, StreamInterruptedError
+from respan_router.providers.litellm import LiteLLMProvider
 from tests.helpers import MSG
 from tests.upstream import Drop, Error, FakeUpstream, Reply, split_text
 
@@ -116,6 +119,8 @@ def test_first_token_timeout_falls_back_to_b(upstream: FakeUpstream, slow: Reply
     assert _text(chunks) == B_TEXT
     assert "alpha" not in _text(chunks)
     assert _models(upstream) == ["a", "b"]
+    if slow.first_chunk_delay:  # the abandoned attempt's connection was closed
+        assert upstream.wait_for(lambda: upstream.disconnects >= 1, timeout=3)
 
 
 @pytest.mark.parametrize("slow", SILENT_A)
@@ -128,6 +133,8 @@ async def test_first_token_timeout_falls_back_to_b_async(
     chunks = [c async for c in stream]
     assert _text(chunks) == B_TEXT
     assert _models(upstream) == ["a", "b"]
+    if slow.first_chunk_delay:  # the abandoned attempt's connection was closed
+        assert await upstream.async_wait_for(lambda: upstream.disconnects >= 1, timeout=3)
 
 
 # -- after the first chunk: committed to a ----------------------------------------------
@@ -185,3 +192,52 @@ def test_an_unrequested_usage_chunk_is_kept_from_the_caller_but_used(
     chunks = list(stream)
     assert _text(chunks) == A_TEXT
     assert all(c.choices for c in chunks)  # no bare usage chunk delivered
+
+
+class _ColdImport(LiteLLMProvider):
+    """The litellm adapter as in a fresh process: its first use pays for importing litellm
+    (seconds, blocking); simulated by a blocking wait longer than the first-token timeout."""
+
+    def __init__(self, import_seconds: float) -> None:
+        super().__init__()
+        self._import_seconds = import_seconds
+        self._imported = False
+
+    @property
+    def litellm(self) -> ModuleType:
+        if not self._imported:
+            time.sleep(self._import_seconds)
+            self._imported = True
+        return super().litellm
+
+
+def test_first_token_timeout_does_not_count_importing_litellm_sync(
+    upstream: FakeUpstream,
+) -> None:
+    upstream.set_default(Reply(A_TEXT), model="a")
+    upstream.set_default(Reply(B_TEXT), model="b")
+    router = Router(
+        provider=_ColdImport(import_seconds=0.6),
+        providers={"openai": {"api_key": KEY, "api_base": upstream.base_url}},
+    )
+    stream = router.complete(**_call(stream=True, first_token_timeout=0.2))
+    assert _text(list(stream)) == A_TEXT
+    assert _models(upstream) == ["a"]
+
+
+async def test_first_token_timeout_does_not_count_importing_litellm(
+    upstream: FakeUpstream,
+) -> None:
+    # litellm's own first call does lazy work of its own: done here, outside the test.
+    warm = await _router(upstream).acomplete(model="openai/warm", messages=MSG, stream=True)
+    [c async for c in warm]
+    upstream.reset()
+    upstream.set_default(Reply(A_TEXT), model="a")
+    upstream.set_default(Reply(B_TEXT), model="b")
+    router = Router(
+        provider=_ColdImport(import_seconds=0.6),
+        providers={"openai": {"api_key": KEY, "api_base": upstream.base_url}},
+    )
+    stream = await router.acomplete(**_call(stream=True, first_token_timeout=0.2))
+    assert _text([c async for c in stream]) == A_TEXT
+    assert _models(upstream) == ["a"]
