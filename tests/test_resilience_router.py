@@ -3,6 +3,10 @@ and the total deadline. Waits are asserted through the injected sleep, never by 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
 import pytest
 
 from respan_router import (
@@ -244,3 +248,36 @@ def test_every_attempt_and_wait_is_recorded_on_the_error() -> None:
         ("b", "AuthenticationError"),
     ]
     assert info.value.status_code == 401
+
+
+async def _cancel_once_called(fake: FakeProvider, coro: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coro`` as a task and cancel it once the provider has been called."""
+    task = asyncio.create_task(coro)
+    while not fake.calls:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_cancelling_acomplete_while_a_is_in_flight_does_not_fall_back() -> None:
+    fake = FakeProvider().set_default("a", Reply("slow a", latency=5.0)).set_default("b", "b")
+    router = Router(provider=fake)
+    await _cancel_once_called(
+        fake,
+        router.acomplete(model="a", fallback_models=["b"], messages=MSG, retry_params=RETRY),
+    )
+    assert [c.model for c in fake.calls] == ["a"]
+
+
+async def test_cancelling_a_stream_before_its_first_chunk_does_not_fall_back() -> None:
+    fake = FakeProvider().set_default("a", Reply("slow a", latency=5.0)).set_default("b", "b")
+    router = Router(provider=fake)
+    await _cancel_once_called(
+        fake,
+        router.acomplete(
+            model="a", fallback_models=["b"], messages=MSG, retry_params=RETRY, stream=True
+        ),
+    )
+    assert [c.model for c in fake.calls] == ["a"]
+    assert fake.open_streams == 0

@@ -172,3 +172,112 @@ async def test_task_cancellation_while_streaming_releases_the_upstream() -> None
     with pytest.raises(asyncio.CancelledError):
         await task
     assert fake.open_streams == 0
+
+
+# -- fallback to another model: only before the first chunk -----------------------------
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+@pytest.mark.parametrize("failure", [Failure(503), Failure(401), Failure(dropped=True)])
+def test_failure_before_first_chunk_falls_back_to_another_model(failure: Failure) -> None:
+    fake = FakeProvider().set_default("a", failure).set_default("b", Reply("from b only"))
+    stream = Router(provider=fake, sleep=lambda s: None).complete(
+        model="a", fallback_models=["b"], messages=MSG, stream=True
+    )
+    chunks = list(stream)
+    assert _text(chunks) == "from b only"
+    assert all(c.model == "b" for c in chunks)
+    assert stream.state.model == "b" and stream.state.completed
+    assert (len(fake.calls_for("a")), len(fake.calls_for("b"))) == (1, 1)
+    assert fake.open_streams == 0
+
+
+@pytest.mark.parametrize("failure", [Failure(503), Failure(401), Failure(dropped=True)])
+async def test_failure_before_first_chunk_falls_back_to_another_model_async(
+    failure: Failure,
+) -> None:
+    fake = FakeProvider().set_default("a", failure).set_default("b", Reply("from b only"))
+    stream = await Router(provider=fake, async_sleep=_no_wait).acomplete(
+        model="a", fallback_models=["b"], messages=MSG, stream=True
+    )
+    chunks = [c async for c in stream]
+    assert _text(chunks) == "from b only"
+    assert all(c.model == "b" for c in chunks)
+    assert (len(fake.calls_for("a")), len(fake.calls_for("b"))) == (1, 1)
+    assert fake.open_streams == 0
+
+
+def test_retries_then_fallback_before_first_chunk() -> None:
+    fake = FakeProvider().set_default("a", Failure(500)).set_default("b", Reply("b answers"))
+    sleeps: list[float] = []
+    stream = Router(provider=fake, sleep=sleeps.append).complete(
+        model="a", fallback_models=["b"], messages=MSG, stream=True, retries=2
+    )
+    assert _text(list(stream)) == "b answers"
+    assert (len(fake.calls_for("a")), len(fake.calls_for("b"))) == (3, 1)
+    assert len(sleeps) == 2
+
+
+def test_first_token_timeout_falls_back_to_another_model_sync() -> None:
+    fake = FakeProvider().set_default("a", Reply("too slow", latency=2.0))
+    fake.set_default("b", Reply("quick b"))
+    stream = Router(provider=fake, sleep=lambda s: None).complete(
+        model="a", fallback_models=["b"], messages=MSG, stream=True, first_token_timeout=0.05
+    )
+    chunks = list(stream)
+    assert _text(chunks) == "quick b"
+    assert "slow" not in _text(chunks)
+    assert fake.calls_for("a")[0].timeout == pytest.approx(0.05)
+    assert len(fake.calls_for("b")) == 1
+    assert fake.open_streams == 0
+
+
+async def test_first_token_timeout_falls_back_to_another_model_async() -> None:
+    fake = FakeProvider().set_default("a", Reply("too slow", latency=5.0))
+    fake.set_default("b", Reply("quick b"))
+    stream = await Router(provider=fake, async_sleep=_no_wait).acomplete(
+        model="a", fallback_models=["b"], messages=MSG, stream=True, first_token_timeout=0.05
+    )
+    chunks = [c async for c in stream]
+    assert _text(chunks) == "quick b"
+    assert all(c.model == "b" for c in chunks)
+    assert (len(fake.calls_for("a")), len(fake.calls_for("b"))) == (1, 1)
+    assert fake.open_streams == 0  # a's abandoned stream was closed
+
+
+def test_failure_after_first_chunk_never_falls_back_to_another_model() -> None:
+    fake = FakeProvider().set_default("a", Failure(503, after_chunks=2))
+    fake.set_default("b", Reply("B TEXT"))
+    stream = Router(provider=fake, sleep=lambda s: None).complete(
+        model="a", fallback_models=["b"], messages=MSG, stream=True, retries=2
+    )
+    got = []
+    with pytest.raises(StreamInterruptedError) as info:
+        for chunk in stream:
+            got.append(chunk)
+    assert _text(got) == "part0 part1 "
+    assert "B TEXT" not in _text(got) and all(c.model == "a" for c in got)
+    assert fake.calls_for("b") == []
+    assert len(fake.calls_for("a")) == 1
+    assert stream.state.error is info.value
+    assert list(stream) == []
+    assert fake.calls_for("b") == []
+
+
+async def test_failure_after_first_chunk_never_falls_back_to_another_model_async() -> None:
+    fake = FakeProvider().set_default("a", Failure(503, after_chunks=2))
+    fake.set_default("b", Reply("B TEXT"))
+    stream = await Router(provider=fake, async_sleep=_no_wait).acomplete(
+        model="a", fallback_models=["b"], messages=MSG, stream=True, retries=2
+    )
+    got = []
+    with pytest.raises(StreamInterruptedError):
+        async for chunk in stream:
+            got.append(chunk)
+    assert _text(got) == "part0 part1 "
+    assert "B TEXT" not in _text(got) and all(c.model == "a" for c in got)
+    assert fake.calls_for("b") == []
+    assert len(fake.calls_for("a")) == 1
+    assert [c async for c in stream] == []
+    assert fake.open_streams == 0

@@ -147,12 +147,17 @@ class LiteLLMProvider:
             raise _mapped(exc, call) from exc
         return _completion(response, call.model)
 
-    async def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
+    def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``anext()``.
 
-        ``aclose()`` closes litellm's stream and its HTTP response.
+        ``aclose()`` closes litellm's stream and its HTTP response. litellm is imported
+        here, before the first ``anext()``: a first-token timeout must not count it.
         """
-        litellm = self.litellm
+        return self._astream(self.litellm, call)
+
+    async def _astream(
+        self, litellm: ModuleType, call: ProviderCall
+    ) -> AsyncIterator[ChatCompletionChunk]:
         try:
             raw = await litellm.acompletion(**_request_kwargs(call, stream=True))
         except Exception as exc:
