@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
+
+import pytest
 
 MSG = [{"role": "user", "content": "hello"}]
 
@@ -34,3 +37,19 @@ def assert_matches_weights(counts: dict[Any, int], weights: dict[Any, float]) ->
     """Fail when the counts are unlikely (p < 0.001) under the weights."""
     stat, df = chi_square(counts, weights)
     assert stat < CHI2_CRITICAL_P001[df], f"chi2={stat:.2f} (df={df}) for {counts}"
+
+
+async def cancel_consumer_after_first_chunk(router: Any, **kwargs: Any) -> None:
+    """Consume ``router.acomplete(stream=True, **kwargs)`` in a task; cancel it once a
+    chunk has arrived, and check the task ends cancelled."""
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in await router.acomplete(stream=True, **kwargs):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -3,7 +3,6 @@ no splicing after it, usage, early close."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from respan_router import ProviderError, Router, StreamInterruptedError
 from respan_router.streaming import AsyncChatStream, ChatStream
 from respan_router.testing import Failure, FakeProvider, Reply
-from tests.helpers import MSG
+from tests.helpers import MSG, cancel_consumer_after_first_chunk
 
 
 def _text(chunks: list) -> str:
@@ -159,18 +158,7 @@ async def test_early_close_releases_the_upstream_async() -> None:
 async def test_task_cancellation_while_streaming_releases_the_upstream() -> None:
     fake = FakeProvider(Reply("w " * 20, chunk_latency=0.05))
     router = Router(provider=fake)
-    started = asyncio.Event()
-
-    async def consume() -> None:
-        stream = await router.acomplete(model="m", messages=MSG, stream=True)
-        async for _ in stream:
-            started.set()
-
-    task = asyncio.create_task(consume())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_consumer_after_first_chunk(router, model="m", messages=MSG)
     assert fake.open_streams == 0
 
 

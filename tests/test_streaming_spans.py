@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from respan_router import Router
 from respan_router.testing import FakeProvider, Reply
-from tests.helpers import MSG
+from tests.helpers import MSG, cancel_consumer_after_first_chunk
 from tests.upstream import FakeUpstream
 from tests.upstream import Reply as UpstreamReply
 
@@ -148,17 +148,7 @@ async def test_cancelling_the_consumer_ends_the_span(
     tracer_provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     router, fake = _router(tracer_provider, SLOW)
-    started = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in await router.acomplete(model="m", messages=MSG, stream=True):
-            started.set()
-
-    task = asyncio.create_task(consume())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_consumer_after_first_chunk(router, model="m", messages=MSG)
     call = _one_ended_call_span(exporter)
     assert (call.attributes or {})["error.type"] == "CancelledError"
     assert fake.open_streams == 0
@@ -217,16 +207,6 @@ async def test_http_cancelled_consumer_ends_the_span_and_the_connection(
 ) -> None:
     upstream.set_default(UpstreamReply("x " * 40, pieces=40, chunk_delay=0.02))
     router = _http_router(upstream, tracer_provider)
-    started = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in await router.acomplete(model="openai/m", messages=MSG, stream=True):
-            started.set()
-
-    task = asyncio.create_task(consume())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_consumer_after_first_chunk(router, model="openai/m", messages=MSG)
     _one_ended_call_span(exporter)
     assert await upstream.async_wait_for(lambda: upstream.disconnects >= 1, timeout=3)
