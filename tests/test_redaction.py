@@ -8,6 +8,7 @@ chained as ``__cause__``; a deeply nested header raising RecursionError; a per-c
 
 from __future__ import annotations
 
+import math
 import traceback
 import uuid
 from typing import Any
@@ -66,6 +67,7 @@ def test_a_validation_error_carries_no_context_quoting_the_input() -> None:
         {"model": "m", "credential_override": [secret]},
         {"load_balance_models": [{"model": "a", "credentials": secret}]},
         {"model": "m", "respan_params": {"retry_params": {"api_key": secret}}},
+        {"model": "m", "cache_enabled": True, "response_format": {"a": [secret, math.nan]}},
     ):
         exc = _rejected(router, messages=MSG, **bad)
         assert exc.__context__ is None and exc.__cause__ is None, bad
