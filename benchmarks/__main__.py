@@ -20,6 +20,7 @@ ALL = [
     "concurrency",
     "memory",
     "telemetry",
+    "chaos",
 ]
 RESULTS = Path(__file__).parent / "results"
 

@@ -104,10 +104,10 @@ def build_config(values: Mapping[str, Any]) -> RouterConfig:
         return RouterConfig.model_validate(dict(values))
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise InvalidRequestError(
-            f"invalid router configuration {field}: {first['msg']}", field=field
-        ) from None
+    # Raised outside the except: the ValidationError, which quotes the rejected input
+    # (possibly a provider's api_key), must not become the error's __context__.
+    field = ".".join(str(p) for p in first["loc"])
+    raise InvalidRequestError(f"invalid router configuration {field}: {first['msg']}", field=field)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -12,11 +12,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["Credentials", "redact"]
+__all__ = ["Credentials", "masked_params", "param_secrets", "redact"]
 
 _SECRET_NAME = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
 _MASK = "***"
 _MIN_SECRET_LEN = 4
+_HEADER_KEYS = ("extra_headers", "headers")
 
 
 def _is_secret_name(name: str) -> bool:
@@ -83,3 +84,41 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= _MIN_SECRET_LEN and secret in text:
             text = text.replace(secret, _MASK)
     return text
+
+
+def _header_secrets(value: str) -> list[str]:
+    """A secret header's value, and its token without the scheme (``Bearer <token>``)."""
+    token = value.strip().partition(" ")[2].strip()
+    return [value, token] if token else [value]
+
+
+def param_secrets(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """Secrets a caller passed per call among the parameters (for redaction).
+
+    The string values of secret-looking names (``api_key=``, ``aws_secret_access_key=``)
+    and of secret-looking headers in ``extra_headers`` / ``headers`` (``Authorization``,
+    ``api-key``), with and without their ``Bearer`` scheme.
+    """
+    found: list[str] = []
+    for name, value in params.items():
+        if name in _HEADER_KEYS and isinstance(value, Mapping):
+            for header, text in value.items():
+                if isinstance(header, str) and _is_secret_name(header) and isinstance(text, str):
+                    found.extend(_header_secrets(text))
+        elif isinstance(value, str) and _is_secret_name(name):
+            found.append(value)
+    return tuple(s for s in found if len(s) >= _MIN_SECRET_LEN)
+
+
+def masked_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` for a repr: secret-looking values (and secret headers) shown as ``***``."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in _HEADER_KEYS and isinstance(value, Mapping):
+            out[name] = {
+                h: _MASK if isinstance(h, str) and _is_secret_name(h) and v else v
+                for h, v in value.items()
+            }
+        else:
+            out[name] = _MASK if isinstance(value, str) and _is_secret_name(name) else value
+    return out

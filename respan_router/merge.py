@@ -61,18 +61,39 @@ def _as_mapping(value: Any, name: str) -> Mapping[str, Any]:
     return value
 
 
+_UNREADABLE = object()
+
+
+def _unbase64(value: str | bytes) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _unjson(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return _UNREADABLE
+
+
 def decode_header(value: Any, name: str) -> dict[str, Any]:
-    """Decode a base64 JSON object header; any defect is an error naming the header."""
+    """Decode a base64 JSON object header; any defect is an error naming the header.
+
+    The error chains nothing (no ``__cause__`` or ``__context__``): a decoder's exception
+    quotes the header's content, which may hold a credential.
+    """
     if not isinstance(value, str | bytes):
         raise InvalidRequestError(f"header {name} must be a string", field=name)
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequestError(f"header {name} is not valid base64", field=name) from exc
-    try:
-        decoded = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequestError(f"header {name} is not valid JSON", field=name) from exc
+    raw = _unbase64(value)
+    if raw is None:
+        raise InvalidRequestError(f"header {name} is not valid base64", field=name)
+    decoded = _unjson(raw)
+    if decoded is _UNREADABLE:
+        raise InvalidRequestError(
+            f"header {name} is not valid JSON (or nests too deeply)", field=name
+        )
     if not isinstance(decoded, dict):
         raise InvalidRequestError(
             f"header {name} must hold a JSON object, got {type(decoded).__name__}", field=name

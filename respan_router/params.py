@@ -37,7 +37,7 @@ class LoadBalanceModel(_Strict):
 
     model: NonEmptyStr
     weight: Annotated[Float, Field(gt=0)] = 1.0
-    credentials: CredentialDict | None = None
+    credentials: CredentialDict | None = Field(default=None, repr=False)
 
 
 class LoadBalanceGroup(_Strict):
@@ -64,7 +64,7 @@ class CacheOptions(_Strict):
 class WeightedCredentials(_Strict):
     """One credential set of a weighted ``customer_credentials`` list."""
 
-    credentials: dict[NonEmptyStr, CredentialDict]
+    credentials: dict[NonEmptyStr, CredentialDict] = Field(repr=False)
     weight: Annotated[Float, Field(gt=0)] = 1.0
 
 
@@ -85,8 +85,8 @@ class RespanParams(_Strict):
         dict[NonEmptyStr, CredentialDict]
         | Annotated[list[WeightedCredentials], Field(min_length=1)]
         | None
-    ) = None
-    credential_override: dict[NonEmptyStr, CredentialDict] | None = None
+    ) = Field(default=None, repr=False)  # secrets: never in a repr
+    credential_override: dict[NonEmptyStr, CredentialDict] | None = Field(default=None, repr=False)
     model_name_map: dict[NonEmptyStr, NonEmptyStr] | None = None
     # resilience
     retry_params: RetryParams | None = None

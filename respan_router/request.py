@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from respan_router.credentials import masked_params
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
 from respan_router.merge import merge_sources
 from respan_router.params import OpenAIParams, RespanParams
@@ -57,6 +58,7 @@ _CORE = frozenset({"messages", "model", "stream", "timeout"})
 _MAX_CUSTOMER_ID = 254
 MAX_DEPTH = 32  # nesting of any parameter value; deeper input is rejected, not recursed
 _EMPTY_RESPAN: RespanParams | None = None
+M = TypeVar("M", bound=BaseModel)
 
 
 def _empty_respan() -> RespanParams:
@@ -87,6 +89,15 @@ class ChatRequest:
     params: dict[str, Any]
     respan: RespanParams
     headers: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        # Never a secret: a per-call api_key= or Authorization header shows as ***.
+        headers = masked_params({"headers": self.headers})["headers"] if self.headers else None
+        return (
+            f"ChatRequest(model={self.model!r}, stream={self.stream}, timeout={self.timeout}, "
+            f"messages=[{len(self.messages)} message(s)], params={masked_params(self.params)}, "
+            f"respan={self.respan!r}, headers={headers})"
+        )
 
 
 _UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
@@ -124,6 +135,20 @@ def _from_validation(exc: ValidationError, prefix: str = "") -> InvalidRequestEr
     else:
         reason = first["msg"]
     return InvalidRequestError(f"invalid parameter {field}: {reason}", field=field)
+
+
+def _validated(schema: type[M], values: Mapping[str, Any]) -> M:
+    """``schema`` validated over ``values``; a failure raised outside the ``except``.
+
+    pydantic's ValidationError quotes the rejected input (possibly a secret): the typed
+    error must not carry it as ``__context__``, which ``from None`` only hides.
+    """
+    error: InvalidRequestError | None = None
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        error = _from_validation(exc)
+    raise error
 
 
 def _check_message(i: int, message: Any) -> None:
@@ -208,10 +233,7 @@ def _check_depth(values: Mapping[str, Any]) -> None:
 def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     if not raw:
         return _empty_respan()
-    try:
-        respan = RespanParams.model_validate(raw)
-    except ValidationError as exc:
-        raise _from_validation(exc) from None
+    respan = _validated(RespanParams, raw)
     for name, why in UNIMPLEMENTED.items():
         if raw.get(name) is not None:
             raise FeatureNotAvailableError(f"{why}; remove '{name}' from the request", field=name)
@@ -252,10 +274,7 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         if not body.keys().isdisjoint(RESERVED):
             name = next(k for k in body if k in RESERVED)
             raise InvalidRequestError(f"{name} {RESERVED[name]}", field=name)
-        try:
-            OpenAIParams.model_validate(body)
-        except ValidationError as exc:
-            raise _from_validation(exc) from None
+        _validated(OpenAIParams, body)
     respan = _validate_respan(merged.respan)
     if model is None and not (
         respan.load_balance_models or respan.load_balance_group or respan.models

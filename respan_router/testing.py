@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from respan_router.credentials import redact
 from respan_router.errors import (
     ProviderConnectionError,
     ProviderTimeoutError,
@@ -266,13 +267,13 @@ class FakeProvider:
         if isinstance(outcome, BaseException):
             return outcome
         where = {"model": call.model, "provider": call.provider}
+        # Like a real adapter, never echo the call's secrets in an error message.
+        message = redact(outcome.message, call.secret_values())
         if outcome.timeout:
             return ProviderTimeoutError("fake provider timed out", **where)
         if outcome.dropped:
             return ProviderConnectionError("fake provider dropped the connection", **where)
-        return error_for_status(
-            outcome.status, outcome.message, retry_after=outcome.retry_after, **where
-        )
+        return error_for_status(outcome.status, message, retry_after=outcome.retry_after, **where)
 
     def _finish(self, outcome: Outcome, call: ProviderCall) -> ChatCompletion:
         if not isinstance(outcome, Reply):

@@ -125,6 +125,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+    # and the client's delayed ACK add ~40 ms to every reply.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -159,7 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
         model = body.get("model", "") if isinstance(body, dict) else ""
-        behaviour = upstream._next_behaviour(model)
+        stream = bool(isinstance(body, dict) and body.get("stream"))
+        behaviour = upstream._next_behaviour(model, stream)
         if behaviour.delay and upstream._closing.wait(behaviour.delay):
             self._abort()
             return
@@ -334,10 +338,11 @@ class FakeUpstream:
         self,
         default: Behaviour | None = None,
         *,
-        chooser: Callable[[str], Behaviour] | None = None,
+        chooser: Callable[[str, bool], Behaviour] | None = None,
     ) -> None:
         self.default: Behaviour = default if default is not None else Reply()
-        # When set, picks the behaviour of every request whose queue is empty (chaos tests).
+        # When set, picks the behaviour of every request whose queue is empty, given the
+        # model and whether the request streams (chaos tests).
         self.chooser = chooser
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -479,14 +484,14 @@ class FakeUpstream:
         with self._lock:
             self._requests.append(request)
 
-    def _next_behaviour(self, model: str) -> Behaviour:
+    def _next_behaviour(self, model: str, stream: bool = False) -> Behaviour:
         with self._lock:
             for key in (model, ANY_MODEL):
                 queue = self._queues.get(key)
                 if queue:
                     return queue.popleft()
             if self.chooser is not None:
-                return self.chooser(model)
+                return self.chooser(model, stream)
             return self._defaults.get(model, self.default)
 
     def _count_disconnect(self) -> None:

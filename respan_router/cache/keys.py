@@ -111,8 +111,11 @@ def cache_key(
         try:
             body[name] = _canon(value)
         except _NoJSONForm as exc:
-            path = name + "".join(reversed(exc.path))
-            raise InvalidRequestError(f"{path}: {exc.reason}", field=path) from None
+            path, reason = name + "".join(reversed(exc.path)), exc.reason
+        else:
+            continue
+        # Raised outside the except: the rejected request carries no __context__.
+        raise InvalidRequestError(f"{path}: {reason}", field=path)
     # A JSON array: positions keep model, customer and the fields apart, and null is
     # never the string "None".
     text = _dumps([_KEY_VERSION, body, model, customer])

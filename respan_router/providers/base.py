@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from respan_router.credentials import Credentials
+from respan_router.credentials import Credentials, masked_params, param_secrets
 from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["Provider", "ProviderCall"]
@@ -43,6 +43,19 @@ class ProviderCall:
     credentials: Credentials = field(default_factory=Credentials)
     credential_source: str = "environment"
     timeout: float | None = None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret of the attempt: its credentials' and any the caller passed in
+        ``params`` (``api_key=``, an ``Authorization`` header). For redaction."""
+        return self.credentials.secret_values() + param_secrets(self.params)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProviderCall(model={self.model!r}, litellm_model={self.litellm_model!r}, "
+            f"provider={self.provider!r}, params={masked_params(self.params)!r}, "
+            f"credentials={self.credentials!r}, credential_source={self.credential_source!r}, "
+            f"timeout={self.timeout!r})"
+        )
 
 
 @runtime_checkable

@@ -214,7 +214,7 @@ def _mapped(exc: Exception, call: ProviderCall, *, delivered: int = 0) -> Router
         exc,
         model=call.model,
         provider=call.provider,
-        secrets=call.credentials.secret_values(),
+        secrets=call.secret_values(),
     )
     if delivered and not isinstance(error, StreamInterruptedError):
         error = StreamInterruptedError(
