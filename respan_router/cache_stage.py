@@ -77,28 +77,38 @@ class CacheStage:
     def shared(
         self, key: str, request: ChatRequest, fetch: Callable[[], ChatCompletion]
     ) -> tuple[ChatCompletion, bool]:
-        """Fetch and store under single flight: (response, whether this caller fetched)."""
+        """Fetch and store under single flight: (response, whether this caller fetched).
 
-        def leader() -> ChatCompletion:
+        The leader looks in the cache once more first: a thread whose lookup missed just
+        before the previous leader stored its answer must not fetch it again.
+        """
+
+        def leader() -> tuple[ChatCompletion, bool]:
+            stored = self.cache.recheck_completion(key)
+            if stored is not None:
+                return stored, False
             response = fetch()
             self.cache.set_completion(key, response, self.ttl(request))
-            return response
+            return response, True
 
-        response, led = self._flight.do(key, leader)
-        return (response, True) if led else (_copy(response), False)
+        (response, fetched), led = self._flight.do(key, leader)
+        return (response, fetched) if led else (_copy(response), False)
 
     async def ashared(
         self, key: str, request: ChatRequest, fetch: Callable[[], Awaitable[ChatCompletion]]
     ) -> tuple[ChatCompletion, bool]:
         """The async twin of :meth:`shared`."""
 
-        async def leader() -> ChatCompletion:
+        async def leader() -> tuple[ChatCompletion, bool]:
+            stored = self.cache.recheck_completion(key)
+            if stored is not None:
+                return stored, False
             response = await fetch()
             self.cache.set_completion(key, response, self.ttl(request))
-            return response
+            return response, True
 
-        response, led = await self._aflight.do(key, leader)
-        return (response, True) if led else (_copy(response), False)
+        (response, fetched), led = await self._aflight.do(key, leader)
+        return (response, fetched) if led else (_copy(response), False)
 
 
 def _copy(response: ChatCompletion) -> ChatCompletion:

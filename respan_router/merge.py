@@ -106,19 +106,19 @@ def _split_headers(
 ) -> tuple[dict[str, Any], dict[str, str] | None]:
     """Respan params from the headers, and the headers left to forward upstream."""
     forward: dict[str, str] = {}
-    found: dict[str, tuple[str, Any]] = {}
+    found: list[tuple[int, str, Any]] = []  # (rank, name, value): the legacy header ranks 0
     for source in (headers, extra_headers):
         for name, value in source.items():
             lowered = name.lower()
             if lowered in (HEADER, LEGACY_HEADER):
-                found[lowered] = (name, value)
+                found.append((int(lowered == HEADER), name, value))
             else:
                 forward[name] = value
     respan: dict[str, Any] = {}
-    if LEGACY_HEADER in found:
-        respan.update(decode_header(found[LEGACY_HEADER][1], found[LEGACY_HEADER][0]))
-    if HEADER in found:
-        respan.update(decode_header(found[HEADER][1], found[HEADER][0]))
+    # Every copy is decoded (a broken one is an error even when another would win); the
+    # sort is stable, so at one rank extra_headers merges over headers.
+    for _, name, value in sorted(found, key=lambda item: item[0]):
+        respan.update(decode_header(value, name))
     return respan, forward or None
 
 

@@ -8,7 +8,10 @@ import threading
 import pytest
 
 from respan_router import ProviderError, Router, StreamInterruptedError
-from respan_router.cache import MemoryCacheBackend
+from respan_router.cache import MemoryCacheBackend, ResponseCache
+from respan_router.cache_stage import CacheStage
+from respan_router.providers.base import ProviderCall
+from respan_router.request import build_request
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG
 
@@ -259,3 +262,36 @@ def test_hit_returns_before_planning_and_dispatch(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(router._planner, "plan", no_planning)
     out = router.complete(model="m", messages=MSG)
     assert out.choices[0].message.content == "x" and len(fake.calls) == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_miss_that_loses_the_race_to_a_finished_leader_does_not_fetch_again(
+    mode: str,
+) -> None:
+    # Thread B's lookup misses; leader A then stores its answer and leaves the flight;
+    # B reaches the flight with no leader in it: it must find A's answer, not fetch.
+
+    stage = CacheStage(ResponseCache(), enabled=True)
+    request = build_request({"model": "m", "messages": MSG})
+    key = stage.key(request)
+    assert key is not None
+    answer = FakeProvider(Reply("from A")).complete(ProviderCall("m", "m", "fake", MSG))
+    assert stage.lookup(key) is None  # B misses
+    stage.cache.set_completion(key, answer)  # A finishes
+    fetched: list[int] = []
+
+    def fetch() -> object:
+        fetched.append(1)
+        return answer
+
+    async def afetch() -> object:
+        return fetch()
+
+    if mode == "sync":
+        out, led = stage.shared(key, request, fetch)  # type: ignore[arg-type]
+    else:
+        out, led = await stage.ashared(key, request, afetch)  # type: ignore[arg-type]
+    assert fetched == [] and led is False
+    assert out.choices[0].message.content == "from A"
+    stats = stage.cache.stats
+    assert (stats.hits, stats.misses) == (1, 0)  # B was served from the cache after all

@@ -100,6 +100,35 @@ def test_header_names_are_case_insensitive_and_come_via_headers_too() -> None:
     assert request.respan.span_name == "h"
 
 
+def test_a_header_in_both_header_arguments_merges_extra_headers_over_headers() -> None:
+    request = build_request(
+        {
+            "model": "m",
+            "messages": MSG,
+            "headers": {
+                "X-Data-Respan-Params": header({"span_name": "h", "custom_identifier": "c"})
+            },
+            "extra_headers": {"x-data-respan-params": header({"span_name": "e"})},
+        }
+    )
+    assert request.respan.span_name == "e" and request.respan.custom_identifier == "c"
+
+
+@pytest.mark.parametrize("broken_in", ["headers", "extra_headers"])
+def test_a_broken_copy_of_a_header_is_an_error_even_beside_a_valid_one(broken_in: str) -> None:
+    valid_in = "extra_headers" if broken_in == "headers" else "headers"
+    with pytest.raises(InvalidRequestError) as info:
+        build_request(
+            {
+                "model": "m",
+                "messages": MSG,
+                broken_in: {"X-Data-Respan-Params": "not base64!"},
+                valid_in: {"X-Data-Respan-Params": header({"span_name": "ok"})},
+            }
+        )
+    assert info.value.field == "X-Data-Respan-Params"
+
+
 def test_other_headers_are_forwarded_and_respan_headers_are_not() -> None:
     request = build_request(
         {

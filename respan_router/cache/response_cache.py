@@ -69,6 +69,21 @@ class ResponseCache:
         """Return the completion stored under ``key``, or None (a miss)."""
         return self._get(key + _COMPLETION_SUFFIX, decode_completion)
 
+    def recheck_completion(self, key: str) -> ChatCompletion | None:
+        """Look again after :meth:`get_completion` missed (another caller may have stored
+        the answer since); a hit now turns that miss into a hit in :attr:`stats`."""
+        data = self.backend.get(key + _COMPLETION_SUFFIX)
+        if data is None:
+            return None
+        try:
+            value = decode_completion(data)
+        except CodecError:
+            return None
+        with self._lock:
+            self._misses -= 1
+            self._hits += 1
+        return value
+
     def set_completion(self, key: str, resp: ChatCompletion, ttl: float | None = None) -> None:
         """Store ``resp`` under ``key`` for ``ttl`` seconds (default: ``default_ttl``)."""
         self._set(key + _COMPLETION_SUFFIX, encode_completion(resp), ttl)
