@@ -126,11 +126,11 @@ def merge_sources(kwargs: Mapping[str, Any]) -> MergedSources:
     """Split a call's keywords into body, merged Respan parameters and headers."""
     if not _CONTROL_KEYS.intersection(kwargs):
         # Fast path: only top-level keywords.
-        body = {}
-        respan = {}
+        plain: dict[str, Any] = {}
+        given: dict[str, Any] = {}
         for key, value in kwargs.items():
-            (respan if key in RESPAN_FIELDS else body)[key] = value
-        return MergedSources(body, respan, None)
+            (given if key in RESPAN_FIELDS else plain)[key] = value
+        return MergedSources(plain, given, None)
 
     top: dict[str, Any] = {k: v for k, v in kwargs.items() if k not in _CONTROL_KEYS}
     top.update(_as_mapping(kwargs.get("extra_body"), "extra_body"))

@@ -266,14 +266,18 @@ class FakeProvider:
     def _error(self, outcome: Failure | BaseException, call: ProviderCall) -> BaseException:
         if isinstance(outcome, BaseException):
             return outcome
-        where = {"model": call.model, "provider": call.provider}
+        model, provider = call.model, call.provider
         # Like a real adapter, never echo the call's secrets in an error message.
         message = redact(outcome.message, call.secret_values())
         if outcome.timeout:
-            return ProviderTimeoutError("fake provider timed out", **where)
+            return ProviderTimeoutError("fake provider timed out", model=model, provider=provider)
         if outcome.dropped:
-            return ProviderConnectionError("fake provider dropped the connection", **where)
-        return error_for_status(outcome.status, message, retry_after=outcome.retry_after, **where)
+            return ProviderConnectionError(
+                "fake provider dropped the connection", model=model, provider=provider
+            )
+        return error_for_status(
+            outcome.status, message, retry_after=outcome.retry_after, model=model, provider=provider
+        )
 
     def _finish(self, outcome: Outcome, call: ProviderCall) -> ChatCompletion:
         if not isinstance(outcome, Reply):
