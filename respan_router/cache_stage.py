@@ -92,7 +92,10 @@ class CacheStage:
             return response, True
 
         (response, fetched), led = self._flight.do(key, leader)
-        return (response, fetched) if led else (_copy(response), False)
+        if led:
+            return response, fetched
+        self.cache.served_after_miss()
+        return _copy(response), False
 
     async def ashared(
         self, key: str, request: ChatRequest, fetch: Callable[[], Awaitable[ChatCompletion]]
@@ -108,7 +111,10 @@ class CacheStage:
             return response, True
 
         (response, fetched), led = await self._aflight.do(key, leader)
-        return (response, fetched) if led else (_copy(response), False)
+        if led:
+            return response, fetched
+        self.cache.served_after_miss()
+        return _copy(response), False
 
 
 def _copy(response: ChatCompletion) -> ChatCompletion:

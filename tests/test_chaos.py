@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 
+from tests import figures
 from tests.chaos import FAULTS, open_fds, our_threads, run_chaos, start_upstreams
 
 CALLS = 2_000
@@ -21,8 +22,8 @@ def test_chaos_every_call_answers_or_fails_typed_within_the_bound() -> None:
     finally:
         for up in upstreams:
             up.close()
-    print("\nchaos:", report.summary(), f"fds {fds_before}->{fds_after}",
-          f"threads {threads_before}->{threads_after}")  # fmt: skip
+    figures.report("chaos over real HTTP", f"{report.summary()}, fds {fds_before}->{fds_after},"
+                   f" threads {threads_before}->{threads_after}")  # fmt: skip
     assert report.calls == CALLS
     assert min(report.kinds[k] for k in ("sync", "sync-stream", "async", "async-stream")) > 300
     assert report.other_errors == []

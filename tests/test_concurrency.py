@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from respan_router import Router
 from respan_router.testing import Failure, FakeProvider, Reply
+from tests import figures
 from tests.helpers import MSG, assert_matches_weights
 
 THREADS = 16
@@ -115,10 +116,14 @@ def test_sixteen_threads_share_one_router_consistently() -> None:
     stats = router.cache.stats
     assert (stats.hits - stats0.hits) + (stats.misses - stats0.misses) == THREADS * rounds
     assert len(fake.calls_for("slow")) - calls0 == rounds  # one provider call per prompt
+    assert stats.misses - stats0.misses == rounds  # the waiters count as hits, as their spans
     assert stats.entries == rounds
 
     total = THREADS * (per_thread + 4 + rounds)
     assert _call_spans(exporter) == total
+    figures.report("16 threads", f"{total} calls, load balance {dict(sorted(counts.items()))}, "
+                   f"breaker opened {snap.times_opened}x after {flaky_calls} calls, cache "
+                   f"{stats.hits} hits / {stats.misses} misses, {total} call spans")  # fmt: skip
 
 
 def test_a_thousand_concurrent_tasks_share_one_router_consistently() -> None:
@@ -152,9 +157,14 @@ def test_a_thousand_concurrent_tasks_share_one_router_consistently() -> None:
     assert_matches_weights(counts, WEIGHTS)
     stats = router.cache.stats
     assert stats.hits + stats.misses == TASKS // 4
+    assert stats.misses == distinct  # the waiters count as hits, as their spans
     assert len(fake.calls_for("slow")) == distinct  # single flight: one call per key
     assert _call_spans(exporter) == TASKS
     assert fake.open_streams == 0
+    slow = len(fake.calls_for("slow"))
+    figures.report("1,000 tasks", f"{TASKS} calls, load balance {dict(sorted(counts.items()))}, "
+                   f"cache {stats.hits} hits / {stats.misses} misses, "
+                   f"{slow} provider calls for {distinct} prompts")  # fmt: skip
 
 
 def test_threads_and_tasks_at_once_on_one_router() -> None:

@@ -18,6 +18,7 @@ from respan_router.params import RESPAN_FIELDS
 from respan_router.request import MAX_DEPTH
 from respan_router.streaming import ChatStream
 from respan_router.testing import FakeProvider
+from tests import figures
 
 OPENAI_FIELDS = [
     "model", "stream", "stream_options", "temperature", "top_p", "n", "max_tokens",
@@ -123,10 +124,12 @@ def _check(router: Router, fake: FakeProvider, kwargs: dict) -> None:
     try:
         out = router.complete(**kwargs)
     except InvalidRequestError as exc:
+        figures.count("fuzzed calls", "rejected (InvalidRequestError, no provider call)")
         assert len(fake.calls) == before, "a provider was called for invalid input"
         # Nothing chained: a chained exception could quote the rejected input.
         assert exc.__cause__ is None and exc.__context__ is None, repr(exc.__context__)
     else:
+        figures.count("fuzzed calls", "valid (one provider call)")
         assert len(fake.calls) == before + 1
         if isinstance(out, ChatStream):
             out.close()

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from respan_router import ProviderError, Router
 from respan_router.testing import Failure, FakeProvider, Reply
+from tests import figures
 from tests.helpers import MSG
 from tests.upstream import FakeUpstream
 from tests.upstream import Reply as HttpReply
@@ -140,3 +141,5 @@ async def test_litellm_globals_are_untouched_and_keys_stay_per_router() -> None:
     assert len(up_b.requests) == 6
     assert len(up_a.requests) == 2  # a's cache served the rest: one completion, one stream
     assert _litellm_globals() == before
+    got = f"upstream a got {len(up_a.requests)} requests, b {len(up_b.requests)}"
+    figures.report("isolation", f"{len(before)} litellm globals unchanged; {got}, each its own key")

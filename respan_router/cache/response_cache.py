@@ -79,10 +79,16 @@ class ResponseCache:
             value = decode_completion(data)
         except CodecError:
             return None
+        self.served_after_miss()
+        return value
+
+    def served_after_miss(self) -> None:
+        """A caller whose lookup missed was answered without a provider call after all
+        (from the cache on a second look, or by waiting for an identical call in flight):
+        count it as a hit, as its span records it."""
         with self._lock:
             self._misses -= 1
             self._hits += 1
-        return value
 
     def set_completion(self, key: str, resp: ChatCompletion, ttl: float | None = None) -> None:
         """Store ``resp`` under ``key`` for ``ttl`` seconds (default: ``default_ttl``)."""
