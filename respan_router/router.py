@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router.assembly import assemble
 from respan_router.cache import ResponseCache
@@ -24,16 +24,13 @@ from respan_router.params import build_schemas
 from respan_router.plan import Attempt
 from respan_router.record import CallRecord
 from respan_router.request import ChatRequest, build_request
-from respan_router.responses import ChatCompletion, ChatCompletionChunk, Usage
+from respan_router.responses import ChatCompletion
 from respan_router.retry_budget import RetryBudget
-from respan_router.streaming import (
-    AsyncChatStream,
-    ChatStream,
-    StreamState,
-    open_async,
-    open_sync,
-)
 from respan_router.telemetry import Telemetry
+
+if TYPE_CHECKING:  # loaded on the first stream
+    from respan_router.stream_stage import StreamStage
+    from respan_router.streaming import AsyncChatStream, ChatStream
 
 __all__ = ["Router"]
 
@@ -139,8 +136,7 @@ class Router:
         self._pricing = stages.pricing
         self.health: HealthRegistry | None = stages.health
         self.retry_budget: RetryBudget | None = stages.retry_budget
-        self._open_stream = open_sync(self._executor, self._provider)
-        self._aopen_stream = open_async(self._executor, self._provider)
+        self._stream_stage: StreamStage | None = None
         self._telemetry = Telemetry(self._config, self._pricing)
 
     @classmethod
@@ -218,7 +214,7 @@ class Router:
             request = build_request(params)
             key = self._cache.key(request)
             if request.stream:
-                return self._stream(request, record, key)
+                return self._streams().open(request, record, key)
             response = self._cache.lookup(key) if key is not None else None
             if response is not None:
                 record.cache_hit = True
@@ -262,7 +258,7 @@ class Router:
             request = build_request(params)
             key = self._cache.key(request)
             if request.stream:
-                return await self._astream(request, record, key)
+                return await self._streams().aopen(request, record, key)
             response = self._cache.lookup(key) if key is not None else None
             if response is not None:
                 record.cache_hit = True
@@ -286,105 +282,18 @@ class Router:
         return await self._executor.arun(request, self._timed_plan(request, record), record)
 
     # -- streams -----------------------------------------------------------------------------
-    def _stream(self, request: ChatRequest, record: CallRecord, key: str | None) -> ChatStream:
-        record.stream = True
-        replay = self._cache.cache.get_chunks(key) if key is not None else None
-        if replay:
-            record.cache_hit = True
-            return ChatStream(
-                replay[0], iter(replay[1:]), record, *self._hooks(request, record, None)
+    def _streams(self) -> StreamStage:
+        """The stream stage, built (and its module imported) on the first stream."""
+        stage = self._stream_stage
+        if stage is None:
+            from respan_router.stream_stage import StreamStage
+
+            stage = StreamStage(
+                self._executor, self._provider, self._cache, self._timed_plan, self._finish
             )
-        attempts = self._timed_plan(request, record)
-        first, upstream = self._executor.walk(request, attempts, record, self._open_stream)
-        return ChatStream(first, upstream, record, *self._hooks(request, record, key))
-
-    async def _astream(
-        self, request: ChatRequest, record: CallRecord, key: str | None
-    ) -> AsyncChatStream:
-        record.stream = True
-        replay = self._cache.cache.get_chunks(key) if key is not None else None
-        if replay:
-            record.cache_hit = True
-            return AsyncChatStream(
-                replay[0], _aiter(replay[1:]), record, *self._hooks(request, record, None)
-            )
-        attempts = self._timed_plan(request, record)
-        first, upstream = await self._executor.awalk(request, attempts, record, self._aopen_stream)
-        return AsyncChatStream(first, upstream, record, *self._hooks(request, record, key))
-
-    def _hooks(self, request: ChatRequest, record: CallRecord, key: str | None) -> tuple[Any, ...]:
-        """(state, on_end, final_chunk, forward_usage) for a stream that just opened.
-
-        ``key`` is where a completed stream is stored (None: not stored, e.g. a replay).
-        """
-        answered = record.attempts[-1] if record.attempts else None
-        state = StreamState(
-            model=answered.model if answered else (request.model or ""),
-            provider=answered.provider if answered else "",
-        )
-        options = request.params.get("stream_options") or {}
-        ended: list[ChatCompletion] = []  # the stream's answer, once it ended without error
-
-        def on_end(state: StreamState) -> None:
-            if state.usage is None and state.chunks and answered is not None:
-                counted = self._provider.count_tokens(
-                    answered.litellm_model, request.messages, state.content
-                )
-                if counted is not None:
-                    state.usage = Usage(counted[0], counted[1], counted[0] + counted[1])
-            if key is not None and state.completed:
-                self._cache.cache.set_chunks(key, state.chunks, self._cache.ttl(request))
-            # What was delivered, even when the stream failed: the span records the partial
-            # output; only a stream that ended without error gets a breakdown chunk.
-            response = _as_completion(state)
-            if response is not None and state.error is None:
-                ended.append(response)
-            self._finish(record, request, response, state.error)
-
-        final = self._final_chunk(request, ended)
-        return state, on_end, final, bool(options.get("include_usage"))
-
-    @staticmethod
-    def _final_chunk(
-        request: ChatRequest, ended: list[ChatCompletion]
-    ) -> Callable[[StreamState], ChatCompletionChunk | None] | None:
-        """The last chunk carrying ``request_breakdown``, when the request asks for it.
-
-        ``on_end`` runs first: the recording has set the breakdown on the stream's answer.
-        """
-        if not request.respan.request_breakdown:
-            return None
-
-        def final_chunk(state: StreamState) -> ChatCompletionChunk | None:
-            breakdown = ended[0].request_breakdown if ended else None
-            if breakdown is None:
-                return None
-            return ChatCompletionChunk(
-                id="request_breakdown", model=state.model, choices=[], request_breakdown=breakdown
-            )
-
-        return final_chunk
+            self._stream_stage = stage
+        return stage
 
 
 def _plain(setting: Any) -> Any:
     return dict(setting) if isinstance(setting, Mapping) else setting
-
-
-async def _aiter(chunks: list[ChatCompletionChunk]) -> Any:
-    for chunk in chunks:
-        yield chunk
-
-
-def _as_completion(state: StreamState) -> ChatCompletion | None:
-    """A streamed answer as one completion, for the call's record."""
-    if not state.chunks:
-        return None
-    from respan_router.responses import Choice, Message
-
-    finish = state.finish_reasons[-1] if state.finish_reasons else None
-    return ChatCompletion(
-        id=state.chunks[0].id,
-        model=state.model,
-        choices=[Choice(Message(content=state.content), 0, finish)],
-        usage=state.usage,
-    )

@@ -20,12 +20,6 @@ import traceback
 from types import ModuleType
 from typing import Any
 
-from respan_router.attributes import (
-    attempt_attributes,
-    call_attributes,
-    requested_model,
-)
-from respan_router.breakdown import build_breakdown
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
 from respan_router.pricing import Pricing
@@ -49,6 +43,19 @@ def _trace_api(*, force: bool = False) -> ModuleType | None:
     if module is None and force:
         import opentelemetry.trace as module
     return module
+
+
+_ATTRIBUTES: ModuleType | None = None
+
+
+def _builders() -> ModuleType:
+    """The attribute builders, imported when the first span is recorded."""
+    global _ATTRIBUTES
+    if _ATTRIBUTES is None:
+        from respan_router import attributes
+
+        _ATTRIBUTES = attributes
+    return _ATTRIBUTES
 
 
 def unmapped_model(litellm_model: str, model_name_map: dict[str, str] | None) -> str:
@@ -160,6 +167,8 @@ class Telemetry:
 
         if breakdown:
             assert response is not None
+            from respan_router.breakdown import build_breakdown
+
             response.request_breakdown = build_breakdown(record, request, response, call_cost())
         if tracer is not None and not (record.cache_hit and _omit_log(request)):
             self._emit(tracer, record, request, response, error, call_cost)
@@ -195,19 +204,20 @@ class Telemetry:
         error: BaseException | None,
         call_cost: Any,
     ) -> None:
+        attributes = _builders()
         trace = _trace_api(force=True)
         assert trace is not None
         end_ns = record.end_ns
         name = request.respan.span_name
         if name is None:
-            model = requested_model(request, record)
+            model = attributes.requested_model(request, record)
             name = f"chat {model}" if model else "chat"
         span = tracer.start_span(name, kind=trace.SpanKind.INTERNAL, start_time=record.start_ns)
         if not span.is_recording():
             span.end(end_time=end_ns)
             return
         span.set_attributes(
-            call_attributes(
+            attributes.call_attributes(
                 record,
                 request,
                 response,
@@ -224,7 +234,7 @@ class Telemetry:
                 context=context,
                 kind=trace.SpanKind.CLIENT,
                 start_time=attempt.start_ns,
-                attributes=attempt_attributes(attempt),
+                attributes=attributes.attempt_attributes(attempt),
             )
             for wait in attempt.waits:
                 child.add_event(

@@ -191,13 +191,15 @@ def test_import_does_not_import_litellm() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_import_and_a_plain_sync_call_load_neither_asyncio_nor_tenacity() -> None:
-    # Both are loaded on first use (an async call, a retry): a plain script pays for neither.
+def test_import_and_a_plain_sync_call_load_nothing_they_do_not_use() -> None:
+    # Loaded on first use (an async call, a retry, a stream, a recorded span): a plain
+    # script pays for none of them.
     code = (
         "import sys; from respan_router import Router; "
         "Router(provider=__import__('respan_router.testing').testing.FakeProvider())"
         ".complete(model='m', messages=[{'role':'user','content':'x'}]); "
-        "print(sorted(m for m in ('asyncio', 'tenacity', 'litellm') if m in sys.modules))"
+        "print(sorted(m for m in ('asyncio', 'tenacity', 'litellm', 'respan_router.streaming',"
+        " 'respan_router.attributes') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -29,7 +29,7 @@ from respan_router import (
     RateLimitError,
     Router,
 )
-from respan_router import telemetry as telemetry_module
+from respan_router import attributes as attributes_module
 from respan_router.config import build_config
 from respan_router.plan import Planner
 from respan_router.pricing import Pricing
@@ -361,7 +361,7 @@ def test_a_telemetry_bug_never_fails_the_call(
     def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise RuntimeError("bug in an attribute builder")
 
-    monkeypatch.setattr(telemetry_module, "call_attributes", broken)
+    monkeypatch.setattr(attributes_module, "call_attributes", broken)
     router = Router(provider=_fake(), tracer_provider=provider)
     out = router.complete(model="gpt-4o", messages=MSG)
     assert out.choices[0].message.content == "hello there"
@@ -596,13 +596,13 @@ def attribute_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records every call into the attribute builders and the pricing."""
     calls: list[str] = []
     for name in ("call_attributes", "attempt_attributes", "requested_model"):
-        real = getattr(telemetry_module, name)
+        real = getattr(attributes_module, name)
 
         def spy(*args: Any, _name: str = name, _real: Any = real, **kwargs: Any) -> Any:
             calls.append(_name)
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(telemetry_module, name, spy)
+        monkeypatch.setattr(attributes_module, name, spy)
     real_cost = Telemetry.cost
 
     def cost_spy(self: Telemetry, *args: Any) -> Any:
