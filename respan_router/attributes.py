@@ -8,10 +8,10 @@ these builders only when a span is recording. Nothing here reads credentials or 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from respan_router.jsonfast import compact_encoder
 from respan_router.params import RespanParams
 from respan_router.record import AttemptRecord, CallRecord
 from respan_router.request import ChatRequest
@@ -52,7 +52,7 @@ def error_type(error: BaseException) -> str:
 
 
 # One encoder for every call: json.dumps with options builds a new encoder each time.
-_json = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
+_json = compact_encoder(default=str)
 
 
 def stringify(value: Any) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from respan_router.errors import InvalidRequestError
+from respan_router.jsonfast import compact_encoder
 
 __all__ = ["ANSWER_FIELDS", "cache_key"]
 
@@ -59,9 +60,7 @@ ANSWER_FIELDS: frozenset[str] = frozenset(
 # by an older version (in a shared store) are never read as answers to a newer request.
 _KEY_VERSION = 2
 
-_dumps = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
+_dumps = compact_encoder(sort_keys=True, allow_nan=False)
 
 
 def cache_key(
@@ -99,7 +98,7 @@ def cache_key(
     try:
         text = _dumps([_KEY_VERSION, {k: v for k, v in fields.items() if v is not None},
                        model, customer])  # fmt: skip
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         pass  # NaN, a non-JSON object, mixed key types: the canonical path says where
     else:
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
