@@ -20,14 +20,20 @@ set of credentials) is retried. It builds a :class:`tenacity.Retrying` (or
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
-from respan_router.errors import InvalidRequestError, ProviderError
+from respan_router.errors import InvalidRequestError
+from respan_router.retry_base import (
+    Clock,
+    RetryBudgetLike,
+    last_error,
+    retry_after_of,
+    waits_zeroed,
+    zero_waits,
+)
 
 if TYPE_CHECKING:  # tenacity is imported on the first retry, not with the package
     from tenacity import AsyncRetrying, RetryCallState, Retrying
@@ -51,70 +57,8 @@ DEFAULT_NUM_RETRIES = 3
 #: ``retry_params.retry_after``: the first backoff wait, in seconds.
 DEFAULT_INITIAL_WAIT = 0.2
 
-Clock = Callable[[], float]
 BeforeSleep = Callable[["RetryCallState"], None]
 AsyncBeforeSleep = Callable[["RetryCallState"], Awaitable[None] | None]
-
-
-# --- the testing switch (the one module-level state of this module) -----------------------
-
-_zero_waits_depth = 0
-_zero_waits_lock = threading.Lock()
-
-
-@contextmanager
-def zero_waits() -> Iterator[None]:
-    """Make every retry wait 0 while active, for tests.
-
-    Retries still happen, and still stop where they would (attempts, deadline, a too long
-    Retry-After, the budget); only the sleeping is removed. Nesting is safe, and the switch
-    applies to every thread and event loop of the process. On exit the previous state
-    comes back.
-
-    Example::
-
-        with zero_waits():
-            router.complete(model="gpt-4o", messages=[...])
-    """
-    global _zero_waits_depth
-    with _zero_waits_lock:
-        _zero_waits_depth += 1
-    try:
-        yield
-    finally:
-        with _zero_waits_lock:
-            _zero_waits_depth -= 1
-
-
-def waits_zeroed() -> bool:
-    """Whether :func:`zero_waits` is active."""
-    return _zero_waits_depth > 0
-
-
-# --- strategies ------------------------------------------------------------------------------
-
-
-def retry_after_of(error: BaseException | None) -> float | None:
-    """The Retry-After (seconds) a provider error carries, or None."""
-    if not isinstance(error, ProviderError):
-        return None
-    value = getattr(error, "retry_after", None)
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
-
-
-@runtime_checkable
-class RetryBudgetLike(Protocol):
-    """What a retry budget offers (see :class:`respan_router.retry_budget.RetryBudget`)."""
-
-    def record_request(self) -> None: ...
-
-    def try_acquire_retry(self) -> bool: ...
 
 
 # --- telemetry -------------------------------------------------------------------------------
@@ -137,12 +81,10 @@ class RetryEvent:
     @classmethod
     def from_retry_state(cls, retry_state: RetryCallState) -> RetryEvent:
         """Read the event from tenacity's state (inside a ``before_sleep`` hook)."""
-        from respan_router.retry_strategies import _last_error
-
         return cls(
             attempt_number=retry_state.attempt_number,
             wait=float(retry_state.upcoming_sleep),
-            error=_last_error(retry_state),
+            error=last_error(retry_state),
         )
 
 

@@ -15,10 +15,10 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from respan_router.errors import ProviderError
-from respan_router.retry import retry_after_of, waits_zeroed
+from respan_router.retry_base import last_error, retry_after_of, waits_zeroed
 
 if TYPE_CHECKING:
-    from respan_router.retry import Clock, RetryBudgetLike
+    from respan_router.retry_base import Clock, RetryBudgetLike
 
 __all__ = [
     "RecordRequest",
@@ -30,18 +30,11 @@ __all__ = [
 ]
 
 
-def _last_error(retry_state: RetryCallState) -> BaseException | None:
-    outcome = retry_state.outcome
-    if outcome is None or not outcome.failed:
-        return None
-    return outcome.exception()
-
-
 class _RetryIfRetryable(retry_base):
     """Retry a :class:`ProviderError` whose ``retryable`` is true, and nothing else."""
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        error = _last_error(retry_state)
+        error = last_error(retry_state)
         return isinstance(error, ProviderError) and error.retryable
 
     def __repr__(self) -> str:
@@ -72,7 +65,7 @@ class RetryAfterWait(wait_base):
         if waits_zeroed():
             return 0.0
         backoff = self._backoff(retry_state)
-        retry_after = retry_after_of(_last_error(retry_state))
+        retry_after = retry_after_of(last_error(retry_state))
         if retry_after is None:
             return backoff
         return max(backoff, retry_after)
@@ -93,7 +86,7 @@ class stop_before_deadline(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         wait = retry_state.upcoming_sleep
         # A Retry-After decides even when zero_waits() has removed the sleep itself.
-        retry_after = retry_after_of(_last_error(retry_state))
+        retry_after = retry_after_of(last_error(retry_state))
         if retry_after is not None:
             wait = max(wait, retry_after)
         return self.clock() + wait >= self.deadline
@@ -106,7 +99,7 @@ class stop_if_retry_after_exceeds(stop_base):
         self.limit = limit
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        retry_after = retry_after_of(_last_error(retry_state))
+        retry_after = retry_after_of(last_error(retry_state))
         return retry_after is not None and retry_after > self.limit
 
 
