@@ -33,14 +33,32 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from respan_router.credentials import Credentials
 from respan_router.params import RespanParams, WeightedCredentials
 from respan_router.selection import weighted_index
 
-if TYPE_CHECKING:
-    from respan_router.resolve import ResolvedModel
+
+class Resolved(Protocol):
+    """What credentials are chosen from: a model resolved against the configuration
+    (:class:`respan_router.resolve.ResolvedModel`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def deployment(self) -> Mapping[str, Any]: ...
+    @property
+    def defaults(self) -> Mapping[str, Any]: ...
+    @property
+    def credentials(self) -> Credentials: ...
+    @property
+    def source(self) -> str: ...
+
 
 __all__ = [
     "RequestCredentials",
@@ -141,7 +159,7 @@ class RequestCredentials:
 
 
 def credentials_for(
-    resolved: ResolvedModel,
+    resolved: Resolved,
     request: RequestCredentials | None,
     item_credentials: Mapping[str, Any] | None,
 ) -> tuple[Credentials, str]:
