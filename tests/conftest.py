@@ -3,6 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.upstream import FakeUpstream
 
@@ -12,6 +15,20 @@ def upstream() -> Iterator[FakeUpstream]:
     """A started local OpenAI-compatible upstream, closed after the test."""
     with FakeUpstream() as server:
         yield server
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    """Collects the finished spans of ``provider``."""
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter) -> TracerProvider:
+    """An SDK tracer provider exporting synchronously to ``exporter``."""
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    return tp
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -21,18 +20,6 @@ from tests.upstream import Reply as UpstreamReply
 
 LONG = Reply("w " * 50)
 SLOW = Reply("w " * 50, chunk_latency=0.02)
-
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def tracer_provider(exporter: InMemorySpanExporter) -> TracerProvider:
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    return tp
 
 
 def _router(tp: TracerProvider, outcome: Any = LONG) -> tuple[Router, FakeProvider]:
@@ -57,9 +44,9 @@ def _one_ended_call_span(exporter: InMemorySpanExporter) -> ReadableSpan:
 
 # -- sync -------------------------------------------------------------------------------
 def test_close_after_one_chunk_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, fake = _router(tracer_provider)
+    router, fake = _router(provider)
     stream = router.complete(model="m", messages=MSG, stream=True)
     next(stream)
     assert _call_spans(exporter) == []  # still open
@@ -75,18 +62,18 @@ def test_close_after_one_chunk_ends_the_span(
 
 
 def test_leaving_the_with_block_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, _ = _router(tracer_provider)
+    router, _ = _router(provider)
     with router.complete(model="m", messages=MSG, stream=True) as stream:
         next(stream)
     _one_ended_call_span(exporter)
 
 
 def test_break_then_garbage_collection_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, fake = _router(tracer_provider)
+    router, fake = _router(provider)
     for _ in router.complete(model="m", messages=MSG, stream=True):
         break
     gc.collect()
@@ -95,9 +82,9 @@ def test_break_then_garbage_collection_ends_the_span(
 
 
 def test_a_completed_stream_ends_the_span_once(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, _ = _router(tracer_provider, Reply("a b c"))
+    router, _ = _router(provider, Reply("a b c"))
     stream = router.complete(model="m", messages=MSG, stream=True)
     list(stream)
     stream.close()
@@ -108,9 +95,9 @@ def test_a_completed_stream_ends_the_span_once(
 
 # -- async ------------------------------------------------------------------------------
 async def test_aclose_after_one_chunk_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, fake = _router(tracer_provider)
+    router, fake = _router(provider)
     stream = await router.acomplete(model="m", messages=MSG, stream=True)
     await anext(stream)
     assert _call_spans(exporter) == []
@@ -123,18 +110,18 @@ async def test_aclose_after_one_chunk_ends_the_span(
 
 
 async def test_leaving_the_async_with_block_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, _ = _router(tracer_provider)
+    router, _ = _router(provider)
     async with await router.acomplete(model="m", messages=MSG, stream=True) as stream:
         await anext(stream)
     _one_ended_call_span(exporter)
 
 
 async def test_async_break_then_garbage_collection_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, fake = _router(tracer_provider)
+    router, fake = _router(provider)
     async for _ in await router.acomplete(model="m", messages=MSG, stream=True):
         break
     gc.collect()
@@ -145,9 +132,9 @@ async def test_async_break_then_garbage_collection_ends_the_span(
 
 
 async def test_cancelling_the_consumer_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, fake = _router(tracer_provider, SLOW)
+    router, fake = _router(provider, SLOW)
     await cancel_consumer_after_first_chunk(router, model="m", messages=MSG)
     call = _one_ended_call_span(exporter)
     assert (call.attributes or {})["error.type"] == "CancelledError"
@@ -157,9 +144,9 @@ async def test_cancelling_the_consumer_ends_the_span(
 
 
 async def test_cancelling_before_the_first_chunk_ends_the_span(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    router, fake = _router(tracer_provider, Reply("late", latency=5.0))
+    router, fake = _router(provider, Reply("late", latency=5.0))
     task = asyncio.create_task(router.acomplete(model="m", messages=MSG, stream=True))
     while not fake.calls:
         await asyncio.sleep(0)
@@ -179,10 +166,10 @@ def _http_router(upstream: FakeUpstream, tp: TracerProvider) -> Router:
 
 
 def test_http_break_then_gc_ends_the_span_and_the_connection(
-    upstream: FakeUpstream, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    upstream: FakeUpstream, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     upstream.set_default(UpstreamReply("x " * 40, pieces=40, chunk_delay=0.02))
-    router = _http_router(upstream, tracer_provider)
+    router = _http_router(upstream, provider)
     for _ in router.complete(model="openai/m", messages=MSG, stream=True):
         break
     gc.collect()
@@ -191,10 +178,10 @@ def test_http_break_then_gc_ends_the_span_and_the_connection(
 
 
 async def test_http_async_break_then_gc_ends_the_span_and_the_connection(
-    upstream: FakeUpstream, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    upstream: FakeUpstream, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     upstream.set_default(UpstreamReply("x " * 40, pieces=40, chunk_delay=0.02))
-    router = _http_router(upstream, tracer_provider)
+    router = _http_router(upstream, provider)
     async for _ in await router.acomplete(model="openai/m", messages=MSG, stream=True):
         break
     gc.collect()
@@ -203,10 +190,10 @@ async def test_http_async_break_then_gc_ends_the_span_and_the_connection(
 
 
 async def test_http_cancelled_consumer_ends_the_span_and_the_connection(
-    upstream: FakeUpstream, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    upstream: FakeUpstream, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     upstream.set_default(UpstreamReply("x " * 40, pieces=40, chunk_delay=0.02))
-    router = _http_router(upstream, tracer_provider)
+    router = _http_router(upstream, provider)
     await cancel_consumer_after_first_chunk(router, model="openai/m", messages=MSG)
     _one_ended_call_span(exporter)
     assert await upstream.async_wait_for(lambda: upstream.disconnects >= 1, timeout=3)

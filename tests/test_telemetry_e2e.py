@@ -17,18 +17,6 @@ from tests.helpers import MSG
 RETRY = {"num_retries": 2, "retry_after": 0.5}
 
 
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> TracerProvider:
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    return tp
-
-
 def _split(exporter: InMemorySpanExporter) -> tuple[ReadableSpan, list[ReadableSpan]]:
     spans = exporter.get_finished_spans()
     [call] = [s for s in spans if s.kind is SpanKind.INTERNAL]
@@ -192,7 +180,6 @@ def test_a_replayed_stream_is_a_cache_hit(
 
 def test_stream_span_records_time_to_first_chunk_and_partial_output() -> None:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from respan_router import Router, StreamInterruptedError
