@@ -72,19 +72,33 @@ class CacheStage:
 
     # -- completions -----------------------------------------------------------------------
     def lookup(self, key: str) -> ChatCompletion | None:
-        return self.cache.get_completion(key)
+        """The stored answer (counted as a hit), or None: then :meth:`shared` or
+        :meth:`ashared` follows and counts the call once its outcome is known."""
+        found = self.cache.peek_completion(key)
+        if found is not None:
+            self.cache.count(hit=True)
+        return found
+
+    def _settle(self, key: str) -> ChatCompletion | None:
+        """A leader's look before it fetches, counted: a thread whose lookup missed just
+        before the previous leader stored its answer is served from the cache."""
+        stored = self.cache.peek_completion(key)
+        self.cache.count(hit=stored is not None)
+        return stored
+
+    def _followed(self, response: ChatCompletion) -> tuple[ChatCompletion, bool]:
+        """A caller answered by waiting for an identical call in flight: a hit, as on its
+        span; its own copy of the leader's answer."""
+        self.cache.count(hit=True)
+        return _copy(response), False
 
     def shared(
         self, key: str, request: ChatRequest, fetch: Callable[[], ChatCompletion]
     ) -> tuple[ChatCompletion, bool]:
-        """Fetch and store under single flight: (response, whether this caller fetched).
-
-        The leader looks in the cache once more first: a thread whose lookup missed just
-        before the previous leader stored its answer must not fetch it again.
-        """
+        """Fetch and store under single flight: (response, whether this caller fetched)."""
 
         def leader() -> tuple[ChatCompletion, bool]:
-            stored = self.cache.recheck_completion(key)
+            stored = self._settle(key)
             if stored is not None:
                 return stored, False
             response = fetch()
@@ -92,10 +106,7 @@ class CacheStage:
             return response, True
 
         (response, fetched), led = self._flight.do(key, leader)
-        if led:
-            return response, fetched
-        self.cache.served_after_miss()
-        return _copy(response), False
+        return (response, fetched) if led else self._followed(response)
 
     async def ashared(
         self, key: str, request: ChatRequest, fetch: Callable[[], Awaitable[ChatCompletion]]
@@ -103,7 +114,7 @@ class CacheStage:
         """The async twin of :meth:`shared`."""
 
         async def leader() -> tuple[ChatCompletion, bool]:
-            stored = self.cache.recheck_completion(key)
+            stored = self._settle(key)
             if stored is not None:
                 return stored, False
             response = await fetch()
@@ -111,10 +122,7 @@ class CacheStage:
             return response, True
 
         (response, fetched), led = await self._aflight.do(key, leader)
-        if led:
-            return response, fetched
-        self.cache.served_after_miss()
-        return _copy(response), False
+        return (response, fetched) if led else self._followed(response)
 
 
 def _copy(response: ChatCompletion) -> ChatCompletion:

@@ -69,26 +69,18 @@ class ResponseCache:
         """Return the completion stored under ``key``, or None (a miss)."""
         return self._get(key + _COMPLETION_SUFFIX, decode_completion)
 
-    def recheck_completion(self, key: str) -> ChatCompletion | None:
-        """Look again after :meth:`get_completion` missed (another caller may have stored
-        the answer since); a hit now turns that miss into a hit in :attr:`stats`."""
-        data = self.backend.get(key + _COMPLETION_SUFFIX)
-        if data is None:
-            return None
-        try:
-            value = decode_completion(data)
-        except CodecError:
-            return None
-        self.served_after_miss()
-        return value
+    def peek_completion(self, key: str) -> ChatCompletion | None:
+        """The completion stored under ``key``, or None, without counting a hit or a miss
+        (the caller counts the outcome once it knows it, with :meth:`count`)."""
+        return self._peek(key + _COMPLETION_SUFFIX, decode_completion)
 
-    def served_after_miss(self) -> None:
-        """A caller whose lookup missed was answered without a provider call after all
-        (from the cache on a second look, or by waiting for an identical call in flight):
-        count it as a hit, as its span records it."""
+    def count(self, *, hit: bool) -> None:
+        """Count one lookup's outcome in :attr:`stats`."""
         with self._lock:
-            self._misses -= 1
-            self._hits += 1
+            if hit:
+                self._hits += 1
+            else:
+                self._misses += 1
 
     def set_completion(self, key: str, resp: ChatCompletion, ttl: float | None = None) -> None:
         """Store ``resp`` under ``key`` for ``ttl`` seconds (default: ``default_ttl``)."""
@@ -118,20 +110,20 @@ class ResponseCache:
             self._hits = self._misses = 0
 
     def _get(self, stored_key: str, decode: Callable[[bytes], R]) -> R | None:
-        data = self.backend.get(stored_key)
-        value: R | None = None
-        if data is not None:
-            try:
-                value = decode(data)
-            except CodecError:
-                # Corrupt, or written by another format version: never served again.
-                self.backend.delete(stored_key)
-        with self._lock:
-            if value is None:
-                self._misses += 1
-            else:
-                self._hits += 1
+        value = self._peek(stored_key, decode)
+        self.count(hit=value is not None)
         return value
+
+    def _peek(self, stored_key: str, decode: Callable[[bytes], R]) -> R | None:
+        data = self.backend.get(stored_key)
+        if data is None:
+            return None
+        try:
+            return decode(data)
+        except CodecError:
+            # Corrupt, or written by another format version: never served again.
+            self.backend.delete(stored_key)
+            return None
 
     def _set(self, stored_key: str, data: bytes, ttl: float | None) -> None:
         self.backend.set(stored_key, data, self.default_ttl if ttl is None else ttl)
