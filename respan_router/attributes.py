@@ -295,15 +295,12 @@ def call_attributes(
     model = requested_model(request, record)
     if model is not None:
         out["gen_ai.request.model"] = model
-    if request.params:
-        out.update(request_attributes(request))
+    out.update(request_attributes(request))
     if response is not None:
         out.update(response_attributes(response))
     if error is not None:
         out["error.type"] = error_type(error)
-    who = respan_attributes(request.respan, record_customer_email=record_customer_email)
-    if who:
-        out.update(who)
+    out.update(respan_attributes(request.respan, record_customer_email=record_customer_email))
     if cost is not None:
         out["respan.cost"] = cost
     out["respan.cache.hit"] = record.cache_hit

@@ -127,9 +127,12 @@ class _ExecutorBase:
     @staticmethod
     def _start(attempt: Attempt, record: CallRecord) -> AttemptRecord:
         arec = AttemptRecord(
-            attempt.model, attempt.provider, attempt.litellm_model, attempt.credential_source
+            attempt.model,
+            attempt.provider,
+            attempt.litellm_model,
+            attempt.credential_source,
+            pricing_model=attempt.pricing_model,
         )
-        arec.pricing_model = attempt.pricing_model
         record.attempts.append(arec)
         return arec
 

@@ -47,10 +47,8 @@ class StreamStage:
         self._aopen = open_async(executor, provider)
 
     def open(self, request: ChatRequest, record: CallRecord, key: str | None) -> ChatStream:
-        record.stream = True
-        replay = self._cache.cache.get_chunks(key) if key is not None else None
+        replay = self._replay(record, key)
         if replay:
-            record.cache_hit = True
             return ChatStream(
                 replay[0], iter(replay[1:]), record, *self._hooks(request, record, None)
             )
@@ -61,16 +59,22 @@ class StreamStage:
     async def aopen(
         self, request: ChatRequest, record: CallRecord, key: str | None
     ) -> AsyncChatStream:
-        record.stream = True
-        replay = self._cache.cache.get_chunks(key) if key is not None else None
+        replay = self._replay(record, key)
         if replay:
-            record.cache_hit = True
             return AsyncChatStream(
                 replay[0], _aiter(replay[1:]), record, *self._hooks(request, record, None)
             )
         attempts = self._plan(request, record)
         first, upstream = await self._executor.awalk(request, attempts, record, self._aopen)
         return AsyncChatStream(first, upstream, record, *self._hooks(request, record, key))
+
+    def _replay(self, record: CallRecord, key: str | None) -> list[ChatCompletionChunk] | None:
+        """The stored chunks of this stream, if the cache holds it (the call is a hit)."""
+        record.stream = True
+        replay = self._cache.cache.get_chunks(key) if key is not None else None
+        if replay:
+            record.cache_hit = True
+        return replay
 
     def _hooks(self, request: ChatRequest, record: CallRecord, key: str | None) -> tuple[Any, ...]:
         """(state, on_end, final_chunk, forward_usage) for a stream that just opened.
