@@ -18,10 +18,10 @@ from typing import Any
 from benchmarks.common import run_sync, table
 from respan_router import Router
 from respan_router.config import build_config
-from respan_router.pricing import Pricing
-from respan_router.record import AttemptRecord, CallRecord
-from respan_router.request import build_request
-from respan_router.telemetry import Telemetry
+from respan_router.execution._record import AttemptRecord, CallRecord
+from respan_router.request._request import build_request
+from respan_router.routing._pricing import Pricing
+from respan_router.telemetry._sink import Telemetry
 from respan_router.testing import FakeProvider, Reply
 
 CALL: dict[str, Any] = {

@@ -5,8 +5,8 @@ balancing, fallbacks, retries, caching and tracing. litellm is imported lazily, 
 first call that dispatches through it.
 """
 
+from respan_router._secrets import Credentials
 from respan_router.config import Deployment, RouterConfig
-from respan_router.credentials import Credentials
 from respan_router.errors import (
     AllAttemptsFailedError,
     AttemptFailure,
@@ -26,18 +26,18 @@ from respan_router.errors import (
     RouterError,
     StreamInterruptedError,
 )
-from respan_router.params import (
+from respan_router.providers.base import Provider, ProviderCall
+from respan_router.request._params import (
     CacheOptions,
     LoadBalanceGroup,
     LoadBalanceModel,
     RespanParams,
     RetryParams,
 )
-from respan_router.plan import Attempt
-from respan_router.providers.base import Provider, ProviderCall
-from respan_router.request import ChatRequest
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion, ChatCompletionChunk, Usage
 from respan_router.router import Router
+from respan_router.routing._plan import Attempt
 
 __version__ = "0.1.0"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from respan_router.demo import main
+from respan_router._demo import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

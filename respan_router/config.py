@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from respan_router.errors import InvalidRequestError
-from respan_router.params import LoadBalanceModel, RetryParams
+from respan_router.request._params import LoadBalanceModel, RetryParams
 
 __all__ = ["Deployment", "RouterConfig", "load_config_file"]
 

@@ -5,7 +5,7 @@
     merge + validate -> cache -> plan -> execute -> record
 
 Every step that does no I/O is shared by the two; only the execution differs. The
-stages are built by :mod:`respan_router.assembly`.
+stages are built by :mod:`respan_router._assembly`.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from respan_router.assembly import assemble
+from respan_router._assembly import assemble
 from respan_router.cache import ResponseCache
 from respan_router.cache.backend import CacheBackend
 from respan_router.config import RouterConfig, build_config, load_config_file
-from respan_router.health import HealthRegistry
-from respan_router.params import build_schemas
-from respan_router.plan import Attempt
-from respan_router.record import CallRecord
-from respan_router.request import ChatRequest, build_request
+from respan_router.execution._record import CallRecord
+from respan_router.request._params import build_schemas
+from respan_router.request._request import ChatRequest, build_request
+from respan_router.resilience._budget import RetryBudget
+from respan_router.resilience._health import HealthRegistry
 from respan_router.responses import ChatCompletion
-from respan_router.retry_budget import RetryBudget
-from respan_router.telemetry import Telemetry
+from respan_router.routing._plan import Attempt
+from respan_router.telemetry._sink import Telemetry
 
 if TYPE_CHECKING:  # loaded on the first stream
-    from respan_router.stream_stage import StreamStage
-    from respan_router.streaming import AsyncChatStream, ChatStream
+    from respan_router.execution._stream_stage import StreamStage
+    from respan_router.execution._streams import AsyncChatStream, ChatStream
 
 __all__ = ["Router"]
 
@@ -286,7 +286,7 @@ class Router:
         """The stream stage, built (and its module imported) on the first stream."""
         stage = self._stream_stage
         if stage is None:
-            from respan_router.stream_stage import StreamStage
+            from respan_router.execution._stream_stage import StreamStage
 
             stage = StreamStage(
                 self._executor, self._provider, self._cache, self._timed_plan, self._finish

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from respan_router.credentials import redact
+from respan_router._secrets import redact
 from respan_router.errors import (
     ProviderConnectionError,
     ProviderTimeoutError,
@@ -33,6 +33,7 @@ from respan_router.errors import (
     error_for_status,
 )
 from respan_router.providers.base import ProviderCall
+from respan_router.resilience._retry import zero_waits
 from respan_router.responses import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -45,7 +46,6 @@ from respan_router.responses import (
     Usage,
     new_completion_id,
 )
-from respan_router.retry import zero_waits
 
 __all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply", "zero_waits"]
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from respan_router.attributes import (
+from respan_router.errors import RateLimitError
+from respan_router.execution._record import AttemptRecord
+from respan_router.request._params import RespanParams
+from respan_router.request._request import build_request
+from respan_router.responses import ChatCompletion, Choice, FunctionCall, Message, ToolCall
+from respan_router.telemetry._attributes import (
     attempt_attributes,
     input_messages,
     metadata_attributes,
@@ -14,11 +19,6 @@ from respan_router.attributes import (
     respan_attributes,
     stringify,
 )
-from respan_router.errors import RateLimitError
-from respan_router.params import RespanParams
-from respan_router.record import AttemptRecord
-from respan_router.request import build_request
-from respan_router.responses import ChatCompletion, Choice, FunctionCall, Message, ToolCall
 from tests.helpers import MSG
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from respan_router.credentials_resolve import (
+from respan_router.request._params import RespanParams
+from respan_router.routing._credentials import (
     RequestCredentials,
     is_secret_setting,
     merge_credential_sources,
 )
-from respan_router.params import RespanParams
 from tests.helpers import assert_matches_weights
 
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from respan_router import InvalidRequestError, Router
-from respan_router.params import RESPAN_FIELDS
-from respan_router.request import MAX_DEPTH
-from respan_router.streaming import ChatStream
+from respan_router.execution._streams import ChatStream
+from respan_router.request._params import RESPAN_FIELDS
+from respan_router.request._request import MAX_DEPTH
 from respan_router.testing import FakeProvider
 from tests import figures
 

@@ -20,7 +20,7 @@ from respan_router.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from respan_router.health import (
+from respan_router.resilience._health import (
     BreakerConfig,
     BreakerSnapshot,
     BreakerState,

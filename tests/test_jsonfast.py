@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from respan_router.jsonfast import compact_encoder
+from respan_router._json import compact_encoder
 
 _scalars = st.one_of(
     st.none(),

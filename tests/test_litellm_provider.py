@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from respan_router.credentials import Credentials
+from respan_router._secrets import Credentials
 from respan_router.errors import (
     AuthenticationError,
     ContentPolicyViolationError,

@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from respan_router.errors import InvalidRequestError
-from respan_router.merge import merge_sources
-from respan_router.request import build_request
+from respan_router.request._merge import merge_sources
+from respan_router.request._request import build_request
 from tests.helpers import MSG, header
 
 # Each level that can carry a field, highest first. extra_body and keywords are both

@@ -10,11 +10,11 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from respan_router import ProviderError, Router
 from respan_router.config import build_config
-from respan_router.pricing import Pricing
-from respan_router.record import CallRecord
-from respan_router.request import build_request
+from respan_router.execution._record import CallRecord
+from respan_router.request._request import build_request
 from respan_router.responses import ChatCompletion, Choice, Message, Usage
-from respan_router.telemetry import Telemetry
+from respan_router.routing._pricing import Pricing
+from respan_router.telemetry._sink import Telemetry
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG
 

@@ -7,8 +7,8 @@ from collections import Counter
 from typing import Any
 
 from respan_router import Router
-from respan_router.plan import Planner
-from respan_router.request import build_request
+from respan_router.request._request import build_request
+from respan_router.routing._plan import Planner
 from respan_router.testing import FakeProvider
 from tests.helpers import MSG, assert_matches_weights
 

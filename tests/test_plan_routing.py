@@ -15,8 +15,8 @@ from respan_router import (
     NoCandidateError,
     Router,
 )
-from respan_router.plan import Attempt, Planner
-from respan_router.request import build_request
+from respan_router.request._request import build_request
+from respan_router.routing._plan import Attempt, Planner
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG
 

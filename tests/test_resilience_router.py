@@ -16,7 +16,7 @@ from respan_router import (
     ProviderError,
     Router,
 )
-from respan_router.retry import zero_waits
+from respan_router.resilience._retry import zero_waits
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG
 

@@ -24,7 +24,7 @@ from respan_router.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from respan_router.retry import (
+from respan_router.resilience._retry import (
     RetryAfterWait,
     RetryEvent,
     RetryPolicy,

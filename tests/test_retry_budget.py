@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from respan_router.errors import ProviderError
-from respan_router.retry import RetryBudgetLike, RetryPolicy
-from respan_router.retry_budget import RetryBudget, RetryBudgetSnapshot
+from respan_router.resilience._budget import RetryBudget, RetryBudgetSnapshot
+from respan_router.resilience._retry import RetryBudgetLike, RetryPolicy
 
 
 class FakeClock:

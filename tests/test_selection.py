@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from respan_router.selection import LatencyTracker, pick_first, weighted_index
+from respan_router.routing._selection import LatencyTracker, pick_first, weighted_index
 from tests.helpers import assert_matches_weights, chi_square
 
 

@@ -28,14 +28,14 @@ from respan_router import (
     RateLimitError,
     Router,
 )
-from respan_router import attributes as attributes_module
 from respan_router.config import build_config
-from respan_router.plan import Planner
-from respan_router.pricing import Pricing
-from respan_router.record import AttemptRecord, CallRecord, RetryWait
-from respan_router.request import build_request
+from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
+from respan_router.request._request import build_request
 from respan_router.responses import ChatCompletion, Choice, Message, Usage
-from respan_router.telemetry import Telemetry, unmapped_model
+from respan_router.routing._plan import Planner
+from respan_router.routing._pricing import Pricing
+from respan_router.telemetry import _attributes as attributes_module
+from respan_router.telemetry._sink import Telemetry, unmapped_model
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG
 

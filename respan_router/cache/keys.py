@@ -14,8 +14,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from respan_router._json import compact_encoder
 from respan_router.errors import InvalidRequestError
-from respan_router.jsonfast import compact_encoder
 
 __all__ = ["ANSWER_FIELDS", "cache_key"]
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from respan_router.credentials import redact
+from respan_router._secrets import redact
 from respan_router.errors import (
     AuthenticationError,
     ContentPolicyViolationError,

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from respan_router.credentials import Credentials, masked_params, param_secrets
+from respan_router._secrets import Credentials, masked_params, param_secrets
 from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["Provider", "ProviderCall"]

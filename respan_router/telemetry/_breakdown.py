@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from respan_router.attributes import error_type, stringify
-from respan_router.record import CallRecord
-from respan_router.request import ChatRequest
+from respan_router.execution._record import CallRecord
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion
+from respan_router.telemetry._attributes import error_type, stringify
 
 __all__ = ["build_breakdown"]
 

@@ -1,8 +1,8 @@
 """What retries read, without tenacity: a provider's Retry-After, the testing switch that
 zeroes waits, and what a retry budget offers.
 
-Shared by the policy (:mod:`respan_router.retry`), its tenacity strategies
-(:mod:`respan_router.retry_strategies`) and deployment health.
+Shared by the policy (:mod:`respan_router.resilience._retry`), its tenacity strategies
+(:mod:`respan_router.resilience._strategies`) and deployment health.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from respan_router.credentials import Credentials
-from respan_router.params import RespanParams, WeightedCredentials
-from respan_router.selection import weighted_index
+from respan_router._secrets import Credentials
+from respan_router.request._params import RespanParams, WeightedCredentials
+from respan_router.routing._selection import weighted_index
 
 
 class Resolved(Protocol):

@@ -20,15 +20,15 @@ from respan_router.errors import (
     ProviderTimeoutError,
     RouterError,
 )
-from respan_router.health import HealthRegistry
-from respan_router.plan import Attempt
+from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
 from respan_router.providers.base import Provider, ProviderCall
-from respan_router.record import AttemptRecord, CallRecord, RetryWait
-from respan_router.request import ChatRequest
+from respan_router.request._request import ChatRequest
+from respan_router.resilience._budget import RetryBudget
+from respan_router.resilience._health import HealthRegistry
+from respan_router.resilience._retry import RetryPolicy
 from respan_router.responses import ChatCompletion
-from respan_router.retry import RetryPolicy
-from respan_router.retry_budget import RetryBudget
-from respan_router.selection import LatencyTracker
+from respan_router.routing._plan import Attempt
+from respan_router.routing._selection import LatencyTracker
 
 if TYPE_CHECKING:  # tenacity itself is imported on the first retry
     from tenacity import RetryCallState
@@ -279,7 +279,7 @@ class Executor(_ExecutorBase):
 
     :meth:`walk` / :meth:`awalk` are the fallback loop; what one try of one candidate
     does is the ``once`` function: a completion (:meth:`run`) or opening a stream up to
-    its first chunk (see :mod:`respan_router.streaming`).
+    its first chunk (see :mod:`respan_router.execution._streams`).
     """
 
     def _once(

@@ -9,14 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from respan_router.cache_stage import CacheStage
-from respan_router.executor import Executor
-from respan_router.plan import Attempt
+from respan_router.cache._stage import CacheStage
+from respan_router.execution._executor import Executor
+from respan_router.execution._record import CallRecord
+from respan_router.execution._streams import (
+    AsyncChatStream,
+    ChatStream,
+    StreamState,
+    open_async,
+    open_sync,
+)
 from respan_router.providers.base import Provider
-from respan_router.record import CallRecord
-from respan_router.request import ChatRequest
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion, ChatCompletionChunk, Choice, Message, Usage
-from respan_router.streaming import AsyncChatStream, ChatStream, StreamState, open_async, open_sync
+from respan_router.routing._plan import Attempt
 
 __all__ = ["StreamStage"]
 

@@ -2,7 +2,7 @@
 
 Names follow the OpenTelemetry GenAI semantic conventions (``gen_ai.*``), plus the
 legacy ``gen_ai.usage.prompt_tokens`` / ``completion_tokens`` that Respan's pipeline still
-reads, plus Respan's own ``respan.*`` attributes. :mod:`respan_router.telemetry` calls
+reads, plus Respan's own ``respan.*`` attributes. :mod:`respan_router.telemetry._sink` calls
 these builders only when a span is recording. Nothing here reads credentials or headers.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from respan_router.jsonfast import compact_encoder
-from respan_router.params import RespanParams
-from respan_router.record import AttemptRecord, CallRecord
-from respan_router.request import ChatRequest
+from respan_router._json import compact_encoder
+from respan_router.execution._record import AttemptRecord, CallRecord
+from respan_router.request._params import RespanParams
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion, Usage
 
 __all__ = [

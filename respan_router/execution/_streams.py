@@ -24,11 +24,11 @@ from respan_router.errors import (
     ProviderTimeoutError,
     StreamInterruptedError,
 )
-from respan_router.plan import Attempt
+from respan_router.execution._record import AttemptRecord, CallRecord
 from respan_router.providers.base import Provider
-from respan_router.record import AttemptRecord, CallRecord
-from respan_router.request import ChatRequest
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletionChunk, Usage
+from respan_router.routing._plan import Attempt
 
 __all__ = ["AsyncChatStream", "ChatStream", "StreamState", "open_async", "open_sync"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from respan_router.errors import InvalidRequestError
-from respan_router.params import RESPAN_FIELDS
+from respan_router.request._params import RESPAN_FIELDS
 
 __all__ = ["HEADER", "LEGACY_HEADER", "MergedSources", "merge_sources"]
 

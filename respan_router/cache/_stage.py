@@ -22,7 +22,7 @@ from respan_router.cache import (
     cache_key,
 )
 from respan_router.cache.codec import decode_completion, encode_completion
-from respan_router.request import ChatRequest
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion
 
 __all__ = ["CacheStage"]

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from respan_router._secrets import Credentials
 from respan_router.config import RouterConfig
-from respan_router.credentials import Credentials
-from respan_router.credentials_resolve import merge_credential_sources
+from respan_router.routing._credentials import merge_credential_sources
 
 __all__ = ["ModelResolver", "ResolvedModel", "apply_name_map"]
 

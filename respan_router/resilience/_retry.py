@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from respan_router.errors import InvalidRequestError
-from respan_router.retry_base import (
+from respan_router.resilience._base import (
     Clock,
     RetryBudgetLike,
     last_error,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # tenacity is imported on the first retry, not with the packa
     from tenacity import AsyncRetrying, RetryCallState, Retrying
     from tenacity.stop import StopBaseT, stop_base
 
-    from respan_router.retry_strategies import RetryAfterWait
+    from respan_router.resilience._strategies import RetryAfterWait
 
 __all__ = [
     "DEFAULT_INITIAL_WAIT",
@@ -173,7 +173,7 @@ class RetryPolicy:
 
     def wait_strategy(self) -> RetryAfterWait:
         """The wait strategy of this policy."""
-        from respan_router.retry_strategies import RetryAfterWait
+        from respan_router.resilience._strategies import RetryAfterWait
 
         return RetryAfterWait(initial=self.initial_wait, max=self.max_wait, jitter=self.jitter)
 
@@ -188,7 +188,7 @@ class RetryPolicy:
         """The stop strategy: attempts, Retry-After limit, deadline, extra, then budget."""
         from tenacity.stop import stop_after_attempt, stop_any
 
-        from respan_router.retry_strategies import (
+        from respan_router.resilience._strategies import (
             stop_before_deadline,
             stop_if_retry_after_exceeds,
             stop_when_budget_denies,
@@ -216,7 +216,7 @@ class RetryPolicy:
         clock: Clock,
         extra_stop: StopBaseT | None,
     ) -> dict[str, Any]:
-        from respan_router.retry_strategies import RecordRequest, retry_if_retryable
+        from respan_router.resilience._strategies import RecordRequest, retry_if_retryable
 
         kwargs: dict[str, Any] = {
             "stop": self.stop_strategy(
@@ -338,9 +338,9 @@ _STRATEGIES = frozenset(
 
 
 def __getattr__(name: str) -> Any:
-    """The tenacity strategies, from :mod:`respan_router.retry_strategies` on first use."""
+    """The tenacity strategies, from :mod:`respan_router.resilience._strategies` on first use."""
     if name in _STRATEGIES:
-        from respan_router import retry_strategies
+        from respan_router.resilience import _strategies as retry_strategies
 
         return getattr(retry_strategies, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

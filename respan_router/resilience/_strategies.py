@@ -1,7 +1,7 @@
 """The tenacity strategies of a :class:`~respan_router.retry.RetryPolicy`.
 
-Kept apart from :mod:`respan_router.retry` so that tenacity is imported on a call's first
-retry, not with the package: most calls never retry.
+Kept apart from :mod:`respan_router.resilience._retry` so that tenacity is imported on a
+call's first retry, not with the package: most calls never retry.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from respan_router.errors import ProviderError
-from respan_router.retry_base import last_error, retry_after_of, waits_zeroed
+from respan_router.resilience._base import last_error, retry_after_of, waits_zeroed
 
 if TYPE_CHECKING:
-    from respan_router.retry_base import Clock, RetryBudgetLike
+    from respan_router.resilience._base import Clock, RetryBudgetLike
 
 __all__ = [
     "RecordRequest",

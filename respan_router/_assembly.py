@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from respan_router.cache import MemoryCacheBackend, ResponseCache
+from respan_router.cache._stage import CacheStage
 from respan_router.cache.backend import CacheBackend
-from respan_router.cache_stage import CacheStage
 from respan_router.config import RouterConfig
 from respan_router.errors import InvalidRequestError
-from respan_router.executor import Executor
-from respan_router.health import BreakerConfig, HealthRegistry
-from respan_router.plan import Attempt, Planner
-from respan_router.pricing import Pricing
+from respan_router.execution._executor import Executor
 from respan_router.providers.base import Provider
-from respan_router.retry import RetryPolicy
-from respan_router.retry_budget import RetryBudget
-from respan_router.selection import LatencyTracker
+from respan_router.resilience._budget import RetryBudget
+from respan_router.resilience._health import BreakerConfig, HealthRegistry
+from respan_router.resilience._retry import RetryPolicy
+from respan_router.routing._plan import Attempt, Planner
+from respan_router.routing._pricing import Pricing
+from respan_router.routing._selection import LatencyTracker
 
 __all__ = ["Stages", "assemble", "resolve_provider"]
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
-from respan_router.pricing import Pricing
-from respan_router.record import CallRecord
-from respan_router.request import ChatRequest
+from respan_router.execution._record import CallRecord
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion
+from respan_router.routing._pricing import Pricing
 
 __all__ = ["Telemetry", "unmapped_model"]
 
@@ -52,7 +52,7 @@ def _builders() -> ModuleType:
     """The attribute builders, imported when the first span is recorded."""
     global _ATTRIBUTES
     if _ATTRIBUTES is None:
-        from respan_router import attributes
+        from respan_router.telemetry import _attributes as attributes
 
         _ATTRIBUTES = attributes
     return _ATTRIBUTES
@@ -102,7 +102,7 @@ class Telemetry:
         self._metrics: Any = None
         if config.meter_provider is not None:
             from respan_router import __version__
-            from respan_router.metrics import Metrics
+            from respan_router.telemetry._metrics import Metrics
 
             self._metrics = Metrics(config.meter_provider, __version__)
 
@@ -167,7 +167,7 @@ class Telemetry:
 
         if breakdown:
             assert response is not None
-            from respan_router.breakdown import build_breakdown
+            from respan_router.telemetry._breakdown import build_breakdown
 
             response.request_breakdown = build_breakdown(record, request, response, call_cost())
         if tracer is not None and not (record.cache_hit and _omit_log(request)):

@@ -4,12 +4,12 @@ Each :class:`Attempt` names the model as requested, its provider, the backend mo
 string and the credentials to use, with where they came from. The executor walks the
 list in order. The stage is split by concern:
 
-- :mod:`respan_router.candidates`: which models, in which order (load balancing,
+- :mod:`respan_router.routing._candidates`: which models, in which order (load balancing,
   ``models`` and its strategy, fallbacks, exclusions);
-- :mod:`respan_router.resolve`: a model name -> backend string, provider, configured
+- :mod:`respan_router.routing._models`: a model name -> backend string, provider, configured
   credentials (memoised), and ``model_name_map``;
-- :mod:`respan_router.credentials_resolve`: the credential precedence per attempt;
-- :mod:`respan_router.selection`: weighted draws, strategies, observed latency.
+- :mod:`respan_router.routing._credentials`: the credential precedence per attempt;
+- :mod:`respan_router.routing._selection`: weighted draws, strategies, observed latency.
 
 This module puts them together and drops repeats: a model never appears twice in one
 plan with the same credentials.
@@ -22,14 +22,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from respan_router.candidates import CandidateBuilder
+from respan_router._secrets import Credentials
 from respan_router.config import RouterConfig
-from respan_router.credentials import Credentials
-from respan_router.credentials_resolve import RequestCredentials, credentials_for
-from respan_router.params import RespanParams
-from respan_router.request import ChatRequest
-from respan_router.resolve import ModelResolver
-from respan_router.selection import LatencyTracker, PriceOf
+from respan_router.request._params import RespanParams
+from respan_router.request._request import ChatRequest
+from respan_router.routing._candidates import CandidateBuilder
+from respan_router.routing._credentials import RequestCredentials, credentials_for
+from respan_router.routing._models import ModelResolver
+from respan_router.routing._selection import LatencyTracker, PriceOf
 
 __all__ = ["Attempt", "Order", "Planner"]
 

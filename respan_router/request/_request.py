@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from respan_router.credentials import masked_params
+from respan_router._secrets import masked_params
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
-from respan_router.merge import merge_sources
-from respan_router.params import OpenAIParams, RespanParams
+from respan_router.request._merge import merge_sources
+from respan_router.request._params import OpenAIParams, RespanParams
 
 __all__ = ["RESERVED", "UNIMPLEMENTED", "ChatRequest", "build_request"]
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from respan_router.attributes import OPERATION, error_type, requested_model
-from respan_router.record import CallRecord
-from respan_router.request import ChatRequest
+from respan_router.execution._record import CallRecord
+from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion
+from respan_router.telemetry._attributes import OPERATION, error_type, requested_model
 
 __all__ = ["Metrics"]
 
