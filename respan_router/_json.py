@@ -13,7 +13,7 @@ from collections.abc import Callable
 from json import encoder as _encoder
 from typing import Any
 
-__all__ = ["compact_encoder"]
+__all__ = ["compact_encoder", "stringify"]
 
 
 def _no_json_form(value: Any) -> Any:
@@ -58,3 +58,18 @@ def compact_encoder(
         return "".join(make(obj, 0))
 
     return encode
+
+
+# One encoder for every call: json.dumps with options builds a new encoder each time.
+_any_json = compact_encoder(default=str)
+
+
+def stringify(value: Any) -> str:
+    """A metadata value as a string: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    return _any_json(value)

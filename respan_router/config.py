@@ -18,16 +18,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from respan_router.errors import InvalidRequestError
+from respan_router.providers.base import Provider
 from respan_router.request._params import LoadBalanceModel, RetryParams
 
-__all__ = ["Deployment", "RouterConfig", "load_config_file"]
+__all__ = [
+    "Deployment",
+    "MeterProviderLike",
+    "RouterConfig",
+    "TracerProviderLike",
+    "build_config",
+    "load_config_file",
+]
 
 
 class Deployment(BaseModel):
@@ -54,8 +62,57 @@ class Deployment(BaseModel):
         return f"Deployment(model={self.model!r}, provider={self.provider!r}, settings=[{keys}])"
 
 
+@runtime_checkable
+class TracerProviderLike(Protocol):
+    """An OpenTelemetry tracer provider (``opentelemetry.trace.TracerProvider``)."""
+
+    def get_tracer(self, instrumenting_module_name: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class MeterProviderLike(Protocol):
+    """An OpenTelemetry meter provider (``opentelemetry.metrics.MeterProvider``)."""
+
+    def get_meter(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
 class RouterConfig(BaseModel):
-    """Everything a Router is built from. See the Router's docstring for each field."""
+    """Every setting of a Router, declared once: ``Router(**settings)``,
+    ``Router(RouterConfig(...))`` and ``Router.from_config(file)`` all read this model.
+
+    Attributes:
+        providers: provider name -> default settings (``api_key``, ``api_base``, ...).
+        deployments: model name used in requests -> ``{"model": "<backend model>", ...}``
+            with its own settings (credentials, ``api_base``, ``provider``).
+        load_balance_groups: group id -> weighted model list.
+        provider: the dispatch backend: ``"litellm"`` (default) or a
+            :class:`~respan_router.providers.Provider` such as
+            :class:`~respan_router.testing.FakeProvider`.
+        tracer_provider: OpenTelemetry tracer provider (default: the global one).
+        meter_provider: OpenTelemetry meter provider for optional metrics.
+        seed: seeds the router's random choices (load balancing) for reproducibility.
+        routing_strategy: how ``models`` are ordered: ``ordered``, ``cheapest``, ``fastest``.
+        timeout: default seconds one attempt may take.
+        total_timeout: default seconds a whole call (retries and fallbacks) may take.
+        record_content: record messages and outputs in spans (unless ``disable_log``).
+        record_customer_email: record the customer's email in spans.
+        retry_params: the default retry policy of calls that give none
+            (``{retry_enabled, num_retries, retry_after}``); default: no retries.
+        circuit_breaker: per-deployment breaker settings (``consecutive_failures``,
+            ``failure_rate``, ``window``, ``min_calls``, ``cooldown``), or False.
+        retry_budget: router-wide retry cap (``ratio``, ``window``,
+            ``min_retries_per_second``), or False.
+        cache_enabled: cache calls that do not say (``cache_enabled``); default False.
+        cache_ttl: seconds a cache entry lives when a call gives no ``cache_ttl``.
+        cache_maxsize: entries the default in-memory cache holds (LRU beyond).
+        cache_max_bytes: bytes the default in-memory cache holds, or None.
+        cache_backend: another :class:`~respan_router.cache.CacheBackend` (e.g. shared).
+        sleep: how retries wait in sync calls (default :func:`time.sleep`); for tests.
+        async_sleep: how retries wait in async calls (default :func:`asyncio.sleep`).
+        clock: a monotonic clock for deadlines, breakers and the retry budget; for tests.
+
+    The last four are objects, not settings a file can hold.
+    """
 
     model_config = ConfigDict(
         extra="forbid", arbitrary_types_allowed=True, frozen=True, defer_build=True
@@ -64,9 +121,9 @@ class RouterConfig(BaseModel):
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     deployments: dict[str, Deployment] = Field(default_factory=dict)
     load_balance_groups: dict[str, list[LoadBalanceModel]] = Field(default_factory=dict)
-    provider: Any = "litellm"
-    tracer_provider: Any = None
-    meter_provider: Any = None
+    provider: Provider | Literal["litellm"] = "litellm"
+    tracer_provider: TracerProviderLike | None = None
+    meter_provider: MeterProviderLike | None = None
     seed: int | None = None
     routing_strategy: Literal["ordered", "cheapest", "fastest"] = "ordered"
     timeout: float | None = Field(default=None, gt=0)
@@ -80,6 +137,10 @@ class RouterConfig(BaseModel):
     cache_ttl: float = Field(default=30 * 24 * 3600, gt=0)
     cache_maxsize: int = Field(default=10_000, ge=1)
     cache_max_bytes: int | None = Field(default=None, ge=1)
+    cache_backend: object | None = None
+    sleep: Callable[[float], None] | None = None
+    async_sleep: Callable[[float], Awaitable[None]] | None = None
+    clock: Callable[[], float] | None = None
 
     @model_validator(mode="after")
     def _groups_not_empty(self) -> RouterConfig:
@@ -106,7 +167,8 @@ def build_config(values: Mapping[str, Any]) -> RouterConfig:
         first = exc.errors(include_url=False, include_input=False)[0]
     # Raised outside the except: the ValidationError, which quotes the rejected input
     # (possibly a provider's api_key), must not become the error's __context__.
-    field = ".".join(str(p) for p in first["loc"])
+    # Union members add tags such as "is-instance[Provider]" to the location: not a field.
+    field = ".".join(str(p) for p in first["loc"] if not str(p).endswith("]"))
     raise InvalidRequestError(f"invalid router configuration {field}: {first['msg']}", field=field)
 
 

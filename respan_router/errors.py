@@ -50,6 +50,7 @@ __all__ = [
     "RouterError",
     "StreamInterruptedError",
     "error_for_status",
+    "error_type",
 ]
 
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -291,3 +292,8 @@ def error_for_status(
     else:
         cls = ProviderError
     return cls(message, **kw)  # type: ignore[arg-type]
+
+
+def error_type(error: BaseException) -> str:
+    """The ``error.type`` of an exception: its class name (``RateLimitError``, ...)."""
+    return type(error).__qualname__

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from respan_router import InvalidRequestError, Router
-from respan_router.execution._streams import ChatStream
+from respan_router.execution import ChatStream
 from respan_router.request._params import RESPAN_FIELDS
 from respan_router.request._request import MAX_DEPTH
 from respan_router.testing import FakeProvider

@@ -15,8 +15,7 @@ from respan_router import (
     NoCandidateError,
     Router,
 )
-from respan_router.request._request import build_request
-from respan_router.routing._plan import Attempt, Planner
+from respan_router.routing._plan import Attempt
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG
 
@@ -443,25 +442,6 @@ def test_same_seed_same_plans_and_plan_draws_like_a_call() -> None:
     for _ in range(50):
         router.complete(load_balance_models=lb, messages=MSG)
     assert [c.model for c in fake.calls] == firsts(make(seed=42)[0])
-
-
-def test_the_order_seam_reorders_the_finished_plan() -> None:
-    from respan_router.config import RouterConfig
-
-    seen: list[list[str]] = []
-
-    def order(attempts: list[Attempt]) -> list[Attempt]:
-        seen.append(models(attempts))
-        return attempts[::-1]
-
-    planner = Planner(RouterConfig(), FakeProvider().provider_of, order=order)
-    plain = planner.plan(build_request({"model": "a", "messages": MSG}))
-    routed = planner.plan(
-        build_request({"model": "a", "fallback_models": ["b", "c"], "messages": MSG})
-    )
-    assert models(plain) == ["a"]
-    assert models(routed) == ["c", "b", "a"]
-    assert seen == [["a"], ["a", "b", "c"]]
 
 
 def test_routing_parameters_are_accepted_in_every_source() -> None:

@@ -9,8 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from respan_router.errors import ProviderError
+from respan_router.execution import CallRecord, Executor
+from respan_router.request import build_request
 from respan_router.resilience._budget import RetryBudget, RetryBudgetSnapshot
-from respan_router.resilience._retry import RetryBudgetLike, RetryPolicy
+from respan_router.resilience._retry import RetryBudgetLike
+from respan_router.routing import Attempt
+from tests.helpers import MSG
 
 
 class FakeClock:
@@ -58,7 +62,11 @@ def test_ratio_of_requests() -> None:
 def test_outage_caps_retries_and_recovers_after_the_window() -> None:
     clock = FakeClock()
     budget = RetryBudget(ratio=0.2, window=10.0, min_retries_per_second=1.0, clock=clock)
-    policy = RetryPolicy(num_retries=3)
+    # Through the executor, the one place that counts a candidate's first try as a
+    # request; the policy's stop asks the budget for each retry.
+    executor = Executor(budget=budget, sleep=lambda s: None, clock=clock)
+    request = build_request({"model": "a", "messages": MSG, "retries": 3})
+    plan = [Attempt("a", "fake", "fake/a", "environment", "model")]
     attempts = 0
 
     def call() -> None:
@@ -66,9 +74,12 @@ def test_outage_caps_retries_and_recovers_after_the_window() -> None:
         attempts += 1
         always_failing()
 
+    def send(_: object) -> None:
+        call()
+
     for _ in range(1000):  # 1000 requests over 5 s, every attempt failing
         with pytest.raises(ProviderError):
-            policy.retrying(sleep=lambda s: None, budget=budget)(call)
+            executor.run(request, plan, CallRecord(), send)
         clock.advance(0.005)
 
     retries = attempts - 1000
@@ -86,7 +97,7 @@ def test_outage_caps_retries_and_recovers_after_the_window() -> None:
     assert budget.try_acquire_retry()
     attempts = 0
     with pytest.raises(ProviderError):
-        policy.retrying(sleep=lambda s: None, budget=budget)(call)
+        executor.run(request, plan, CallRecord(), send)
     assert attempts == 4  # a single failing request gets all its retries again
 
 

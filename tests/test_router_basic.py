@@ -175,8 +175,9 @@ def test_bad_config_is_a_typed_error_naming_the_field() -> None:
 
 
 def test_unknown_backend_name_is_rejected() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequestError) as info:
         Router(provider="nope")
+    assert info.value.field == "provider"
 
 
 def test_import_and_a_plain_call_on_a_fake_provider_do_not_load_litellm() -> None:

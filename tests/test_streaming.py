@@ -8,7 +8,7 @@ import gc
 import pytest
 
 from respan_router import ProviderError, Router, StreamInterruptedError
-from respan_router.execution._streams import AsyncChatStream, ChatStream
+from respan_router.execution import AsyncChatStream, ChatStream
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG, cancel_consumer_after_first_chunk
 

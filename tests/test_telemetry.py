@@ -29,13 +29,15 @@ from respan_router import (
     Router,
 )
 from respan_router.config import build_config
+from respan_router.execution import CallEnd, build_breakdown
 from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
 from respan_router.request._request import build_request
 from respan_router.responses import ChatCompletion, Choice, Message, Usage
 from respan_router.routing._plan import Planner
 from respan_router.routing._pricing import Pricing
 from respan_router.telemetry import _attributes as attributes_module
-from respan_router.telemetry._sink import Telemetry, unmapped_model
+from respan_router.telemetry import _sink as sink_module
+from respan_router.telemetry._sink import Telemetry
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG
 
@@ -556,28 +558,21 @@ def test_interrupted_attempt_ends_with_the_call(
 
 
 def test_cost_honours_model_name_map() -> None:
-    cfg = build_config({})
+    # Priced by the standard name the map stands for, not the deployment's own name.
     fake = FakeProvider(prices={"azure/gpt-4o": (1e-6, 1e-6)})
-    telemetry = Telemetry(cfg, Pricing(cfg, fake))
-    attempt = AttemptRecord("azure/gpt-4o", "azure", "azure/my-gpt4o", "customer", tries=1)
-    attempt.finish()
-    record = CallRecord(attempts=[attempt])
-    request = build_request({"model": "azure/gpt-4o", "messages": MSG})
-    assert telemetry.cost(record, request, _completion()) is None  # no map: deployment unpriced
-    request.respan = request.respan.model_copy(update={"model_name_map": {"gpt-4o": "my-gpt4o"}})
-    assert telemetry.cost(record, request, _completion()) == pytest.approx(14e-6)
+    router = Router(provider=fake)
+    params = {"model": "azure/gpt-4o", "messages": MSG, "request_breakdown": True}
+    unmapped = router.complete(**params)
+    assert unmapped.request_breakdown is not None
+    mapped = router.complete(**params, model_name_map={"gpt-4o": "my-gpt4o"})
+    assert mapped.request_breakdown is not None
+    assert fake.calls[-1].litellm_model == "azure/my-gpt4o"
+    usage = mapped.usage
+    assert usage is not None
+    expected = (usage.prompt_tokens + usage.completion_tokens) * 1e-6
+    assert mapped.request_breakdown["cost"] == pytest.approx(expected)
 
 
-def test_unmapped_model() -> None:
-    names = {"gpt-4o": "my-gpt4o", "azure/gpt-4o-mini": "azure/mini-deploy"}
-    assert unmapped_model("azure/my-gpt4o", names) == "azure/gpt-4o"
-    assert unmapped_model("my-gpt4o", names) == "gpt-4o"
-    assert unmapped_model("azure/mini-deploy", names) == "azure/gpt-4o-mini"
-    assert unmapped_model("openai/gpt-4o", names) == "openai/gpt-4o"
-    assert unmapped_model("openai/gpt-4o", None) == "openai/gpt-4o"
-
-
-# -- the no-op path ----------------------------------------------------------------------
 @pytest.fixture
 def attribute_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records every call into the attribute builders and the pricing."""
@@ -590,13 +585,13 @@ def attribute_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(attributes_module, name, spy)
-    real_cost = Telemetry.cost
+    real_cost = sink_module.call_cost
 
-    def cost_spy(self: Telemetry, *args: Any) -> Any:
+    def cost_spy(*args: Any) -> Any:
         calls.append("cost")
-        return real_cost(self, *args)
+        return real_cost(*args)
 
-    monkeypatch.setattr(Telemetry, "cost", cost_spy)
+    monkeypatch.setattr(sink_module, "call_cost", cost_spy)
     return calls
 
 
@@ -712,8 +707,12 @@ def test_request_breakdown_lists_failed_attempts(provider: TracerProvider) -> No
     record = _retry_fallback_record(t0)
     request = build_request({"model": "gpt-4o", "messages": MSG, "request_breakdown": True})
     response = _completion("claude-3-5-sonnet", (20, 5))
-    _telemetry(provider).finish(record, request, response, None)
-    assert response.request_breakdown is not None
+    end_ns = record.end_ns
+    cfg = build_config({})
+    CallEnd(Pricing(cfg, FakeProvider()), _telemetry(provider))(record, request, response, None)
+    assert response.request_breakdown is not None  # built by the call's end, not telemetry
+    record.end_ns = end_ns  # the test's clock, not the moment CallEnd stamped
+    response.request_breakdown = build_breakdown(record, request, response, None)
     assert response.request_breakdown["attempts"] == [
         {
             "model": "gpt-4o",

@@ -7,6 +7,7 @@
   share one provider call.
 """
 
+from respan_router.cache._stage import CacheStage
 from respan_router.cache.backend import BackendStats, CacheBackend, MemoryCacheBackend
 from respan_router.cache.codec import (
     CodecError,
@@ -25,6 +26,7 @@ __all__ = [
     "AsyncSingleFlight",
     "BackendStats",
     "CacheBackend",
+    "CacheStage",
     "CacheStats",
     "CodecError",
     "MemoryCacheBackend",

@@ -13,17 +13,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from respan_router.cache import (
-    ANSWER_FIELDS,
-    DEFAULT_TTL,
-    AsyncSingleFlight,
-    ResponseCache,
-    SingleFlight,
-    cache_key,
-)
 from respan_router.cache.codec import decode_completion, encode_completion
+from respan_router.cache.keys import ANSWER_FIELDS, cache_key
+from respan_router.cache.response_cache import DEFAULT_TTL, ResponseCache
+from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
 from respan_router.request._request import ChatRequest
-from respan_router.responses import ChatCompletion
+from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["CacheStage"]
 
@@ -69,6 +64,17 @@ class CacheStage:
 
     def ttl(self, request: ChatRequest) -> float:
         return request.respan.cache_ttl or self._ttl
+
+    # -- streams ---------------------------------------------------------------------------
+    def chunks(self, key: str) -> list[ChatCompletionChunk] | None:
+        """The stored chunks of a completed stream (counted as a hit when found)."""
+        return self.cache.get_chunks(key) or None
+
+    def store_chunks(
+        self, key: str, request: ChatRequest, chunks: list[ChatCompletionChunk]
+    ) -> None:
+        """Store a completed stream's chunks for replay."""
+        self.cache.set_chunks(key, chunks, self.ttl(request))
 
     # -- completions -----------------------------------------------------------------------
     def lookup(self, key: str) -> ChatCompletion | None:

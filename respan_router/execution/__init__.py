@@ -1,1 +1,30 @@
-"""execution"""
+"""Stage 6: the fallback loop and streams; owns every per-try bookkeeping.
+
+The :class:`Executor` walks a plan's attempts with retries (tenacity), breakers, the
+retry budget and a deadline; one try is a ``send(call)`` supplied by the caller. The
+:class:`StreamStage` opens streams through it up to their first chunk. :class:`CallEnd`
+ends each call on the main path (``request_breakdown``) before telemetry records it.
+"""
+
+from respan_router.execution._chat_stream import AsyncChatStream, ChatStream, StreamState
+from respan_router.execution._executor import AsyncSend, Executor, Send
+from respan_router.execution._outcome import CallEnd, CallRecorder, build_breakdown, call_cost
+from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
+from respan_router.execution._streams import StreamStage
+
+__all__ = [
+    "AsyncChatStream",
+    "AsyncSend",
+    "AttemptRecord",
+    "CallEnd",
+    "CallRecord",
+    "CallRecorder",
+    "ChatStream",
+    "Executor",
+    "RetryWait",
+    "Send",
+    "StreamStage",
+    "StreamState",
+    "build_breakdown",
+    "call_cost",
+]

@@ -1,6 +1,6 @@
 """Per-call state: what happened during one call, kept cheaply while it runs.
 
-The executor fills a :class:`CallRecord`; telemetry and ``request_breakdown`` read it
+The executor fills a :class:`CallRecord`; ``request_breakdown`` and telemetry read it
 when the call ends. Timestamps are wall-clock nanoseconds (``time.time_ns``) so spans
 can be emitted afterwards with their true start and end times.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from respan_router.errors import RouterError
 
@@ -61,7 +60,8 @@ class CallRecord:
     stream: bool = False
     first_chunk_ns: int = 0
     error: BaseException | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    cost: float | None = None  # USD, once known (see execution._outcome.call_cost)
+    cost_known: bool = False
 
     @property
     def retries(self) -> int:

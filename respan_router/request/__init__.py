@@ -1,1 +1,31 @@
-"""request"""
+"""Stage 1: keyword arguments -> one validated :class:`ChatRequest`.
+
+The three sources of Respan parameters are merged (top-level keywords and ``extra_body``
+> ``respan_params`` > the ``X-Data-Respan-Params`` header), validated with pydantic, and
+what must not pass is rejected here, before anything else happens.
+"""
+
+from respan_router.request._merge import HEADER, LEGACY_HEADER, merge_sources
+from respan_router.request._params import (
+    CacheOptions,
+    LoadBalanceGroup,
+    LoadBalanceModel,
+    RespanParams,
+    RetryParams,
+    WeightedCredentials,
+)
+from respan_router.request._request import ChatRequest, build_request
+
+__all__ = [
+    "HEADER",
+    "LEGACY_HEADER",
+    "CacheOptions",
+    "ChatRequest",
+    "LoadBalanceGroup",
+    "LoadBalanceModel",
+    "RespanParams",
+    "RetryParams",
+    "WeightedCredentials",
+    "build_request",
+    "merge_sources",
+]

@@ -216,7 +216,7 @@ class RetryPolicy:
         clock: Clock,
         extra_stop: StopBaseT | None,
     ) -> dict[str, Any]:
-        from respan_router.resilience._strategies import RecordRequest, retry_if_retryable
+        from respan_router.resilience._strategies import retry_if_retryable
 
         kwargs: dict[str, Any] = {
             "stop": self.stop_strategy(
@@ -226,8 +226,6 @@ class RetryPolicy:
             "retry": retry_if_retryable,
             "reraise": True,
         }
-        if budget is not None:
-            kwargs["before"] = RecordRequest(budget)
         if before_sleep is not None:
             kwargs["before_sleep"] = before_sleep
         if sleep is not None:
@@ -254,8 +252,8 @@ class RetryPolicy:
             before_sleep: called before each wait with tenacity's state; see
                 :meth:`RetryEvent.from_retry_state`.
             deadline: absolute deadline of the whole call on ``clock``'s scale, or None.
-            budget: the retry budget; the first attempt is recorded as a request and each
-                retry must be granted by it. None means unlimited.
+            budget: the retry budget; each retry must be granted by it (the executor
+                counts requests). None means unlimited.
             clock: the clock of ``deadline`` (default :func:`time.monotonic`).
             extra_stop: another tenacity stop condition (a strategy or a callable taking
                 the state), e.g. "this deployment's circuit breaker has opened".

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from respan_router.resilience._base import Clock, RetryBudgetLike
 
 __all__ = [
-    "RecordRequest",
     "RetryAfterWait",
     "retry_if_retryable",
     "stop_before_deadline",
@@ -116,16 +115,3 @@ class stop_when_budget_denies(stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         return not self.budget.try_acquire_retry()
-
-
-class RecordRequest:
-    """A ``before`` hook: the first attempt of a candidate is one request for the budget."""
-
-    __slots__ = ("budget",)
-
-    def __init__(self, budget: RetryBudgetLike) -> None:
-        self.budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> None:
-        if retry_state.attempt_number == 1:
-            self.budget.record_request()

@@ -1,1 +1,11 @@
-"""routing"""
+"""Stage 5, pure: a validated request -> the ordered attempts, each with its credentials.
+
+Load balancing, model lists, fallbacks, exclusions, ``model_name_map`` and credential
+resolution; prices for the ``cheapest`` strategy and the cost of a call.
+"""
+
+from respan_router.routing._plan import Attempt, Planner
+from respan_router.routing._pricing import Pricing
+from respan_router.routing._selection import LatencyTracker
+
+__all__ = ["Attempt", "LatencyTracker", "Planner", "Pricing"]

@@ -31,7 +31,7 @@ from respan_router.routing._credentials import RequestCredentials, credentials_f
 from respan_router.routing._models import ModelResolver
 from respan_router.routing._selection import LatencyTracker, PriceOf
 
-__all__ = ["Attempt", "Order", "Planner"]
+__all__ = ["Attempt", "Planner"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +93,6 @@ def _health_key(attempt: Attempt) -> str:
     return key
 
 
-Order = Callable[[list[Attempt]], list[Attempt]]
-"""Reorders a finished plan, e.g. deployment health moving open circuits to the back."""
-
 _MAX_PLAIN = 4096
 
 
@@ -135,7 +132,9 @@ class Planner:
         rng: the source of the weighted draws; default ``random.Random(config.seed)``.
         price_of: (name, backend) -> USD per (input, output) token, for ``cheapest``.
         latency: observed latencies, for ``fastest``.
-        order: applied to every finished plan (default: unchanged).
+
+    Deployment health does not reorder the plan here: the executor tries candidates whose
+    breaker is open last, at the moment it walks the plan.
     """
 
     def __init__(
@@ -146,7 +145,6 @@ class Planner:
         rng: random.Random | None = None,
         price_of: PriceOf | None = None,
         latency: LatencyTracker | None = None,
-        order: Order | None = None,
     ) -> None:
         self._strategy = config.routing_strategy
         self._rng = rng if rng is not None else random.Random(config.seed)
@@ -154,17 +152,14 @@ class Planner:
         self._candidates = CandidateBuilder(
             config, self._resolve, self._rng, price_of=price_of, latency=latency
         )
-        self._order = order
         self._plain: dict[str, Attempt] = {}
 
     def plan(self, request: ChatRequest) -> list[Attempt]:
         """The attempts for a request, in order; raises before any call if there is none."""
         model = request.model
         if model is not None and _is_plain(request.respan):
-            attempts = [self._plain_attempt(model)]
-        else:
-            attempts = self._routed(request)
-        return self._order(attempts) if self._order is not None else attempts
+            return [self._plain_attempt(model)]
+        return self._routed(request)
 
     def _plain_attempt(self, model: str) -> Attempt:
         hit = self._plain.get(model)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from respan_router._json import compact_encoder
+from respan_router._json import compact_encoder, stringify
+from respan_router.errors import error_type
 from respan_router.execution._record import AttemptRecord, CallRecord
 from respan_router.request._params import RespanParams
 from respan_router.request._request import ChatRequest
@@ -25,7 +26,6 @@ __all__ = [
     "output_messages",
     "property_attributes",
     "respan_attributes",
-    "stringify",
 ]
 
 AttributeValue = str | bool | int | float | tuple[str | bool | int | float, ...]
@@ -45,25 +45,8 @@ _REQUEST_PARAMS: tuple[tuple[str, str], ...] = (
 # OpenAI finish reasons -> the GenAI output-message schema's names.
 _FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
-
-def error_type(error: BaseException) -> str:
-    """The ``error.type`` of an exception: its class name (``RateLimitError``, ...)."""
-    return type(error).__qualname__
-
-
 # One encoder for every call: json.dumps with options builds a new encoder each time.
 _json = compact_encoder(default=str)
-
-
-def stringify(value: Any) -> str:
-    """A metadata value as a string: strings as they are, anything else as compact JSON."""
-    if isinstance(value, str):
-        return value
-    if value is True or value is False:
-        return "true" if value else "false"
-    if type(value) is int:
-        return str(value)
-    return _json(value)
 
 
 def metadata_attributes(metadata: Mapping[str, Any] | None) -> Attributes:

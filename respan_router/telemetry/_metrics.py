@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion
-from respan_router.telemetry._attributes import OPERATION, error_type, requested_model
+from respan_router.telemetry._attributes import OPERATION, requested_model
 
 __all__ = ["Metrics"]
 

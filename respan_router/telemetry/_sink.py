@@ -1,4 +1,4 @@
-"""Stage 8: record a finished call: spans, metrics, ``request_breakdown``.
+"""Stage 8, best effort: record a finished call as spans and metrics.
 
 Spans are emitted when the call ends, from its :class:`~respan_router.record.CallRecord`,
 with their true start and end times: one INTERNAL span for the call and one CLIENT child
@@ -22,12 +22,12 @@ from typing import Any
 
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
-from respan_router.execution._record import CallRecord
+from respan_router.execution import CallRecord, call_cost
 from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion
 from respan_router.routing._pricing import Pricing
 
-__all__ = ["Telemetry", "unmapped_model"]
+__all__ = ["Telemetry"]
 
 _log = logging.getLogger(__name__)
 
@@ -56,22 +56,6 @@ def _builders() -> ModuleType:
 
         _ATTRIBUTES = attributes
     return _ATTRIBUTES
-
-
-def unmapped_model(litellm_model: str, model_name_map: dict[str, str] | None) -> str:
-    """The standard model name behind a ``model_name_map`` deployment name, for pricing.
-
-    ``{"gpt-4o": "my-gpt4o"}`` turns ``azure/my-gpt4o`` back into ``azure/gpt-4o``.
-    """
-    if not model_name_map:
-        return litellm_model
-    prefix, sep, name = litellm_model.rpartition("/")
-    for standard, deployed in model_name_map.items():
-        if litellm_model == deployed:
-            return standard
-        if name == deployed:
-            return standard if "/" in standard else f"{prefix}{sep}{standard}"
-    return litellm_model
 
 
 class Telemetry:
@@ -155,44 +139,10 @@ class Telemetry:
         error: BaseException | None,
     ) -> None:
         tracer = self.tracer()
-        breakdown = response is not None and request.respan.request_breakdown
-        if tracer is None and self._metrics is None and not breakdown:
-            return
-        cost: list[float | None] = []  # computed at most once, only when needed
-
-        def call_cost() -> float | None:
-            if not cost:
-                cost.append(self.cost(record, request, response))
-            return cost[0]
-
-        if breakdown:
-            assert response is not None
-            from respan_router.telemetry._breakdown import build_breakdown
-
-            response.request_breakdown = build_breakdown(record, request, response, call_cost())
         if tracer is not None and not (record.cache_hit and _omit_log(request)):
-            self._emit(tracer, record, request, response, error, call_cost)
+            self._emit(tracer, record, request, response, error)
         if self._metrics is not None:
             self._metrics.record(record, request, response, error)
-
-    def cost(
-        self, record: CallRecord, request: ChatRequest, response: ChatCompletion | None
-    ) -> float | None:
-        """USD for the call: 0 for a cache hit, None when the price is unknown."""
-        if record.cache_hit:
-            return 0.0
-        if response is None or response.usage is None:
-            return None
-        answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
-        if answered is None:
-            return None
-        backend = answered.pricing_model or unmapped_model(
-            answered.litellm_model, request.respan.model_name_map
-        )
-        usage = response.usage
-        return self._pricing.cost(
-            answered.model, usage.prompt_tokens, usage.completion_tokens, litellm_model=backend
-        )
 
     # -- spans -------------------------------------------------------------------------
     def _emit(
@@ -202,7 +152,6 @@ class Telemetry:
         request: ChatRequest,
         response: ChatCompletion | None,
         error: BaseException | None,
-        call_cost: Any,
     ) -> None:
         attributes = _builders()
         trace = _trace_api(force=True)
@@ -222,7 +171,7 @@ class Telemetry:
                 request,
                 response,
                 error,
-                cost=call_cost(),
+                cost=call_cost(record, response, self._pricing),
                 record_content=self._record_content,
                 record_customer_email=self._record_email,
             )

@@ -1,0 +1,136 @@
+"""The end of a call, on the main path: its cost and ``request_breakdown``.
+
+:class:`CallEnd` runs once per call, success or error (for a stream: when it ends). It
+stamps the record, builds ``request_breakdown`` when the request asks for it (the caller
+sees it, so it is built here and a failure surfaces), then hands the call to the
+recorder (telemetry), which is best effort and never fails the call.
+
+``request_breakdown`` holds no content and no credential: numbers, model names,
+outcomes and the request's metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from respan_router._json import stringify
+from respan_router.errors import error_type
+from respan_router.execution._record import CallRecord
+from respan_router.request import ChatRequest
+from respan_router.responses import ChatCompletion
+from respan_router.routing import Pricing
+
+__all__ = ["CallEnd", "CallRecorder", "build_breakdown", "call_cost"]
+
+
+class CallRecorder(Protocol):
+    """Records a finished call (telemetry). Must not raise."""
+
+    def finish(
+        self,
+        record: CallRecord,
+        request: ChatRequest,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> None: ...
+
+
+def call_cost(
+    record: CallRecord, response: ChatCompletion | None, pricing: Pricing
+) -> float | None:
+    """USD for the call: 0 for a cache hit, None when the price is unknown.
+
+    Computed once per call and kept on the record (the breakdown and the span share it).
+    """
+    if record.cost_known:
+        return record.cost
+    cost: float | None = None
+    if record.cache_hit:
+        cost = 0.0
+    elif response is not None and response.usage is not None:
+        answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
+        if answered is not None:
+            usage = response.usage
+            cost = pricing.cost(
+                answered.model,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                litellm_model=answered.pricing_model or answered.litellm_model,
+            )
+    record.cost, record.cost_known = cost, True
+    return cost
+
+
+def build_breakdown(
+    record: CallRecord, request: ChatRequest, response: ChatCompletion, cost: float | None
+) -> dict[str, Any]:
+    """The ``request_breakdown`` object of a successful call.
+
+    Args:
+        record: what happened during the call (timestamps, attempts, cache hit).
+        request: the validated request (for ``stream`` and ``metadata``).
+        response: the completion returned to the caller.
+        cost: USD for the call, or None when the price is unknown.
+    """
+    usage = response.usage
+    attempts = []
+    for a in record.attempts:
+        entry: dict[str, Any] = {
+            "model": a.model,
+            "provider": a.provider,
+            "outcome": a.outcome,
+            "tries": a.tries,
+        }
+        if a.error is not None:
+            entry["error"] = error_type(a.error)
+        attempts.append(entry)
+    metadata = request.respan.metadata or {}
+    return {
+        "prompt_tokens": usage.prompt_tokens if usage else 0,
+        "completion_tokens": usage.completion_tokens if usage else 0,
+        "cost": cost,
+        "model": response.model,
+        "cached": record.cache_hit,
+        "latency": record.latency_seconds,
+        "routing_time": record.routing_seconds,
+        "status_code": 200,
+        "stream": request.stream,
+        "timestamp": datetime.fromtimestamp(record.start_ns / 1e9, UTC).isoformat(),
+        "attempts": attempts,
+        "metadata": {k: stringify(v) for k, v in metadata.items() if v is not None},
+    }
+
+
+class CallEnd:
+    """Ends calls: stamps the record, adds ``request_breakdown``, hands it to telemetry.
+
+    Args:
+        pricing: prices the call's usage for the breakdown.
+        recorder: records the finished call (best effort).
+    """
+
+    __slots__ = ("_pricing", "_recorder")
+
+    def __init__(self, pricing: Pricing, recorder: CallRecorder) -> None:
+        self._pricing = pricing
+        self._recorder = recorder
+
+    def __call__(
+        self,
+        record: CallRecord,
+        request: ChatRequest | None,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> None:
+        """End one call. A request rejected by validation (``request`` is None) is not
+        recorded: nothing was routed, and the caller gets the error at once."""
+        record.end_ns = time.time_ns()
+        record.error = error
+        if request is None:
+            return
+        if response is not None and error is None and request.respan.request_breakdown:
+            cost = call_cost(record, response, self._pricing)
+            response.request_breakdown = build_breakdown(record, request, response, cost)
+        self._recorder.finish(record, request, response, error)
