@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from respan_router.config import MeterProviderLike
 from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request._request import ChatRequest
@@ -30,7 +31,7 @@ _TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
 class Metrics:
     """The router's two histograms on one meter."""
 
-    def __init__(self, meter_provider: Any, version: str) -> None:
+    def __init__(self, meter_provider: MeterProviderLike, version: str) -> None:
         meter = meter_provider.get_meter("respan_router", version)
         self._duration = meter.create_histogram(
             "gen_ai.client.operation.duration",

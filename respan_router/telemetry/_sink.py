@@ -26,6 +26,8 @@ from respan_router.execution import CallRecord, call_cost
 from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion
 from respan_router.routing._pricing import Pricing
+from respan_router.telemetry import _attributes as attributes
+from respan_router.telemetry._metrics import Metrics
 
 __all__ = ["Telemetry"]
 
@@ -43,19 +45,6 @@ def _trace_api(*, force: bool = False) -> ModuleType | None:
     if module is None and force:
         import opentelemetry.trace as module
     return module
-
-
-_ATTRIBUTES: ModuleType | None = None
-
-
-def _builders() -> ModuleType:
-    """The attribute builders, imported when the first span is recorded."""
-    global _ATTRIBUTES
-    if _ATTRIBUTES is None:
-        from respan_router.telemetry import _attributes as attributes
-
-        _ATTRIBUTES = attributes
-    return _ATTRIBUTES
 
 
 class Telemetry:
@@ -86,7 +75,6 @@ class Telemetry:
         self._metrics: Any = None
         if config.meter_provider is not None:
             from respan_router import __version__
-            from respan_router.telemetry._metrics import Metrics
 
             self._metrics = Metrics(config.meter_provider, __version__)
 
@@ -153,7 +141,6 @@ class Telemetry:
         response: ChatCompletion | None,
         error: BaseException | None,
     ) -> None:
-        attributes = _builders()
         trace = _trace_api(force=True)
         assert trace is not None
         end_ns = record.end_ns
