@@ -66,12 +66,6 @@ class Credentials(Mapping[str, Any]):
 
     __str__ = __repr__
 
-    def merged_over(self, base: Mapping[str, Any]) -> Credentials:
-        """These credentials, falling back to ``base`` for keys they lack."""
-        if not base:
-            return self
-        return Credentials({**dict(base), **self._data})
-
     def as_kwargs(self) -> dict[str, Any]:
         """The raw values, for the provider call only. Never log the result."""
         return dict(self._data)

@@ -66,10 +66,6 @@ class ResponseCache:
         self._hits = 0
         self._misses = 0
 
-    def get_completion(self, key: str) -> ChatCompletion | None:
-        """Return the completion stored under ``key``, or None (a miss)."""
-        return self._get(key + _COMPLETION_SUFFIX, decode_completion)
-
     def peek_completion(self, key: str) -> ChatCompletion | None:
         """The completion stored under ``key``, or None, without counting a hit or a miss
         (the caller counts the outcome once it knows it, with :meth:`count`)."""
