@@ -85,7 +85,7 @@ class Telemetry:
                 self._provider = tracer_provider
         self._metrics: Any = None
         if config.meter_provider is not None:
-            from respan_router import __version__
+            from respan_router._version import __version__
             from respan_router.telemetry._metrics import Metrics
 
             self._metrics = Metrics(config.meter_provider, __version__)
@@ -108,7 +108,7 @@ class Telemetry:
         if isinstance(provider, trace.NoOpTracerProvider):
             self._tracing_off = True
             return None
-        from respan_router import __version__
+        from respan_router._version import __version__
 
         tracer = provider.get_tracer("respan_router", __version__)
         if isinstance(tracer, trace.NoOpTracer):  # e.g. the SDK disabled by environment
