@@ -6,8 +6,9 @@ errors are those of ``json.dumps`` and nothing is lost:
 
 - values orjson refuses (lone surrogates, integers beyond 64 bits, non-str keys when
   keys are sorted, nesting past 254 levels) are written by ``json``;
-- orjson writes NaN and infinity as ``null``: with ``allow_nan=False`` any ``null`` in
-  its output sends the value to ``json``, which raises ``ValueError`` for them.
+- orjson writes NaN and infinity as ``null``: with ``allow_nan=False``, when its output
+  holds a ``null`` the value is searched for them, and one found raises ``ValueError``
+  as ``json`` does.
 
 Floats are written in orjson's shortest form (``1e-7`` where ``json`` writes ``1e-07``);
 everything else is byte for byte what ``json.dumps(..., separators=(",", ":"),
@@ -17,6 +18,7 @@ ensure_ascii=False)`` writes.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -58,11 +60,28 @@ def compact_encoder(
             out = orjson.dumps(obj, default, option)
         except TypeError:  # orjson.JSONEncodeError: let the standard encoder write or raise
             return standard(obj)
-        if not allow_nan and b"null" in out:  # maybe NaN or infinity written as null
-            return standard(obj)
+        if not allow_nan and b"null" in out and _has_non_finite(obj):
+            return standard(obj)  # raises ValueError, as json.dumps does
         return out.decode()
 
     return encode
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether a NaN or an infinity is anywhere in ``value`` (orjson wrote it as null)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return False
+    for item in value:
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool:
+            continue
+        if _has_non_finite(item):
+            return True
+    return False
 
 
 # One encoder for every call: json.dumps with options builds a new encoder each time.

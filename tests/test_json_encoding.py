@@ -55,8 +55,9 @@ def test_the_value_is_that_of_the_standard_encoder(value: Any, sort_keys: bool) 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_numbers_raise_when_not_allowed(bad: float) -> None:
     strict = compact_encoder(sort_keys=True, allow_nan=False)
-    with pytest.raises(ValueError):
-        strict([1, {"a": bad}])
+    for value in ([1, {"a": bad}], ("x", None, [[{"b": None, "c": (bad,)}]]), bad):
+        with pytest.raises(ValueError):
+            strict(value)
     # ... and a real null beside them is still written as one.
     assert strict({"a": None, "b": [None]}) == '{"a":null,"b":[null]}'
 
