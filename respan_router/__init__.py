@@ -6,6 +6,7 @@ first call that dispatches through it.
 """
 
 from respan_router._secrets import Credentials
+from respan_router._version import __version__
 from respan_router.config import Deployment, RouterConfig
 from respan_router.errors import (
     AllAttemptsFailedError,
@@ -38,8 +39,6 @@ from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion, ChatCompletionChunk, Usage
 from respan_router.router import Router
 from respan_router.routing._plan import Attempt
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AllAttemptsFailedError",

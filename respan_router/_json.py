@@ -1,23 +1,33 @@
-"""Compact JSON encoding for the hot path, built once.
+"""Compact JSON for cache keys and span content: orjson, with the standard library's rules.
 
-``json.JSONEncoder.encode`` builds a new C encoder on every call (about 0.8 µs here);
-these encoders are built once and reused. The output is byte for byte what
-``JSONEncoder(separators=(",", ":"), ensure_ascii=False, ...).encode`` gives; without
-CPython's C accelerator they fall back to exactly that.
+orjson writes plain JSON data several times faster than ``json`` (about 1 µs against 5
+for a cache key's fields). Where the two disagree, the standard encoder decides, so the
+errors are those of ``json.dumps`` and nothing is lost:
+
+- values orjson refuses (lone surrogates, integers beyond 64 bits, non-str keys when
+  keys are sorted, nesting past 254 levels) are written by ``json``;
+- orjson writes NaN and infinity as ``null``: with ``allow_nan=False``, when its output
+  holds a ``null`` the value is searched for them, and one found raises ``ValueError``
+  as ``json`` does.
+
+Floats are written in orjson's shortest form (``1e-7`` where ``json`` writes ``1e-07``);
+everything else is byte for byte what ``json.dumps(..., separators=(",", ":"),
+ensure_ascii=False)`` writes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
-from json import encoder as _encoder
 from typing import Any
+
+import orjson
 
 __all__ = ["compact_encoder", "stringify"]
 
-
-def _no_json_form(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+# Dataclasses and datetimes go to ``default`` (or raise) as with ``json``, not orjson's forms.
+_BASE = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def compact_encoder(
@@ -28,36 +38,50 @@ def compact_encoder(
 ) -> Callable[[Any], str]:
     """An ``obj -> str`` compact JSON encoder (no spaces, non-ASCII kept as is).
 
-    Circular structures are not detected (callers pass validated, bounded data): they
-    raise ``RecursionError`` instead of ``ValueError``.
+    Args:
+        sort_keys: object keys in sorted order (for hashing).
+        allow_nan: False to raise ``ValueError`` for NaN and infinity.
+        default: called for a value without a JSON form; without it such a value
+            raises ``TypeError``.
     """
-    c_make_encoder = getattr(_encoder, "c_make_encoder", None)
-    if c_make_encoder is None:  # no C accelerator: the standard, slower path
-        return json.JSONEncoder(
-            separators=(",", ":"),
-            ensure_ascii=False,
-            sort_keys=sort_keys,
-            allow_nan=allow_nan,
-            default=default,
-        ).encode
-    make = c_make_encoder(
-        None,  # no circular-reference markers
-        default or _no_json_form,
-        _encoder.encode_basestring,
-        None,  # no indent
-        ":",
-        ",",
-        sort_keys,
-        False,  # skipkeys
-        allow_nan,
-    )
+    # Sorted keys must all be str (``json`` raises for mixed types); unsorted ones are
+    # written as ``json`` writes them (``{1: "a"}`` -> ``{"1":"a"}``).
+    option = _BASE | (orjson.OPT_SORT_KEYS if sort_keys else orjson.OPT_NON_STR_KEYS)
+    standard = json.JSONEncoder(
+        separators=(",", ":"),
+        ensure_ascii=False,
+        sort_keys=sort_keys,
+        allow_nan=allow_nan,
+        default=default,
+    ).encode
 
     def encode(obj: Any) -> str:
-        if type(obj) is str:
-            return _encoder.encode_basestring(obj)
-        return "".join(make(obj, 0))
+        try:
+            out = orjson.dumps(obj, default, option)
+        except TypeError:  # orjson.JSONEncodeError: let the standard encoder write or raise
+            return standard(obj)
+        if not allow_nan and b"null" in out and _has_non_finite(obj):
+            return standard(obj)  # raises ValueError, as json.dumps does
+        return out.decode()
 
     return encode
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether a NaN or an infinity is anywhere in ``value`` (orjson wrote it as null)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return False
+    for item in value:
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool:
+            continue
+        if _has_non_finite(item):
+            return True
+    return False
 
 
 # One encoder for every call: json.dumps with options builds a new encoder each time.

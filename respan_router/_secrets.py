@@ -12,15 +12,22 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["Credentials", "masked_params", "param_secrets", "redact"]
+__all__ = ["Credentials", "is_secret_name", "masked_params", "param_secrets", "redact"]
 
-_SECRET_NAME = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
+# Names of settings that authenticate or identify the caller: masked in reprs, their
+# values redacted from messages, and (in routing) taken together from one source only.
+_SECRET_NAME = re.compile(
+    r"key|secret|token|password|credential|auth|organi[sz]ation|project|profile|role",
+    re.IGNORECASE,
+)
 _MASK = "***"
 _MIN_SECRET_LEN = 4
 _HEADER_KEYS = ("extra_headers", "headers")
 
 
-def _is_secret_name(name: str) -> bool:
+def is_secret_name(name: str) -> bool:
+    """Whether a setting or header named ``name`` authenticates or identifies the caller
+    (``api_key``, ``Authorization``, ``organization``, ``vertex_project``, ...)."""
     return bool(_SECRET_NAME.search(name))
 
 
@@ -53,17 +60,11 @@ class Credentials(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{k}={_MASK if _is_secret_name(k) else v!r}" for k, v in self._data.items()
+            f"{k}={_MASK if is_secret_name(k) else v!r}" for k, v in self._data.items()
         )
         return f"Credentials({shown})"
 
     __str__ = __repr__
-
-    def merged_over(self, base: Mapping[str, Any]) -> Credentials:
-        """These credentials, falling back to ``base`` for keys they lack."""
-        if not base:
-            return self
-        return Credentials({**dict(base), **self._data})
 
     def as_kwargs(self) -> dict[str, Any]:
         """The raw values, for the provider call only. Never log the result."""
@@ -74,7 +75,7 @@ class Credentials(Mapping[str, Any]):
         return tuple(
             v
             for k, v in self._data.items()
-            if _is_secret_name(k) and isinstance(v, str) and len(v) >= _MIN_SECRET_LEN
+            if is_secret_name(k) and isinstance(v, str) and len(v) >= _MIN_SECRET_LEN
         )
 
 
@@ -103,9 +104,9 @@ def param_secrets(params: Mapping[str, Any]) -> tuple[str, ...]:
     for name, value in params.items():
         if name in _HEADER_KEYS and isinstance(value, Mapping):
             for header, text in value.items():
-                if isinstance(header, str) and _is_secret_name(header) and isinstance(text, str):
+                if isinstance(header, str) and is_secret_name(header) and isinstance(text, str):
                     found.extend(_header_secrets(text))
-        elif isinstance(value, str) and _is_secret_name(name):
+        elif isinstance(value, str) and is_secret_name(name):
             found.append(value)
     return tuple(s for s in found if len(s) >= _MIN_SECRET_LEN)
 
@@ -116,9 +117,9 @@ def masked_params(params: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in params.items():
         if name in _HEADER_KEYS and isinstance(value, Mapping):
             out[name] = {
-                h: _MASK if isinstance(h, str) and _is_secret_name(h) and v else v
+                h: _MASK if isinstance(h, str) and is_secret_name(h) and v else v
                 for h, v in value.items()
             }
         else:
-            out[name] = _MASK if isinstance(value, str) and _is_secret_name(name) else value
+            out[name] = _MASK if isinstance(value, str) and is_secret_name(name) else value
     return out

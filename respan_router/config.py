@@ -29,6 +29,7 @@ from respan_router.providers.base import Provider
 from respan_router.request._params import LoadBalanceModel, RetryParams
 
 __all__ = [
+    "DEFAULT_CACHE_TTL",
     "Deployment",
     "MeterProviderLike",
     "RouterConfig",
@@ -36,6 +37,10 @@ __all__ = [
     "build_config",
     "load_config_file",
 ]
+
+#: The gateway's default ``cache_ttl``: 30 days, in seconds. Declared here, below every
+#: stage, so the cache (``respan_router.cache.DEFAULT_TTL``) and the settings share it.
+DEFAULT_CACHE_TTL: float = 30 * 24 * 3600
 
 
 class Deployment(BaseModel):
@@ -134,7 +139,7 @@ class RouterConfig(BaseModel):
     circuit_breaker: dict[str, Any] | bool = True
     retry_budget: dict[str, Any] | bool = True
     cache_enabled: bool = False
-    cache_ttl: float = Field(default=30 * 24 * 3600, gt=0)
+    cache_ttl: float = Field(default=DEFAULT_CACHE_TTL, gt=0)
     cache_maxsize: int = Field(default=10_000, ge=1)
     cache_max_bytes: int | None = Field(default=None, ge=1)
     cache_backend: object | None = None

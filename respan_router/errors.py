@@ -266,6 +266,20 @@ class AllAttemptsFailedError(RouterError):
         return self.attempts[-1].error
 
 
+# The one status -> error table, for every provider adapter and the test fake. Statuses
+# not listed are a plain ProviderError (retried when 5xx, 408, 409 or 429).
+_BY_STATUS: dict[int, type[ProviderError]] = {
+    400: ProviderBadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: ProviderTimeoutError,
+    422: ProviderBadRequestError,
+    429: RateLimitError,
+    504: ProviderTimeoutError,
+}
+
+
 def error_for_status(
     status: int,
     message: str,
@@ -274,24 +288,16 @@ def error_for_status(
     provider: str | None = None,
     retry_after: float | None = None,
 ) -> ProviderError:
-    """The error a provider's HTTP status becomes (shared by every provider adapter)."""
-    kw: dict[str, object] = {"status_code": status, "model": model, "provider": provider}
-    if status == 429:
-        return RateLimitError(message, retry_after=retry_after, **kw)  # type: ignore[arg-type]
-    cls: type[ProviderError]
-    if status in (400, 422):
-        cls = ProviderBadRequestError
-    elif status == 401:
-        cls = AuthenticationError
-    elif status == 403:
-        cls = PermissionDeniedError
-    elif status == 404:
-        cls = NotFoundError
-    elif status in (408, 504):
-        cls = ProviderTimeoutError
-    else:
-        cls = ProviderError
-    return cls(message, **kw)  # type: ignore[arg-type]
+    """The error a provider's HTTP status becomes (shared by every provider adapter).
+
+    ``retry_after`` (seconds) is kept on a :class:`RateLimitError` only.
+    """
+    cls = _BY_STATUS.get(status, ProviderError)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message, status_code=status, model=model, provider=provider, retry_after=retry_after
+        )
+    return cls(message, status_code=status, model=model, provider=provider)
 
 
 def error_type(error: BaseException) -> str:

@@ -45,12 +45,16 @@ def chunks() -> list[ChatCompletionChunk]:
     ]
 
 
-def test_miss_then_hit_and_counts() -> None:
+def test_peek_counts_nothing_until_the_caller_counts() -> None:
     cache = ResponseCache()
-    assert cache.get_completion(KEY) is None
+    assert cache.peek_completion(KEY) is None
     cache.set_completion(KEY, completion())
-    assert cache.get_completion(KEY) == completion()
-    assert cache.get_completion(KEY) == completion()
+    assert cache.peek_completion(KEY) == completion()
+    assert cache.peek_completion(KEY) == completion()
+    assert (cache.stats.hits, cache.stats.misses, cache.stats.entries) == (0, 0, 1)
+    cache.count(hit=False)
+    cache.count(hit=True)
+    cache.count(hit=True)
     stats = cache.stats
     assert (stats.hits, stats.misses, stats.entries) == (2, 1, 1)
     assert stats.bytes > 0
@@ -69,7 +73,7 @@ def test_streamed_and_whole_answers_are_stored_apart() -> None:
     cache.set_completion(KEY, completion("whole"))
     assert cache.get_chunks(KEY) is None
     cache.set_chunks(KEY, chunks())
-    assert cache.get_completion(KEY) == completion("whole")
+    assert cache.peek_completion(KEY) == completion("whole")
     assert cache.get_chunks(KEY) == chunks()
     assert cache.stats.entries == 2
 
@@ -78,8 +82,8 @@ def test_distinct_keys_are_distinct_entries() -> None:
     cache = ResponseCache()
     cache.set_completion("a", completion("A"))
     cache.set_completion("b", completion("B"))
-    assert cache.get_completion("a") == completion("A")
-    assert cache.get_completion("b") == completion("B")
+    assert cache.peek_completion("a") == completion("A")
+    assert cache.peek_completion("b") == completion("B")
 
 
 def test_default_and_explicit_ttl() -> None:
@@ -89,13 +93,13 @@ def test_default_and_explicit_ttl() -> None:
     cache.set_completion("short", completion(), ttl=10)
     cache.set_chunks("chunks", chunks(), ttl=30)
     clock.now = 10
-    assert cache.get_completion("short") is None
+    assert cache.peek_completion("short") is None
     assert cache.get_chunks("chunks") is not None
     clock.now = 30
     assert cache.get_chunks("chunks") is None
-    assert cache.get_completion("default") is not None
+    assert cache.peek_completion("default") is not None
     clock.now = 60
-    assert cache.get_completion("default") is None
+    assert cache.peek_completion("default") is None
 
 
 def test_default_ttl_is_thirty_days() -> None:
@@ -106,7 +110,7 @@ def test_default_ttl_is_thirty_days() -> None:
 def test_zero_ttl_stores_nothing() -> None:
     cache = ResponseCache()
     cache.set_completion(KEY, completion(), ttl=0)
-    assert cache.get_completion(KEY) is None
+    assert cache.peek_completion(KEY) is None
 
 
 @pytest.mark.parametrize("garbage", [b"", b"garbage", b"\xff", b'["chat.completion/999"]'])
@@ -118,30 +122,30 @@ def test_undecodable_bytes_are_a_miss_and_deleted(garbage: bytes) -> None:
     assert len(backend.data) == 2
     for stored_key in backend.data:
         backend.data[stored_key] = garbage
-    assert cache.get_completion(KEY) is None
+    assert cache.peek_completion(KEY) is None
     assert cache.get_chunks(KEY) is None
     assert backend.data == {}
-    assert (cache.stats.hits, cache.stats.misses) == (0, 2)
+    assert (cache.stats.hits, cache.stats.misses) == (0, 1)  # the chunks' lookup counted
 
 
 def test_hits_are_new_objects() -> None:
     cache = ResponseCache()
     cache.set_completion(KEY, completion())
-    got = cache.get_completion(KEY)
+    got = cache.peek_completion(KEY)
     assert got is not None
     got.choices[0].message.content = "mutated"
     got.request_breakdown = {"cached": True}
-    assert cache.get_completion(KEY) == completion()
+    assert cache.peek_completion(KEY) == completion()
 
 
 def test_clear_drops_entries_and_counts() -> None:
     cache = ResponseCache()
     cache.set_completion(KEY, completion())
-    cache.get_completion(KEY)
-    cache.get_completion("other")
+    cache.peek_completion(KEY)
+    cache.peek_completion("other")
     cache.clear()
     assert cache.stats == CacheStats(hits=0, misses=0, entries=0, bytes=0)
-    assert cache.get_completion(KEY) is None
+    assert cache.peek_completion(KEY) is None
 
 
 def test_stats_are_frozen() -> None:
@@ -158,7 +162,7 @@ def test_counters_are_thread_safe() -> None:
     def work() -> None:
         start.wait()
         for i in range(500):
-            cache.get_completion("hit" if i % 2 else "miss")
+            cache.count(hit=cache.peek_completion("hit" if i % 2 else "miss") is not None)
 
     threads = [threading.Thread(target=work) for _ in range(16)]
     for t in threads:
@@ -194,7 +198,7 @@ def test_any_backend_of_the_protocol_works() -> None:
     backend = DictBackend()
     cache = ResponseCache(backend)
     cache.set_completion(KEY, completion())
-    assert cache.get_completion(KEY) == completion()
+    assert cache.peek_completion(KEY) == completion()
     assert all(k.startswith(KEY) for k in backend.data)
     assert cache.stats.entries == 1
     assert "ResponseCache(" in repr(cache)

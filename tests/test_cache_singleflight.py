@@ -1,11 +1,11 @@
 import asyncio
 import gc
 import threading
-import time
 from typing import Any
 
 import pytest
 
+from respan_router.cache import singleflight
 from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
 
 # --- asyncio ---------------------------------------------------------------------------
@@ -293,7 +293,25 @@ class Interrupted(BaseException):
     """Like KeyboardInterrupt, without disturbing the test run."""
 
 
-def test_interrupted_thread_leader_hands_over() -> None:
+class _WatchedCall(singleflight._Call[Any]):
+    """A flight whose followers say when they start waiting for it."""
+
+    waiting = threading.Semaphore(0)
+
+    def __init__(self, owner: int) -> None:
+        super().__init__(owner)
+        self.done = _AnnouncedEvent()
+
+
+class _AnnouncedEvent(threading.Event):
+    def wait(self, timeout: float | None = None) -> bool:
+        _WatchedCall.waiting.release()
+        return super().wait(timeout)
+
+
+def test_interrupted_thread_leader_hands_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(singleflight, "_Call", _WatchedCall)
+    monkeypatch.setattr(_WatchedCall, "waiting", threading.Semaphore(0))
     sf = SingleFlight()
     entered = threading.Event()
     release = threading.Event()
@@ -326,7 +344,8 @@ def test_interrupted_thread_leader_hands_over() -> None:
     followers = [threading.Thread(target=follow, args=(i,)) for i in range(4)]
     for t in followers:
         t.start()
-    time.sleep(0.2)  # let the followers start waiting
+    for _ in followers:  # every follower waits on the leader's flight
+        assert _WatchedCall.waiting.acquire(timeout=5)
     release.set()
     for t in [t_lead, *followers]:
         t.join(timeout=5)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from respan_router._secrets import Credentials, is_secret_name
 from respan_router.request._params import RespanParams
-from respan_router.routing._credentials import (
-    RequestCredentials,
-    is_secret_setting,
-    merge_credential_sources,
-)
+from respan_router.routing._credentials import RequestCredentials, merge_credential_sources
 from tests.helpers import assert_matches_weights
 
 
@@ -26,8 +23,12 @@ def test_secret_settings_are_recognised() -> None:
         "password",
     ]
     plain = ["api_base", "base_url", "api_version", "aws_region_name", "vertex_location"]
-    assert all(is_secret_setting(k) for k in secret)
-    assert not any(is_secret_setting(k) for k in plain)
+    assert all(is_secret_name(k) for k in secret)
+    assert not any(is_secret_name(k) for k in plain)
+    # One rule: what routing takes from one source is also what a repr masks.
+    shown = repr(Credentials({k: f"value-of-{k}" for k in secret + plain}))
+    assert not any(f"value-of-{k}" in shown for k in secret)
+    assert all(f"value-of-{k}" in shown for k in plain)
 
 
 def test_the_highest_source_with_a_secret_wins_and_settings_merge_under_it() -> None:

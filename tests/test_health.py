@@ -362,41 +362,23 @@ def test_retry_after_on_probe_failure(registry: HealthRegistry, clock: FakeClock
     assert registry.breaker(KEY).snapshot().open_for == pytest.approx(300.0)
 
 
-# --- order ---------------------------------------------------------------------------------
+# --- availability (what plans are ordered by) ---------------------------------------------
 
 
-def test_order_moves_open_deployments_to_the_back(
-    registry: HealthRegistry, clock: FakeClock
-) -> None:
-    keys = ["a|env", "b|env", "c|env", "d|env"]
-    open_breaker(registry, "b|env")
+def test_available_does_not_take_the_probe(registry: HealthRegistry, clock: FakeClock) -> None:
     open_breaker(registry, "a|env")
-    assert registry.order(keys) == ["c|env", "d|env", "a|env", "b|env"]
-    assert registry.order(iter(keys)) == ["c|env", "d|env", "a|env", "b|env"]
-
-
-def test_order_never_drops_and_keeps_order_when_all_open(registry: HealthRegistry) -> None:
-    keys = ["a|env", "b|env", "c|env"]
-    for key in reversed(keys):
-        open_breaker(registry, key)
-    assert registry.order(keys) == keys
-    assert registry.order([]) == []
-
-
-def test_order_does_not_take_the_probe(registry: HealthRegistry, clock: FakeClock) -> None:
-    keys = ["a|env", "b|env"]
-    open_breaker(registry, "a|env")
+    assert not registry.available("a|env")
+    assert registry.available("b|env")
     clock.advance(30)
     for _ in range(5):
-        assert registry.order(keys) == keys  # half-open and free: available
+        assert registry.available("a|env")  # half-open and free: available
     assert registry.allow("a|env")  # the probe is still there to take
-    assert registry.order(keys) == ["b|env", "a|env"]  # probe out: others go first
+    assert not registry.available("a|env")  # probe out: not available
 
 
-def test_order_and_allow_of_unknown_keys_make_no_breakers(registry: HealthRegistry) -> None:
-    assert registry.order(["x", "y"]) == ["x", "y"]
-    assert registry.allow("x")
+def test_available_and_allow_of_unknown_keys_make_no_breakers(registry: HealthRegistry) -> None:
     assert registry.available("y")
+    assert registry.allow("x")
     registry.release("x")
     assert registry.snapshot() == {}
 

@@ -14,6 +14,7 @@ from respan_router.errors import (
     ProviderTimeoutError,
     RateLimitError,
     RouterError,
+    error_for_status,
 )
 from respan_router.providers._litellm_errors import map_litellm_error
 
@@ -88,3 +89,13 @@ def test_redacts_the_whole_chain_in_place() -> None:
         assert SECRET not in str(outer)
         assert SECRET not in str(inner)
         assert SECRET not in getattr(inner, "message", "")
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504])
+def test_a_status_maps_as_in_the_one_table(status: int) -> None:
+    # The adapter and the test fake read the same status -> error table.
+    err = mapped(status_error(openai.APIStatusError, status, **{"retry-after": "3"}))
+    same = error_for_status(status, "x", retry_after=3.0)
+    assert type(err) is type(same)
+    assert (err.status_code, err.retryable) == (same.status_code, same.retryable)
+    assert getattr(err, "retry_after", None) == getattr(same, "retry_after", None)

@@ -16,6 +16,7 @@ from respan_router import (
     AuthenticationError,
     ChatCompletion,
     InvalidRequestError,
+    ProviderCall,
     ProviderError,
     RateLimitError,
     Router,
@@ -118,14 +119,24 @@ def test_sync_call_from_a_running_loops_thread_pool() -> None:
 
 
 def test_sync_call_inside_a_running_loop_does_not_start_another_loop() -> None:
-    router = Router(provider=FakeProvider("inline"))
+    seen: list[tuple[threading.Thread, asyncio.AbstractEventLoop]] = []
+
+    class Where(FakeProvider):
+        def complete(self, call: ProviderCall) -> ChatCompletion:
+            # A loop started for the call would run here, in this thread or another.
+            seen.append((threading.current_thread(), asyncio.get_running_loop()))
+            return super().complete(call)
+
+    router = Router(provider=Where("inline"))
 
     async def main() -> str:
         # Blocking, but legal: the sync path never touches the event loop machinery.
+        seen.append((threading.current_thread(), asyncio.get_running_loop()))
         return router.complete(model="m", messages=MSG).choices[0].message.content
 
     assert asyncio.run(main()) == "inline"
-    assert threading.active_count() >= 1
+    (caller, outer_loop), (provider_thread, provider_loop) = seen
+    assert provider_thread is caller and provider_loop is outer_loop
 
 
 def test_cancellation_is_not_turned_into_a_router_error() -> None:

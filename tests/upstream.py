@@ -451,6 +451,12 @@ class FakeUpstream:
             return self._disconnects
 
     @property
+    def open_connections(self) -> int:
+        """Client connections a handler is still serving (or waiting on)."""
+        with self._lock:
+            return len(self._connections)
+
+    @property
     def streams_completed(self) -> int:
         with self._lock:
             return self._streams_completed

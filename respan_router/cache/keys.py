@@ -58,9 +58,23 @@ ANSWER_FIELDS: frozenset[str] = frozenset(
 
 # Part of every hashed form: bump it when the canonical form changes, so entries stored
 # by an older version (in a shared store) are never read as answers to a newer request.
-_KEY_VERSION = 2
+# 3: floats in orjson's shortest form (``1e-7``, was ``1e-07``).
+_KEY_VERSION = 3
 
 _dumps = compact_encoder(sort_keys=True, allow_nan=False)
+
+
+def _hashed_form(body: Mapping[str, Any], model: str | None, customer: Any) -> str:
+    """``[version, body, model, customer]`` as compact JSON, sorted keys.
+
+    Written in parts: a ``null`` in the encoder's output sends it to the slower standard
+    path (it may be a NaN), so the usual ``None`` model and customer are kept out of it.
+    """
+    return (
+        f"[{_KEY_VERSION},{_dumps(body)},"
+        f"{'null' if model is None else _dumps(model)},"
+        f"{'null' if customer is None else _dumps(customer)}]"
+    )
 
 
 def cache_key(
@@ -94,10 +108,9 @@ def cache_key(
     """
     if isinstance(customer, int) and not isinstance(customer, bool):
         customer = str(customer)
-    # Fast path: the C encoder straight over plain JSON data (nearly every request).
+    # Fast path: the encoder straight over plain JSON data (nearly every request).
     try:
-        text = _dumps([_KEY_VERSION, {k: v for k, v in fields.items() if v is not None},
-                       model, customer])  # fmt: skip
+        text = _hashed_form({k: v for k, v in fields.items() if v is not None}, model, customer)
     except (TypeError, ValueError, RecursionError):
         pass  # NaN, a non-JSON object, mixed key types: the canonical path says where
     else:
@@ -117,7 +130,7 @@ def cache_key(
         raise InvalidRequestError(f"{path}: {reason}", field=path)
     # A JSON array: positions keep model, customer and the fields apart, and null is
     # never the string "None".
-    text = _dumps([_KEY_VERSION, body, model, customer])
+    text = _hashed_form(body, model, customer)
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{namespace}:chat:{digest}"
 

@@ -15,12 +15,13 @@ from respan_router.cache.codec import (
     encode_chunks,
     encode_completion,
 )
+from respan_router.config import DEFAULT_CACHE_TTL
 from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["DEFAULT_TTL", "CacheStats", "ResponseCache"]
 
-#: The gateway's default ``cache_ttl``: 30 days, in seconds.
-DEFAULT_TTL: float = 30 * 24 * 3600
+#: The gateway's default ``cache_ttl``: 30 days, in seconds (the Router's setting's default).
+DEFAULT_TTL: float = DEFAULT_CACHE_TTL
 
 # A streamed answer and a whole one are stored apart: a request asked with stream=True
 # replays chunks, one without gets a completion. The suffix decides the space, so the
@@ -64,10 +65,6 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
-
-    def get_completion(self, key: str) -> ChatCompletion | None:
-        """Return the completion stored under ``key``, or None (a miss)."""
-        return self._get(key + _COMPLETION_SUFFIX, decode_completion)
 
     def peek_completion(self, key: str) -> ChatCompletion | None:
         """The completion stored under ``key``, or None, without counting a hit or a miss

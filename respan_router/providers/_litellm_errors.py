@@ -33,18 +33,13 @@ from typing import Any
 
 from respan_router._secrets import redact
 from respan_router.errors import (
-    AuthenticationError,
     ContentPolicyViolationError,
     ContextWindowExceededError,
-    NotFoundError,
-    PermissionDeniedError,
     ProviderBadRequestError,
     ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
     RouterError,
     StreamInterruptedError,
+    error_for_status,
 )
 
 __all__ = ["map_litellm_error", "parse_retry_after"]
@@ -52,11 +47,6 @@ __all__ = ["map_litellm_error", "parse_retry_after"]
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "context_window_exceeded"})
 _CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 _CHAIN_LIMIT = 16
-_BY_STATUS: dict[int, type[ProviderError]] = {
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-}
 
 
 def map_litellm_error(
@@ -87,26 +77,29 @@ def map_litellm_error(
         return StreamInterruptedError(message, model=model, provider=provider)
 
     status = _status_of(exc)
-    cls: type[ProviderError]
-    if _is_timeout(exc) or status in (408, 504):
-        cls, status = ProviderTimeoutError, (504 if status == 504 else 408)
-    elif _is_connection_error(exc):
-        cls, status = ProviderConnectionError, None
-    elif status == 429:
-        return RateLimitError(
-            message, retry_after=_retry_after_of(exc), model=model, provider=provider
-        )
-    elif status in (400, 422):
-        code = _error_code(exc)
-        if _is_named(exc, "ContextWindowExceededError") or code in _CONTEXT_CODES:
-            cls = ContextWindowExceededError
-        elif _is_named(exc, "ContentPolicyViolationError") or code in _CONTENT_POLICY_CODES:
-            cls = ContentPolicyViolationError
-        else:
-            cls = ProviderBadRequestError
-    else:
-        cls = _BY_STATUS.get(status or 500, ProviderError)
-    return cls(message, status_code=status, model=model, provider=provider)
+    if _is_timeout(exc):
+        status = 504 if status == 504 else 408
+    elif status not in (408, 504) and _is_connection_error(exc):
+        return ProviderConnectionError(message, model=model, provider=provider)
+    if status in (400, 422):
+        refined = _bad_request_class(exc)
+        if refined is not ProviderBadRequestError:
+            return refined(message, status_code=status, model=model, provider=provider)
+    retry_after = _retry_after_of(exc) if status == 429 else None
+    # Everything else by its status, from the one table in respan_router.errors.
+    return error_for_status(
+        status or 500, message, model=model, provider=provider, retry_after=retry_after
+    )
+
+
+def _bad_request_class(exc: BaseException) -> type[ProviderBadRequestError]:
+    """A 400/422's class: the context window or the content filter, else a plain one."""
+    code = _error_code(exc)
+    if _is_named(exc, "ContextWindowExceededError") or code in _CONTEXT_CODES:
+        return ContextWindowExceededError
+    if _is_named(exc, "ContentPolicyViolationError") or code in _CONTENT_POLICY_CODES:
+        return ContentPolicyViolationError
+    return ProviderBadRequestError
 
 
 def parse_retry_after(

@@ -17,8 +17,8 @@ provider error (a 400, a 404, a context-window error) is the deployment answerin
 counts as a success; an error that is not a provider's (our validation errors,
 cancellation) counts as nothing.
 
-:class:`HealthRegistry` holds the breakers of one router. :meth:`HealthRegistry.order` is
-non-consuming and puts the deployments that may not be called at the back;
+:class:`HealthRegistry` holds the breakers of one router. :meth:`HealthRegistry.available`
+is non-consuming (plans put the deployments that may not be called at the back);
 :meth:`HealthRegistry.allow` is asked right before the call and hands out the probe; every
 call that was let through must then report :meth:`~HealthRegistry.record_success` or
 :meth:`~HealthRegistry.record_failure` once.
@@ -30,7 +30,7 @@ import enum
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from respan_router.errors import ProviderError
@@ -370,17 +370,6 @@ class HealthRegistry:
         breaker = self._breakers.get(key)
         if breaker is not None:
             breaker.release()
-
-    def order(self, keys: Iterable[str]) -> list[str]:
-        """``keys`` with the unavailable ones moved to the back, each part in its order.
-
-        Nothing is dropped: when every deployment is open, all come back in order.
-        """
-        ready: list[str] = []
-        waiting: list[str] = []
-        for key in keys:
-            (ready if self.available(key) else waiting).append(key)
-        return ready + waiting
 
     def snapshot(self) -> Mapping[str, BreakerSnapshot]:
         """A snapshot of every breaker, by key."""

@@ -31,11 +31,10 @@ credentials from trusted input only.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from respan_router._secrets import Credentials
+from respan_router._secrets import Credentials, is_secret_name
 from respan_router.request._params import RespanParams, WeightedCredentials
 from respan_router.routing._selection import weighted_index
 
@@ -63,22 +62,12 @@ class Resolved(Protocol):
 __all__ = [
     "RequestCredentials",
     "credentials_for",
-    "is_secret_setting",
     "merge_credential_sources",
 ]
 
-_SECRET = re.compile(
-    r"key|secret|token|password|credential|auth|organi[sz]ation|project|profile|role",
-    re.IGNORECASE,
-)
 _EMPTY: Mapping[str, Any] = {}
 
 Source = tuple[str, Mapping[str, Any] | None]
-
-
-def is_secret_setting(name: str) -> bool:
-    """Whether a setting identifies or authenticates the caller (taken from one source)."""
-    return bool(_SECRET.search(name))
 
 
 def merge_credential_sources(sources: Iterable[Source]) -> tuple[Credentials, str]:
@@ -96,14 +85,14 @@ def merge_credential_sources(sources: Iterable[Source]) -> tuple[Credentials, st
                 continue
             if first is None:
                 first = name
-            if is_secret_setting(key):
+            if is_secret_name(key):
                 supplies_secret = True
             elif key not in settings:
                 settings[key] = value
         if supplies_secret and winner is None:
             winner, secrets = name, values
     if secrets is not None:
-        settings.update((k, v) for k, v in secrets.items() if is_secret_setting(k))
+        settings.update((k, v) for k, v in secrets.items() if is_secret_name(k))
     return Credentials(settings), winner or first or "environment"
 
 

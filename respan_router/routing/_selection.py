@@ -3,7 +3,8 @@
 Pure helpers for the planner, plus :class:`LatencyTracker`, the one piece of state the
 ``fastest`` strategy reads and the executor writes.
 
-Strategies pick the *first* model of a ``models`` list; the others follow in list order:
+Strategies (``routing_strategy``) pick the *first* model of a ``models`` list; the others
+follow in list order:
 
 - ``ordered``: the first of the list.
 - ``cheapest``: the lowest input + output price per token; models without a known price

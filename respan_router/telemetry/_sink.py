@@ -20,6 +20,7 @@ import traceback
 from types import ModuleType
 from typing import Any
 
+from respan_router._version import __version__
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
 from respan_router.execution import CallRecord, call_cost
@@ -74,8 +75,6 @@ class Telemetry:
                 self._provider = tracer_provider
         self._metrics: Any = None
         if config.meter_provider is not None:
-            from respan_router import __version__
-
             self._metrics = Metrics(config.meter_provider, __version__)
 
     # -- the tracer, resolved lazily ---------------------------------------------------
@@ -96,8 +95,6 @@ class Telemetry:
         if isinstance(provider, trace.NoOpTracerProvider):
             self._tracing_off = True
             return None
-        from respan_router import __version__
-
         tracer = provider.get_tracer("respan_router", __version__)
         if isinstance(tracer, trace.NoOpTracer):  # e.g. the SDK disabled by environment
             self._tracing_off = True
