@@ -122,6 +122,7 @@ class RouterConfig(BaseModel):
     deployments: dict[str, Deployment] = Field(default_factory=dict)
     load_balance_groups: dict[str, list[LoadBalanceModel]] = Field(default_factory=dict)
     provider: Provider | Literal["litellm"] = "litellm"
+    lean_dispatch: bool = True
     tracer_provider: TracerProviderLike | None = None
     meter_provider: MeterProviderLike | None = None
     seed: int | None = None
