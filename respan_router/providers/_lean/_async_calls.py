@@ -28,7 +28,7 @@ def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
     return connection_error(attempt.litellm, attempt.deployment, exc)
 
 
-async def acomplete(attempt: Attempt, session: Any) -> ChatCompletion:
+async def acomplete(attempt: Attempt, session: Any, proxy: str | None) -> ChatCompletion:
     import aiohttp
 
     call, request = attempt.call, attempt.request
@@ -40,6 +40,7 @@ async def acomplete(attempt: Attempt, session: Any) -> ChatCompletion:
             headers=request.headers,
             timeout=timeout,
             allow_redirects=False,
+            proxy=proxy,
         ) as response:
             raw = await response.read()
             status, headers = response.status, response.headers
@@ -54,7 +55,9 @@ async def acomplete(attempt: Attempt, session: Any) -> ChatCompletion:
     return attempt.completion(raw, headers)
 
 
-async def astream(attempt: Attempt, session: Any) -> AsyncIterator[ChatCompletionChunk]:
+async def astream(
+    attempt: Attempt, session: Any, proxy: str | None
+) -> AsyncIterator[ChatCompletionChunk]:
     import aiohttp
 
     call, request = attempt.call, attempt.request
@@ -66,6 +69,7 @@ async def astream(attempt: Attempt, session: Any) -> AsyncIterator[ChatCompletio
             headers=request.headers,
             timeout=timeout,
             allow_redirects=False,
+            proxy=proxy,
         )
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         error = _transport_error(attempt, exc)

@@ -3,7 +3,9 @@
 A session is bound to the loop it was made on; calls on another loop get their own. A
 session whose loop has closed is closed synchronously when next noticed, and
 :meth:`AsyncTransport.aclose` / :meth:`AsyncTransport.close` close them all. Proxies from
-the environment are honoured (``trust_env``) and TLS is verified as litellm verifies it.
+the environment are honoured as litellm's aiohttp transport honours them (looked up once
+per host, then passed per request: aiohttp's ``trust_env`` would look them up in a worker
+thread on every request), and TLS is verified as litellm verifies it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import urllib.parse
 from typing import Any
 
-from respan_router.providers._lean._tls import ssl_setting
+from respan_router.providers._lean._tls import proxy_for, ssl_setting
 
 __all__ = ["AsyncTransport"]
 
 # As many connections as the openai SDK's pool allows.
 _CONNECTION_LIMIT = 1000
+_HOST_MEMO_LIMIT = 1024
 
 
 class AsyncTransport:
@@ -26,6 +30,18 @@ class AsyncTransport:
         self._sessions: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
         self._lock = threading.Lock()
         self._ssl: Any = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
+
+    def proxy(self, url: str) -> str | None:
+        """The environment's proxy for ``url``'s scheme and host (memoised per host)."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key in self._proxies:
+            return self._proxies[key]
+        found = proxy_for(*key)
+        if len(self._proxies) < _HOST_MEMO_LIMIT:
+            self._proxies[key] = found
+        return found
 
     def session(self) -> Any:
         """The running loop's session, made on first use."""
@@ -46,7 +62,7 @@ class AsyncTransport:
                 connector=aiohttp.TCPConnector(
                     limit=_CONNECTION_LIMIT, ssl=self._ssl, enable_cleanup_closed=False
                 ),
-                trust_env=True,
+                trust_env=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
             )

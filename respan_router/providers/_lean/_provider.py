@@ -143,7 +143,9 @@ class LeanProvider:
             call.dispatch_path = LITELLM
             return await self._fallback.acomplete(call)
         call.dispatch_path = LEAN
-        return await _async_calls.acomplete(attempt, self._async.session())
+        transport = self._async
+        proxy = transport.proxy(attempt.request.url)
+        return await _async_calls.acomplete(attempt, transport.session(), proxy)
 
     def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``anext()``.
@@ -158,7 +160,9 @@ class LeanProvider:
         return self._astream(attempt)
 
     async def _astream(self, attempt: Attempt) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in _async_calls.astream(attempt, self._async.session()):
+        transport = self._async
+        proxy = transport.proxy(attempt.request.url)
+        async for chunk in _async_calls.astream(attempt, transport.session(), proxy):
             yield chunk
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -10,10 +10,9 @@ from __future__ import annotations
 import ssl
 import threading
 import urllib.parse
-import urllib.request
 from typing import Any
 
-from respan_router.providers._lean._tls import ssl_setting
+from respan_router.providers._lean._tls import proxy_for, ssl_setting
 
 __all__ = ["SyncTransport"]
 
@@ -39,7 +38,7 @@ class SyncTransport:
         parts = urllib.parse.urlsplit(url)
         key = (parts.scheme, parts.hostname or "")
         if key not in self._route:
-            proxy = _proxy_for(parts.scheme, parts.hostname or "")
+            proxy = proxy_for(parts.scheme, parts.hostname or "")
             if len(self._route) < _HOST_MEMO_LIMIT:
                 self._route[key] = proxy
         else:
@@ -76,12 +75,3 @@ class SyncTransport:
             if manager is not None:
                 manager.clear()
 
-
-def _proxy_for(scheme: str, host: str) -> str | None:
-    if urllib.request.proxy_bypass(host):
-        return None
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(scheme) or proxies.get("all")
-    if proxy and "://" not in proxy:
-        proxy = f"http://{proxy}"
-    return proxy or None
