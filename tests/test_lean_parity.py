@@ -458,3 +458,35 @@ async def test_connections_are_reused(upstream: FakeUpstream, lean: LeanProvider
     assert len(upstream.requests) == 6
     session = lean._async.session()  # this loop's session: one idle pooled connection
     assert sum(len(idle) for idle in session.connector._conns.values()) == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_environment_proxy_is_honoured(
+    upstream: FakeUpstream,
+    reference: LiteLLMProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    """``HTTP_PROXY`` sends the request through the proxy (here the upstream itself)."""
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{upstream.port}")
+    provider = LeanProvider(fallback=reference)
+    call = ProviderCall(
+        model="fast",
+        litellm_model="openai/test-model",
+        provider="openai",
+        messages=MESSAGES,
+        credentials=Credentials({"api_key": API_KEY, "api_base": "http://llm.example.test/v1"}),
+        timeout=TIMEOUT,
+    )
+    with pytest.raises(RouterError):  # the upstream, as a proxy, knows no such route
+        if mode == "sync":
+            provider.complete(call)
+        else:
+            await provider.acomplete(call)
+    await provider.aclose()
+    provider.close()
+    (request,) = upstream.requests
+    assert request.path == "http://llm.example.test/v1/chat/completions"
+    assert call.dispatch_path == LEAN
