@@ -152,7 +152,7 @@ def _streams(base_url: str, rounds: int, batch: int) -> dict[str, float]:
     import aiohttp
     import litellm
 
-    lean, via_litellm, provider = _routers(base_url)
+    lean, _, provider = _routers(base_url)
     body = json.dumps({"model": MODEL, "messages": MSG, "stream": True}).encode()
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     url = base_url + "/chat/completions"
@@ -202,7 +202,7 @@ def _streams(base_url: str, rounds: int, batch: int) -> dict[str, float]:
 def _sync(base_url: str, rounds: int, batch: int) -> dict[str, float]:
     import litellm
 
-    lean, via_litellm, provider = _routers(base_url)
+    lean, _, provider = _routers(base_url)
     variants: dict[str, Callable[[], Any]] = {
         "routed sync, lean": lambda: lean.complete(model=f"openai/{MODEL}", messages=MSG),
         "litellm.completion": lambda: litellm.completion(
@@ -289,7 +289,10 @@ def _print(result: dict[str, Any]) -> None:
     base = plain["routed, lean"]
     rows = [(n, f"{v:.0f}", f"{v / base:.2f}") for n, v in plain.items()]
     print(table("client CPU per non-streamed call (µs)", rows, ("variant", "median", "x lean")))
-    rows = [(n, f"{s['fixed_us']:.0f}", f"{s['per_chunk_us']:.1f}") for n, s in result["streams"].items()]
+    rows = [
+        (n, f"{s['fixed_us']:.0f}", f"{s['per_chunk_us']:.1f}")
+        for n, s in result["streams"].items()
+    ]
     print(table("streams, client CPU", rows, ("variant", "fixed µs", "µs per chunk")))
     rows = [(n, f"{v:.0f}") for n, v in result["sync_us"].items()]
     print(table("sync, client CPU per call (µs)", rows, ("variant", "median")))

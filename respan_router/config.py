@@ -88,6 +88,9 @@ class RouterConfig(BaseModel):
         provider: the dispatch backend: ``"litellm"`` (default) or a
             :class:`~respan_router.providers.Provider` such as
             :class:`~respan_router.testing.FakeProvider`.
+        lean_dispatch: with ``provider="litellm"``, send the calls the parity tests
+            prove equivalent over the router's own HTTP, with litellm's provider
+            translations (see ``docs/lean-dispatch.md``); False: every call via litellm.
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider for optional metrics.
         seed: seeds the router's random choices (load balancing) for reproducibility.
