@@ -17,6 +17,7 @@ from pathlib import Path
 ALL = [
     "overhead",
     "litellm_path",
+    "lean",
     "cache",
     "import_time",
     "concurrency",

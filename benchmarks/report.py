@@ -97,6 +97,14 @@ def _targets(r: dict[str, Any]) -> list[str]:
         rows.append(("import respan_router", "ms", r["import_time"]["respan_router_ms"], 100.0))
     if "concurrency" in r:
         rows.append(("10,000 concurrent 100 ms calls, wall", "s", r["concurrency"]["wall_s"], 1.5))
+    if "lean" in r:
+        ratios, streams = r["lean"]["ratios"], r["lean"]["streams"]["routed, lean"]
+        rows.append(("lean / bare litellm.acompletion (client CPU)", "x", ratios["lean / litellm.acompletion"], 0.15))
+        rows.append(("lean / openai SDK (client CPU)", "x", ratios["lean / openai SDK"], 0.5))
+        rows.append(("lean / bare aiohttp post (client CPU)", "x", ratios["lean / aiohttp post"], 2.5))
+        rows.append(("lean sync / litellm.completion (client CPU)", "x", ratios["sync lean / litellm.completion"], 0.15))
+        rows.append(("lean stream, fixed cost", "µs", streams["fixed_us"], 1500.0))
+        rows.append(("lean stream, per chunk", "µs", streams["per_chunk_us"], 50.0))
     lines = ["## Targets", "", "| target | limit | this run | met |", "|---|---|---|---|"]
     why: list[str] = []
     for what, unit, measured, limit in rows:
@@ -110,6 +118,27 @@ def _targets(r: dict[str, Any]) -> list[str]:
     if why:
         lines += ["", "Where a target is missed, this is what the profile shows:", "", *why]
     return [*lines, ""]
+
+
+def _lean_section(v: dict[str, Any]) -> list[str]:
+    base = v["non_streamed_us"]["routed, lean"]
+    lines = ["## 7. Lean dispatch over real HTTP (client CPU per call)", "",
+             "The upstream runs in another process; `time.process_time` counts every thread of "
+             "the client. See [lean dispatch](lean-dispatch.md).", "",
+             "| non-streamed call | median µs | x lean |", "|---|---|---|"]  # fmt: skip
+    for name, us in v["non_streamed_us"].items():
+        lines.append(f"| {name} | {us:.0f} | {us / base:.2f} |")
+    lines += ["", "| stream | fixed µs | µs per chunk |", "|---|---|---|"]
+    for name, s in v["streams"].items():
+        lines.append(f"| {name} | {s['fixed_us']:.0f} | {s['per_chunk_us']:.1f} |")
+    lines += ["", "| sync call | median µs |", "|---|---|"]
+    for name, us in v["sync_us"].items():
+        lines.append(f"| {name} | {us:.0f} |")
+    t = v["throughput"]
+    lines += ["", f"1,000 concurrent routed calls on the lean path: {t['wall_s']} s wall, "
+              f"{t['cpu_s']} s of client CPU, **{t['calls_per_cpu_s']:.0f} calls per CPU second**.",
+              ""]  # fmt: skip
+    return lines
 
 
 def render() -> str:
@@ -183,6 +212,8 @@ def render() -> str:
             lines.append(f"| {mode} | {_fmt(v['call']['median_us'])} | "
                          f"{_fmt(v['call']['p99_us'])} | {_fmt(v['recording']['median_us'])} |")  # fmt: skip
         lines.append("")
+    if "lean" in r:
+        lines += _lean_section(r["lean"])
     if "chaos" in r:
         lines += ["## Chaos (long form)", "", "```", json.dumps({k: v for k, v in r["chaos"].items()
                   if not isinstance(v, list | dict)}, indent=1), "```", ""]  # fmt: skip

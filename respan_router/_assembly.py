@@ -24,12 +24,13 @@ from respan_router.telemetry import Telemetry
 __all__ = ["Stages", "assemble", "resolve_provider"]
 
 
-def resolve_provider(provider: Provider | str) -> Provider:
-    """The dispatch backend: ``"litellm"`` (litellm imported on first use) or a Provider."""
+def resolve_provider(provider: Provider | str, *, lean: bool = True) -> Provider:
+    """The dispatch backend: ``"litellm"`` (litellm imported on first use; through the lean
+    path where proven, unless ``lean`` is False) or a Provider."""
     if provider == "litellm":
-        from respan_router.providers.litellm import LiteLLMProvider
+        from respan_router.providers.lean import LeanProvider
 
-        return LiteLLMProvider()
+        return LeanProvider(enabled=lean)
     if isinstance(provider, str):
         raise ValueError(f"unknown provider backend {provider!r}; use 'litellm' or an object")
     return provider
@@ -71,7 +72,7 @@ def _cache_backend(config: RouterConfig) -> CacheBackend:
 
 def assemble(config: RouterConfig) -> Stages:
     """Build every stage of a Router from its validated configuration."""
-    provider = resolve_provider(config.provider)
+    provider = resolve_provider(config.provider, lean=config.lean_dispatch)
     clock = config.clock or time.monotonic
     health = (
         None

@@ -93,6 +93,9 @@ class RouterConfig(BaseModel):
         provider: the dispatch backend: ``"litellm"`` (default) or a
             :class:`~respan_router.providers.Provider` such as
             :class:`~respan_router.testing.FakeProvider`.
+        lean_dispatch: with ``provider="litellm"``, send the calls the parity tests
+            prove equivalent over the router's own HTTP, with litellm's provider
+            translations (see ``docs/lean-dispatch.md``); False: every call via litellm.
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider for optional metrics.
         seed: seeds the router's random choices (load balancing) for reproducibility.
@@ -127,6 +130,7 @@ class RouterConfig(BaseModel):
     deployments: dict[str, Deployment] = Field(default_factory=dict)
     load_balance_groups: dict[str, list[LoadBalanceModel]] = Field(default_factory=dict)
     provider: Provider | Literal["litellm"] = "litellm"
+    lean_dispatch: bool = True
     tracer_provider: TracerProviderLike | None = None
     meter_provider: MeterProviderLike | None = None
     seed: int | None = None

@@ -49,6 +49,8 @@ class Reply:
         first_chunk_delay: seconds between the headers and the first chunk.
         chunk_delay: seconds between chunks.
         break_after: close the socket abruptly after this many chunks (no ``[DONE]``).
+        extra: more top-level fields of the completion and of every chunk (e.g. Groq's
+            ``service_tier``).
     """
 
     content: str | None = "Hello from the fake upstream."
@@ -62,6 +64,7 @@ class Reply:
     first_chunk_delay: float = 0.0
     chunk_delay: float = 0.0
     break_after: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ def _completion(reply: Reply, model: str) -> dict[str, Any]:
         ],
         "usage": dict(reply.usage) if reply.usage is not None else None,
         "system_fingerprint": "fp_fake",
+        **reply.extra,
     }
 
 
@@ -298,6 +302,7 @@ def _stream_events(reply: Reply, model: str, include_usage: bool) -> list[dict[s
         }
         if include_usage:
             event["usage"] = None
+        event.update(reply.extra)
         return event
 
     events = []
@@ -321,6 +326,7 @@ def _stream_events(reply: Reply, model: str, include_usage: bool) -> list[dict[s
                 "model": model,
                 "choices": [],
                 "usage": dict(reply.usage),
+                **reply.extra,
             }
         )
     return events

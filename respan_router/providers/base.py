@@ -33,6 +33,9 @@ class ProviderCall:
         credentials: what authenticates the call; masked in repr.
         credential_source: where the credentials came from (never the secret).
         timeout: seconds this attempt may take, or None.
+        dispatch_path: set by the provider when it dispatches the attempt: which path
+            sent it (``"lean"`` or ``"litellm"`` for the default provider), for telemetry;
+            None when the provider does not say.
     """
 
     model: str
@@ -43,6 +46,7 @@ class ProviderCall:
     credentials: Credentials = field(default_factory=Credentials)
     credential_source: str = "environment"
     timeout: float | None = None
+    dispatch_path: str | None = None
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret of the attempt: its credentials' and any the caller passed in

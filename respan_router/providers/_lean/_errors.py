@@ -1,0 +1,104 @@
+"""Failures of a lean attempt, as litellm would have raised them, then as the router's.
+
+An error status goes through the provider config's ``get_error_class`` and litellm's
+``exception_type`` (the same two steps litellm's HTTP handler takes), then through the
+router's one mapping (:func:`~respan_router.providers._litellm_errors.map_litellm_error`).
+Transport failures become litellm's ``Timeout`` / ``APIConnectionError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from respan_router.errors import RouterError, StreamInterruptedError
+from respan_router.providers._lean._deployment import Deployment
+from respan_router.providers._litellm_errors import map_litellm_error
+from respan_router.providers.base import ProviderCall
+
+__all__ = [
+    "connection_error",
+    "mapped",
+    "status_error",
+    "timeout_error",
+    "translation_error",
+]
+
+
+def _provider_label(deployment: Deployment) -> str:
+    return "OpenAI" if deployment.sdk_shaped else type(deployment.config).__name__
+
+
+def status_error(
+    litellm: Any,
+    deployment: Deployment,
+    status: int,
+    text: str,
+    headers: Mapping[str, str],
+) -> BaseException:
+    """litellm's exception for an error status answered by the provider."""
+    original: BaseException = deployment.config.get_error_class(
+        error_message=text, status_code=status, headers=dict(headers)
+    )
+    try:
+        litellm.exception_type(
+            model=deployment.model,
+            original_exception=original,
+            custom_llm_provider=deployment.provider,
+            completion_kwargs={},
+            extra_kwargs={},
+        )
+    except Exception as exc:
+        return exc
+    return original  # pragma: no cover - exception_type always raises
+
+
+def translation_error(litellm: Any, deployment: Deployment, cause: Exception) -> BaseException:
+    """litellm's exception for a reply its config could not translate (as litellm maps it)."""
+    try:
+        litellm.exception_type(
+            model=deployment.model,
+            original_exception=cause,
+            custom_llm_provider=deployment.provider,
+            completion_kwargs={},
+            extra_kwargs={},
+        )
+    except Exception as exc:
+        return exc
+    return cause  # pragma: no cover - exception_type always raises
+
+
+def timeout_error(litellm: Any, deployment: Deployment, cause: BaseException) -> BaseException:
+    """litellm's ``Timeout`` for an attempt slower than its timeout."""
+    error: BaseException = litellm.Timeout(
+        message=f"{_provider_label(deployment)}Exception - Request timed out.",
+        model=deployment.model,
+        llm_provider=deployment.provider,
+    )
+    error.__cause__ = cause
+    return error
+
+
+def connection_error(litellm: Any, deployment: Deployment, cause: BaseException) -> BaseException:
+    """litellm's ``APIConnectionError`` for a refused, reset or dropped connection."""
+    error: BaseException = litellm.APIConnectionError(
+        message=f"{_provider_label(deployment)}Exception - Connection error.",
+        llm_provider=deployment.provider,
+        model=deployment.model,
+    )
+    error.__cause__ = cause
+    return error
+
+
+def mapped(exc: BaseException, call: ProviderCall, *, delivered: int = 0) -> RouterError:
+    """The router error for ``exc``; a stream that already delivered chunks is interrupted."""
+    error = map_litellm_error(
+        exc, model=call.model, provider=call.provider, secrets=call.secret_values()
+    )
+    if delivered and not isinstance(error, StreamInterruptedError):
+        error = StreamInterruptedError(
+            f"stream interrupted after {delivered} chunk(s): {error.message}",
+            model=call.model,
+            provider=call.provider,
+        )
+    return error

@@ -1,0 +1,177 @@
+"""The lean provider: litellm's provider translations, without litellm's per-call machinery.
+
+Per attempt, :class:`LeanProvider` decides whether the call is one the parity tests cover
+(an allow-listed provider, parameters its config supports, credentials it reads, no
+litellm-only option, a litellm release inside the tested range, no litellm global that
+changes a call). If so it builds the request with the provider's litellm config and sends
+it itself; otherwise it hands the call, unchanged, to :class:`LiteLLMProvider`. Which
+path an attempt took is written to ``call.dispatch_path`` (``"lean"`` or ``"litellm"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from respan_router.providers._lean import _async_calls, _sync_calls
+from respan_router.providers._lean._async_transport import AsyncTransport
+from respan_router.providers._lean._deployment import DeploymentCache
+from respan_router.providers._lean._request import LeanUnsupported, build_request
+from respan_router.providers._lean._state import Attempt
+from respan_router.providers._lean._support import (
+    litellm_globals_set,
+    litellm_version_supported,
+    unsupported_reason,
+)
+from respan_router.providers._lean._sync_transport import SyncTransport
+from respan_router.providers.base import ProviderCall
+from respan_router.providers.litellm import LiteLLMProvider
+from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["LEAN", "LITELLM", "LeanProvider"]
+
+LEAN = "lean"
+LITELLM = "litellm"
+_log = logging.getLogger("respan_router.providers.lean")
+
+
+class LeanProvider:
+    """Implements :class:`~respan_router.providers.base.Provider`; see the module docstring.
+
+    Args:
+        enabled: False sends every call through litellm.
+        fallback: the litellm provider calls are handed to (made when not given).
+    """
+
+    def __init__(self, *, enabled: bool = True, fallback: LiteLLMProvider | None = None) -> None:
+        self._fallback = fallback if fallback is not None else LiteLLMProvider()
+        self._enabled = enabled
+        self._ready: bool | None = None
+        self._lock = threading.Lock()
+        self._deployments: DeploymentCache | None = None
+        self._finish: Callable[[str], str] | None = None
+        self._async = AsyncTransport()
+        self._sync = SyncTransport()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the lean path is on and usable with the installed litellm."""
+        return self._enabled and self._prepare()
+
+    def _prepare(self) -> bool:
+        if self._ready is None:
+            with self._lock:
+                if self._ready is None:
+                    litellm = self._fallback.litellm
+                    ok = litellm_version_supported()
+                    if ok:
+                        from litellm.litellm_core_utils.core_helpers import map_finish_reason
+
+                        self._deployments = DeploymentCache(litellm)
+                        self._finish = map_finish_reason
+                    else:
+                        _log.info("lean dispatch off: litellm outside the tested range")
+                    self._ready = ok
+        return self._ready
+
+    # -- delegated, no I/O ------------------------------------------------------------------
+
+    def provider_of(self, litellm_model: str) -> str:
+        return self._fallback.provider_of(litellm_model)
+
+    def price_per_token(self, litellm_model: str) -> tuple[float, float] | None:
+        return self._fallback.price_per_token(litellm_model)
+
+    def count_tokens(
+        self, litellm_model: str, messages: list[dict[str, Any]], text: str
+    ) -> tuple[int, int] | None:
+        return self._fallback.count_tokens(litellm_model, messages, text)
+
+    # -- the choice --------------------------------------------------------------------------
+
+    def attempt_for(self, call: ProviderCall, *, stream: bool) -> Attempt | None:
+        """The lean attempt for ``call``, or None when it must go through litellm."""
+        if not self._enabled or not self._prepare():
+            return None
+        litellm = self._fallback.litellm
+        if litellm_globals_set(litellm):
+            return None
+        deployments = self._deployments
+        assert deployments is not None and self._finish is not None
+        deployment = deployments.get(call.litellm_model, call.provider, call.credentials)
+        if deployment is None:
+            return None
+        reason = unsupported_reason(
+            call.provider, call.params, call.credentials, deployment.supported
+        )
+        if reason is not None:
+            return None
+        try:
+            request = build_request(deployment, call.messages, call.params, stream=stream)
+        except LeanUnsupported:
+            return None
+        except Exception:  # the config rejects something: litellm reports it its own way
+            return None
+        return Attempt(litellm, call, deployment, request, self._finish)
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def complete(self, call: ProviderCall) -> ChatCompletion:
+        attempt = self.attempt_for(call, stream=False)
+        if attempt is None:
+            call.dispatch_path = LITELLM
+            return self._fallback.complete(call)
+        call.dispatch_path = LEAN
+        return _sync_calls.complete(attempt, self._sync.pool(attempt.request.url))
+
+    def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
+        """Chunks of one streamed attempt; nothing is sent until the first ``next()``."""
+        attempt = self.attempt_for(call, stream=True)
+        if attempt is None:
+            call.dispatch_path = LITELLM
+            return self._fallback.stream(call)
+        call.dispatch_path = LEAN
+        return _sync_calls.stream(attempt, self._sync.pool(attempt.request.url))
+
+    # -- async -------------------------------------------------------------------------------
+
+    async def acomplete(self, call: ProviderCall) -> ChatCompletion:
+        attempt = self.attempt_for(call, stream=False)
+        if attempt is None:
+            call.dispatch_path = LITELLM
+            return await self._fallback.acomplete(call)
+        call.dispatch_path = LEAN
+        transport = self._async
+        proxy = transport.proxy(attempt.request.url)
+        return await _async_calls.acomplete(attempt, transport.session(), proxy)
+
+    def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
+        """Chunks of one streamed attempt; nothing is sent until the first ``anext()``.
+
+        The choice (and litellm's import) happens here, before the first ``anext()``.
+        """
+        attempt = self.attempt_for(call, stream=True)
+        if attempt is None:
+            call.dispatch_path = LITELLM
+            return self._fallback.astream(call)
+        call.dispatch_path = LEAN
+        return self._astream(attempt)
+
+    async def _astream(self, attempt: Attempt) -> AsyncIterator[ChatCompletionChunk]:
+        transport = self._async
+        proxy = transport.proxy(attempt.request.url)
+        async for chunk in _async_calls.astream(attempt, transport.session(), proxy):
+            yield chunk
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the running loop's HTTP session (and those of closed loops)."""
+        await self._async.aclose()
+
+    def close(self) -> None:
+        """Close every pooled connection. Call with no event loop using this provider."""
+        self._async.close()
+        self._sync.close()

@@ -1,0 +1,126 @@
+"""One request's body and headers, built with the provider's litellm config.
+
+The steps are litellm's own for these providers: ``map_openai_params`` (what
+``get_optional_params`` does for a supported parameter), ``transform_request``, the
+stream flag as litellm's HTTP handler (or, for openai-SDK-shaped providers, the SDK)
+adds it, and ``extra_headers`` merged by ``validate_environment``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from respan_router._json import compact_encoder
+from respan_router.providers._lean._deployment import Deployment
+
+__all__ = ["BuiltRequest", "LeanUnsupported", "build_request"]
+
+_encode = compact_encoder()
+
+
+class LeanUnsupported(Exception):
+    """The call needs something only litellm's full path does: hand it over."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltRequest:
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    data: dict[str, Any]
+    optional_params: dict[str, Any]
+
+
+def build_request(
+    deployment: Deployment,
+    messages: list[dict[str, Any]],
+    params: Mapping[str, Any],
+    *,
+    stream: bool,
+) -> BuiltRequest:
+    """The request litellm would send for this call.
+
+    Raises:
+        LeanUnsupported: the config asked for something the lean path does not replay
+            (a faked stream, ``extra_body``, ...).
+    """
+    config = deployment.config
+    model = deployment.model
+    extra_headers = params.get("extra_headers")
+    openai_params = {k: v for k, v in params.items() if k != "extra_headers"}
+    mapped: dict[str, Any] = config.map_openai_params(
+        non_default_params=openai_params,
+        optional_params={},
+        model=model,
+        drop_params=False,
+    )
+    if "fake_stream" in mapped or "extra_body" in mapped:
+        raise LeanUnsupported("the config maps a parameter outside the request body")
+    if deployment.sdk_shaped:
+        stream_options = mapped.pop("stream_options", None)
+        data = config.transform_request(
+            model=model, messages=messages, optional_params=mapped, litellm_params={}, headers={}
+        )
+        data.pop("stream", None)
+        if stream:
+            data["stream"] = True
+            if stream_options is not None:
+                data["stream_options"] = stream_options
+            elif _openai_backed(deployment.api_base):
+                data["stream_options"] = {"include_usage": True}
+    else:
+        optional = (
+            {"stream": stream, **mapped}
+            if stream or deployment.stream_false_in_body
+            else dict(mapped)
+        )
+        data = config.transform_request(
+            model=model,
+            messages=messages,
+            optional_params=optional,
+            litellm_params={},
+            headers={},
+        )
+        if stream and config.supports_stream_param_in_request_body:
+            data["stream"] = True
+    headers: Mapping[str, str] = deployment.headers
+    if extra_headers:
+        headers = _with_extra_headers(deployment, dict(extra_headers))
+    return BuiltRequest(
+        url=deployment.url,
+        headers=headers,
+        body=_encode(data).encode(),
+        data=data,
+        optional_params=mapped,
+    )
+
+
+def _with_extra_headers(deployment: Deployment, extra: dict[str, str]) -> dict[str, str]:
+    if deployment.sdk_shaped:
+        # The openai SDK applies extra_headers over its own.
+        merged = dict(deployment.headers)
+        lowered = {k.lower(): k for k in merged}
+        for name, value in extra.items():
+            merged.pop(lowered.get(name.lower(), name), None)
+            merged[name] = value
+        return merged
+    headers: dict[str, str] = deployment.config.validate_environment(
+        headers=extra,
+        model=deployment.model,
+        messages=[],
+        optional_params={},
+        litellm_params={},
+        api_key=deployment.api_key,
+        api_base=deployment.api_base,
+    )
+    if not any(name.lower() == "accept" for name in headers):
+        headers = {**headers, "Accept": "*/*"}
+    return headers
+
+
+def _openai_backed(api_base: str) -> bool:
+    from litellm.llms.openai.common_utils import is_openai_backed_api_base
+
+    return bool(is_openai_backed_api_base(api_base))

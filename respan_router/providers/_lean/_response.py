@@ -1,0 +1,158 @@
+"""Provider replies into the router's responses, through ``responses.py``'s one converter.
+
+A reply whose shape is plain OpenAI (the provider's config translates responses with
+OpenAI's own code, and every message holds only role, content, tool calls and refusal)
+is read straight from its JSON, with litellm's finish-reason mapping. Anything else goes
+through the config's ``transform_response`` and litellm's ``model_dump()``, exactly the
+dictionary the litellm path converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from respan_router.providers._lean._deployment import Deployment
+from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["ChunkDecoder", "completion_from"]
+
+_PLAIN_MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "refusal"})
+_EMPTY_OK = frozenset({"function_call", "audio", "annotations", "reasoning_content"})
+
+
+def _plain_message(message: Any) -> bool:
+    if not isinstance(message, dict):
+        return False
+    for key, value in message.items():
+        if key in _PLAIN_MESSAGE_KEYS:
+            continue
+        if key in _EMPTY_OK and not value:
+            continue
+        return False
+    content = message.get("content")
+    return content is None or isinstance(content, str)
+
+
+def _map_finish(choices: list[Any], finish: Callable[[str], str]) -> None:
+    for choice in choices:
+        reason = choice.get("finish_reason")
+        if reason is not None:
+            choice["finish_reason"] = finish(reason)
+
+
+class _Logging:
+    """What ``transform_response`` logs to: nothing (the router has its own telemetry)."""
+
+    def post_call(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    model_call_details: dict[str, Any] = {}
+
+
+def completion_from(
+    litellm: Any,
+    deployment: Deployment,
+    payload: Any,
+    raw: bytes,
+    *,
+    headers: Mapping[str, str],
+    request_data: dict[str, Any],
+    messages: list[dict[str, Any]],
+    optional_params: dict[str, Any],
+    model: str,
+    finish: Callable[[str], str],
+) -> ChatCompletion:
+    """The ChatCompletion for a 2xx reply (``payload`` is its parsed JSON)."""
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if (
+        deployment.plain_response
+        and isinstance(choices, list)
+        and all(isinstance(c, dict) and _plain_message(c.get("message")) for c in choices)
+    ):
+        _map_finish(choices, finish)
+        completion = ChatCompletion.from_dict(payload)
+    else:
+        completion = ChatCompletion.from_dict(
+            _transformed(litellm, deployment, raw, headers, request_data, messages, optional_params)
+        )
+    completion.model = model
+    return completion
+
+
+def _transformed(
+    litellm: Any,
+    deployment: Deployment,
+    raw: bytes,
+    headers: Mapping[str, str],
+    request_data: dict[str, Any],
+    messages: list[dict[str, Any]],
+    optional_params: dict[str, Any],
+) -> dict[str, Any]:
+    import httpx
+
+    response = httpx.Response(
+        200,
+        headers=dict(headers),
+        content=raw,
+        request=httpx.Request("POST", deployment.url),
+    )
+    result = deployment.config.transform_response(
+        model=deployment.model,
+        raw_response=response,
+        model_response=litellm.ModelResponse(),
+        logging_obj=_Logging(),
+        api_key=deployment.api_key,
+        request_data=request_data,
+        messages=messages,
+        optional_params=optional_params,
+        litellm_params={},
+        encoding=None,
+        json_mode=False,
+    )
+    dumped: dict[str, Any] = result.model_dump()
+    return dumped
+
+
+class ChunkDecoder:
+    """Turns one stream's SSE ``data:`` payloads into chunks, as litellm decodes them."""
+
+    __slots__ = ("_finish", "_model", "_parser", "_usage")
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        model: str,
+        finish: Callable[[str], str],
+        *,
+        usage: bool,
+    ) -> None:
+        self._model = model
+        self._finish = finish
+        self._usage = usage
+        self._parser: Callable[[dict[str, Any]], Any] | None = None
+        if not deployment.plain_stream:
+            iterator = deployment.config.get_model_response_iterator(
+                streaming_response=iter(()), sync_stream=True, json_mode=False
+            )
+            self._parser = iterator.chunk_parser
+
+    def decode(self, event: dict[str, Any]) -> ChatCompletionChunk | None:
+        """The chunk of one event; None for an event litellm does not pass on (a usage-only
+        chunk the caller did not ask for with ``stream_options.include_usage``)."""
+        if self._parser is not None:
+            had_choices = bool(event.get("choices"))
+            parsed = self._parser(event)
+            event = parsed.model_dump() if hasattr(parsed, "model_dump") else dict(parsed)
+            if not had_choices:  # litellm passes a usage-only chunk on without choices
+                event["choices"] = []
+        choices = event.get("choices")
+        if not self._usage and event.get("usage") is not None:
+            if not choices:
+                return None
+            event = {**event, "usage": None}
+        if isinstance(choices, list):
+            _map_finish(choices, self._finish)
+        chunk = ChatCompletionChunk.from_dict(event)
+        chunk.model = self._model
+        return chunk
