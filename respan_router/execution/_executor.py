@@ -114,9 +114,9 @@ class Executor:
                 try:
                     result = send(call)
                 except BaseException as exc:
-                    walk.end(candidate, exc, started)
+                    walk.end(candidate, call, exc, started)
                     raise
-                walk.end(candidate, None, started)
+                walk.end(candidate, call, None, started)
                 return result
 
             try:
@@ -154,9 +154,9 @@ class Executor:
                 try:
                     result = await send(call)
                 except BaseException as exc:
-                    walk.end(candidate, exc, started)
+                    walk.end(candidate, call, exc, started)
                     raise
-                walk.end(candidate, None, started)
+                walk.end(candidate, call, None, started)
                 return result
 
             try:
@@ -257,8 +257,16 @@ class _Walk:
             self._ex.budget.record_request()
         return self._call_for(candidate.attempt), time.perf_counter()
 
-    def end(self, candidate: _Candidate, error: BaseException | None, started: float) -> None:
-        """A try ended: its outcome goes to the breakers and, on success, its latency."""
+    def end(
+        self,
+        candidate: _Candidate,
+        call: ProviderCall,
+        error: BaseException | None,
+        started: float,
+    ) -> None:
+        """A try ended: its outcome goes to the breakers and, on success, its latency;
+        the dispatch path the provider took goes on the attempt's record."""
+        candidate.record.dispatch_path = call.dispatch_path
         if error is None:
             self._ex.latency.observe(candidate.record.model, time.perf_counter() - started)
         health, key = self._ex.health, candidate.key

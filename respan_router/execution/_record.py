@@ -40,6 +40,7 @@ class AttemptRecord:
     error: RouterError | None = None
     outcome: str = "pending"  # "success" | "error"
     pricing_model: str | None = None  # the backend model string prices are looked up by
+    dispatch_path: str | None = None  # which path the provider took ("lean", "litellm")
 
     def finish(self, error: RouterError | None = None) -> None:
         self.end_ns = time.time_ns()

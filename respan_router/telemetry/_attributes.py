@@ -312,6 +312,8 @@ def attempt_attributes(attempt: AttemptRecord) -> Attributes:
         "respan.attempt.outcome": outcome,
         "respan.attempt.tries": attempt.tries,
     }
+    if attempt.dispatch_path is not None:
+        out["respan.attempt.dispatch_path"] = attempt.dispatch_path
     if attempt.error is not None:
         out["error.type"] = error_type(attempt.error)
     return out
