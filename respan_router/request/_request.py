@@ -284,7 +284,7 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         if not body.keys().isdisjoint(RESERVED):
             name = next(k for k in body if k in RESERVED)
             raise InvalidRequestError(f"{name} {RESERVED[name]}", field=name)
-        _validated(OpenAIParams, body)
+        _validated(OpenAIParams, body if "messages" in body else {**body, "messages": messages})
     respan = _validate_respan(merged.respan)
     if (
         model is None
