@@ -22,6 +22,7 @@ ALL = [
     "concurrency",
     "memory",
     "telemetry",
+    "prompts",
 ]
 LONG = ["chaos"]
 RESULTS = Path(__file__).parent / "results"

@@ -115,8 +115,10 @@ def test_a_template_cannot_reach_python_internals(
     router.prompts.add(id="evil", **_prompt(template))
     with pytest.raises(InvalidRequestError) as info:
         router.complete(prompt={"prompt_id": "evil", "variables": {"x": {"a": 1}}}, messages=USER)
-    assert str(info.value) == "prompt 'evil' version 1: the template tried an operation the " \
+    assert (
+        str(info.value) == "prompt 'evil' version 1: the template tried an operation the "
         "sandbox forbids"
+    )
     assert info.value.field == "prompt"
     assert fake.calls == []
 
@@ -133,9 +135,14 @@ def test_child_prompts_render_first_down_to_depth_two(router: Router, fake: Fake
         id="leaf",
         versions=[
             {"version": 1, "messages": [{"role": "system", "content": "old {{ who }}"}]},
-            {"version": 2, "messages": [{"role": "system", "content": "leaf for {{ who }}"},
-                                        {"role": "user", "content": "second"}]},
-        ],  # fmt: skip
+            {
+                "version": 2,
+                "messages": [
+                    {"role": "system", "content": "leaf for {{ who }}"},
+                    {"role": "user", "content": "second"},
+                ],
+            },
+        ],
         deployed_version=1,
     )
     leaf = _child("leaf", version=2, variables={"who": "Ann"})
@@ -153,7 +160,9 @@ def test_depth_three_is_an_error(router: Router, fake: FakeProvider) -> None:
     two = _child("b", variables={"c": _child("c", variables={"d": "plain"})})
     assert _sent(router, fake, "a", variables={"b": two}) == "a(b(c(plain)))"
     three = _child("b", variables={"c": _child("c", variables={"d": _child("d")})})
-    with pytest.raises(InvalidRequestError, match=r"at most 2 levels deep: a -> b -> c -> d") as info:
+    with pytest.raises(
+        InvalidRequestError, match=r"at most 2 levels deep: a -> b -> c -> d"
+    ) as info:
         router.complete(prompt={"prompt_id": "a", "variables": {"b": three}})
     assert info.value.field == "prompt.variables.b.variables.c.variables.d"
 

@@ -118,7 +118,7 @@ def test_v2_patch_applies_on_top(router: Router, fake: FakeProvider) -> None:
 
 
 PROMPT_ERRORS = [
-    ({"schema_version": 2, "patch": {"messages": []}}, "prompt.patch", "may not contain 'messages'"),
+    ({"schema_version": 2, "patch": {"messages": []}}, "prompt.patch", "not contain 'messages'"),
     ({"schema_version": 2, "patch": {"input": "x"}}, "prompt.patch", "may not contain 'input'"),
     ({"patch": {"temperature": 1}}, "prompt", "patch needs schema_version 2"),
     ({"schema_version": 2, "override": True}, "prompt", "schema_version 1 settings"),

@@ -76,6 +76,7 @@ class PromptStage:
                 f"{' -> '.join((*chain, prompt_id))}",
                 field=where,
             )
+        error: InvalidRequestError | None = None
         try:
             selected = self.registry.select(prompt_id, version)
         except InvalidRequestError as exc:
@@ -83,8 +84,6 @@ class PromptStage:
                 raise
             leaf = (exc.field or "prompt_id").rsplit(".", 1)[-1]
             error = InvalidRequestError(f"child prompt: {exc.message}", field=f"{where}.{leaf}")
-        else:
-            error = None
         if error is not None:
             raise error
         values = dict(variables)

@@ -56,7 +56,19 @@ class Templates:
             problem = f"template syntax error on line {exc.lineno}: {exc.message}"
         if problem is not None:
             raise TemplateSyntaxProblem(problem)
-        return template.render
+        # Template.render copies the globals (a ChainMap) into a new dict on every call;
+        # here they are copied once, and each call's context is built over one plain dict.
+        # Exceptions propagate as raised (the stage types them), without Jinja rewriting
+        # their traceback.
+        base = dict(template.globals)
+        new_context = template.new_context
+        root = template.root_render_func
+        concat = self._env.concat
+
+        def render(variables: Mapping[str, Any]) -> str:
+            return concat(root(new_context({**base, **variables}, shared=True)))
+
+        return render
 
 
 @dataclass(frozen=True, slots=True)
