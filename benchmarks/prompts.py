@@ -51,7 +51,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     plain = {"model": "gpt-4o", "messages": RENDERED, "temperature": 0.2, "seed": 7}
     assert router.complete(**ask).prompt_message == RENDERED  # the same request is sent
     version = router.prompts.select("support")
-    stage = router._prompt_stage
+    stage = router._prompts
     request = build_request(ask)
 
     series = run_sync(
