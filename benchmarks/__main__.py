@@ -23,6 +23,7 @@ ALL = [
     "concurrency",
     "memory",
     "telemetry",
+    "prompts",
 ]
 LONG = ["chaos"]
 RESULTS = Path(__file__).parent / "results"

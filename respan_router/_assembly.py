@@ -16,6 +16,7 @@ from respan_router.cache import CacheBackend, CacheStage, MemoryCacheBackend, Re
 from respan_router.config import RouterConfig
 from respan_router.errors import InvalidRequestError
 from respan_router.execution import CallEnd, Executor
+from respan_router.prompts import PromptRegistry, PromptStage
 from respan_router.providers import Provider
 from respan_router.resilience import BreakerConfig, HealthRegistry, RetryBudget, RetryPolicy
 from respan_router.routing import LatencyTracker, Planner, Pricing
@@ -47,6 +48,7 @@ class Stages:
     end: CallEnd
     health: HealthRegistry | None
     retry_budget: RetryBudget | None
+    prompts: PromptStage
 
 
 def _settings(name: str, factory: Callable[..., Any], setting: Any, **extra: Any) -> Any:
@@ -114,4 +116,5 @@ def assemble(config: RouterConfig) -> Stages:
         ttl=config.cache_ttl,
     )
     end = CallEnd(pricing, Telemetry(config, pricing))
-    return Stages(provider, planner, executor, cache, end, health, budget)
+    prompts = PromptStage(PromptRegistry(directory=config.prompts_dir, prompts=config.prompts))
+    return Stages(provider, planner, executor, cache, end, health, budget, prompts)

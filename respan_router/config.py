@@ -12,6 +12,9 @@ Example (YAML)::
         - {model: fast, weight: 3}
         - {model: smart, weight: 1}
     seed: 7
+    prompts_dir: prompts        # one JSON/YAML file per prompt (relative to this file)
+    prompts:                    # or prompts inline: id -> definition
+      greet: {model: fast, messages: [{role: user, content: "Hello {{ name }}"}]}
 """
 
 from __future__ import annotations
@@ -114,6 +117,9 @@ class RouterConfig(BaseModel):
         cache_ttl: seconds a cache entry lives when a call gives no ``cache_ttl``.
         cache_maxsize: entries the default in-memory cache holds (LRU beyond).
         cache_max_bytes: bytes the default in-memory cache holds, or None.
+        prompts: prompt templates by id, each as in a prompt file (docs/prompts.md).
+        prompts_dir: a directory of prompt files, one JSON or YAML file per prompt
+            (in a configuration file: relative to the file).
         cache_backend: another :class:`~respan_router.cache.CacheBackend` (e.g. shared).
         sleep: how retries wait in sync calls (default :func:`time.sleep`); for tests.
         async_sleep: how retries wait in async calls (default :func:`asyncio.sleep`).
@@ -146,6 +152,8 @@ class RouterConfig(BaseModel):
     cache_ttl: float = Field(default=DEFAULT_CACHE_TTL, gt=0)
     cache_maxsize: int = Field(default=10_000, ge=1)
     cache_max_bytes: int | None = Field(default=None, ge=1)
+    prompts: dict[str, Any] = Field(default_factory=dict)
+    prompts_dir: Path | None = None
     cache_backend: object | None = None
     sleep: Callable[[float], None] | None = None
     async_sleep: Callable[[float], Awaitable[None]] | None = None

@@ -42,6 +42,7 @@ __all__ = [
     "NoCandidateError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PromptLoadError",
     "ProviderBadRequestError",
     "ProviderConnectionError",
     "ProviderError",
@@ -89,6 +90,28 @@ class FeatureNotAvailableError(InvalidRequestError):
 
     It is rejected rather than accepted and silently ignored.
     """
+
+
+class PromptLoadError(InvalidRequestError):
+    """A prompt definition (a file, the Router's configuration, or ``prompts.add``) is
+    invalid: bad template syntax, an unknown field, a duplicate version, ...
+
+    Attributes:
+        source: where the definition came from (a file path, ``"config"`` or ``"code"``).
+        prompt_id: the prompt's id, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        prompt_id: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.source = source
+        self.prompt_id = prompt_id
 
 
 class NoCandidateError(InvalidRequestError):

@@ -141,7 +141,8 @@ class ChatCompletion:
     """A chat completion, as the OpenAI API returns it.
 
     ``model`` names the model that actually answered (as requested, after routing).
-    ``request_breakdown`` is set when the request asked for it.
+    ``request_breakdown`` is set when the request asked for it; ``prompt_message`` (the
+    messages a ``prompt`` rendered to) when the request named a prompt with ``echo``.
     """
 
     id: str
@@ -152,6 +153,7 @@ class ChatCompletion:
     object: str = "chat.completion"
     system_fingerprint: str | None = None
     request_breakdown: dict[str, Any] | None = None
+    prompt_message: list[dict[str, Any]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChatCompletion:
@@ -176,6 +178,8 @@ class ChatCompletion:
         }
         if self.request_breakdown is not None:
             out["request_breakdown"] = self.request_breakdown
+        if self.prompt_message is not None:
+            out["prompt_message"] = self.prompt_message
         return out
 
 

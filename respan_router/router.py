@@ -2,7 +2,8 @@
 
 ``complete(**params)`` / ``await acomplete(**params)``::
 
-    request (merge + validate) -> cache -> routing (plan) -> execution -> end (record)
+    request (merge + validate) -> prompt (render, validate again) -> cache -> routing (plan)
+    -> execution -> end (record)
 
 Everything up to dispatch is one shared step (:meth:`Router._prepare`); the two differ
 only in how they wait for the cache's single flight and the executor. The stages are
@@ -15,12 +16,14 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, overload
 
 from respan_router._assembly import assemble
 from respan_router.cache import ResponseCache
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, StreamStage
+from respan_router.prompts import PromptRegistry
 from respan_router.request import ChatRequest, build_request
 from respan_router.resilience import HealthRegistry, RetryBudget
 from respan_router.responses import ChatCompletion, ChatCompletionChunk
@@ -63,6 +66,7 @@ class Router:
         self._executor = stages.executor
         self._cache = stages.cache
         self._end = stages.end
+        self._prompts = stages.prompts
         self._streams = StreamStage(stages.executor, stages.provider, stages.cache, stages.end)
         self.health: HealthRegistry | None = stages.health
         self.retry_budget: RetryBudget | None = stages.retry_budget
@@ -72,12 +76,23 @@ class Router:
         cls, source: str | os.PathLike[str] | Mapping[str, Any], **overrides: Any
     ) -> Router:
         """Build a Router from a YAML/JSON/TOML file or a mapping; keywords override it."""
-        values = dict(source) if isinstance(source, Mapping) else load_config_file(source)
+        if isinstance(source, Mapping):
+            values = dict(source)
+        else:
+            values = load_config_file(source)
+            folder = values.get("prompts_dir")
+            if isinstance(folder, str):  # relative to the configuration file
+                values["prompts_dir"] = Path(source).parent / folder
         return cls(values, **overrides)
 
     @property
     def config(self) -> RouterConfig:
         return self._config
+
+    @property
+    def prompts(self) -> PromptRegistry:
+        """The prompt templates ``prompt=`` renders: ``add``, ``reload``, ``get``, ``ids``."""
+        return self._prompts.registry
 
     @property
     def cache(self) -> ResponseCache:
@@ -92,14 +107,14 @@ class Router:
 
         Random choices are drawn exactly as a real call would draw them.
         """
-        return self._planner.plan(build_request(params))
+        return self._planner.plan(self._prompts.apply(build_request(params)))
 
     # -- the shared, I/O-free steps ----------------------------------------------------
     def _prepare(self, stream: Any, params: dict[str, Any]) -> _Prepared:
-        """Validate the call and look it up in the cache."""
+        """Validate the call (rendered from its prompt, if any) and look it up in the cache."""
         if stream is not False:
             params["stream"] = stream
-        request = build_request(params)
+        request = self._prompts.apply(build_request(params))
         key = self._cache.key(request)
         prepared = _Prepared(request, key)
         if key is not None:
@@ -136,6 +151,7 @@ class Router:
             call = self._prepare(stream, params)
             request = call.request
             result = self._run(call, record)
+            _echo(result, request)
         except BaseException as exc:
             self._end(record, request, None, exc)
             raise
@@ -188,6 +204,7 @@ class Router:
             call = self._prepare(stream, params)
             request = call.request
             result = await self._arun(call, record)
+            _echo(result, request)
         except BaseException as exc:
             self._end(record, request, None, exc)
             raise
@@ -215,3 +232,10 @@ class Router:
         response, fetched = await self._cache.ashared(key, request, fetch)
         record.cache_hit = not fetched
         return response
+
+
+def _echo(result: ChatCompletion | ChatStream | AsyncChatStream, request: ChatRequest) -> None:
+    """``prompt_message``: the messages a prompt rendered to, when the request echoes."""
+    prompt = request.prompt
+    if prompt is not None and prompt.echo:
+        result.prompt_message = prompt.messages

@@ -183,7 +183,9 @@ def test_codec_error_is_a_value_error() -> None:
     [
         (
             ChatCompletion,
-            "id model choices usage created object system_fingerprint request_breakdown",
+            # request_breakdown and prompt_message describe one call: never stored
+            "id model choices usage created object system_fingerprint request_breakdown "
+            "prompt_message",
         ),
         (ChatCompletionChunk, "id model choices usage created object request_breakdown"),
         (Choice, "message index finish_reason logprobs"),

@@ -89,16 +89,12 @@ def test_customer_identifier_at_254_characters_is_fine(router: Router) -> None:
     router.complete(model="gpt-4o", messages=MSG, customer_identifier="x" * 254)
 
 
-@pytest.mark.parametrize("name", ["customer_params", "prompt"])
+@pytest.mark.parametrize("name", ["customer_params"])
 @pytest.mark.parametrize("where", ["top", "respan_params"])
 def test_unbuilt_features_are_rejected_not_ignored(
     router: Router, fake: FakeProvider, name: str, where: str
 ) -> None:
-    value = (
-        {"customer_identifier": "c", "period_budget": 1.0}
-        if name == "customer_params"
-        else {"prompt_id": "p"}
-    )
+    value = {"customer_identifier": "c", "period_budget": 1.0}
     kwargs = {"model": "gpt-4o", "messages": MSG}
     if where == "top":
         kwargs[name] = value

@@ -114,6 +114,8 @@ class _StreamBase:
         self._forward_usage = forward_usage
         self._ended = False
         self._upstream_done = first is None
+        # The messages a prompt rendered to, when the request named one with echo.
+        self.prompt_message: list[dict[str, Any]] | None = None
         if first is not None:
             record.first_chunk_ns = time.time_ns()
 

@@ -10,11 +10,17 @@ from respan_router.request._params import (
     CacheOptions,
     LoadBalanceGroup,
     LoadBalanceModel,
+    OpenAIParams,
+    OverrideConfig,
+    PromptParam,
     RespanParams,
     RetryParams,
     WeightedCredentials,
 )
+from respan_router.request._rendered import RenderedPrompt
 from respan_router.request._request import ChatRequest, build_request
+from respan_router.request._request import _check_messages as check_messages
+from respan_router.request._request import _validated as validated
 
 __all__ = [
     "HEADER",
@@ -23,9 +29,15 @@ __all__ = [
     "ChatRequest",
     "LoadBalanceGroup",
     "LoadBalanceModel",
+    "OpenAIParams",
+    "OverrideConfig",
+    "PromptParam",
+    "RenderedPrompt",
     "RespanParams",
     "RetryParams",
     "WeightedCredentials",
     "build_request",
+    "check_messages",
     "merge_sources",
+    "validated",
 ]

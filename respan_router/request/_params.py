@@ -9,13 +9,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CacheOptions",
     "LoadBalanceGroup",
     "LoadBalanceModel",
     "OpenAIParams",
+    "OverrideConfig",
+    "PromptParam",
     "RespanParams",
     "RetryParams",
     "WeightedCredentials",
@@ -68,6 +80,69 @@ class WeightedCredentials(_Strict):
     weight: Annotated[Float, Field(gt=0)] = 1.0
 
 
+class OverrideConfig(_Strict):
+    """How a schema-1 prompt combines its messages with the request's."""
+
+    messages_override_mode: Literal["append", "override"] = "append"
+
+
+# Keys the prompt stage owns: an override or patch may not set them.
+_PROMPT_OWNED = ("messages", "input", "stream", "prompt")
+
+
+def _no_owned_keys(values: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+    for key in _PROMPT_OWNED:
+        if values is not None and key in values:
+            raise PydanticCustomError("prompt_owned", f"{name} may not contain '{key}'")
+    return values
+
+
+class PromptParam(_Strict):
+    """The ``prompt`` parameter: a registered prompt template, its variables and merge rules.
+
+    ``version``: absent means the deployed version, ``"latest"`` the newest (a draft
+    included). ``schema_version`` 1 merges by ``override`` / ``override_params`` /
+    ``override_config``; 2 lets the prompt's configuration win and applies ``patch``.
+    """
+
+    prompt_id: NonEmptyStr
+    version: Annotated[StrictInt, Field(ge=1)] | Literal["latest"] | None = None
+    variables: dict[StrictStr, Any] | None = None
+    echo: StrictBool = True
+    override: StrictBool = False
+    override_params: dict[StrictStr, Any] | None = None
+    override_config: OverrideConfig | None = None
+    schema_version: Literal[1, 2] = 1
+    patch: dict[StrictStr, Any] | None = None
+
+    @field_validator("override_params")
+    @classmethod
+    def _override_params(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _no_owned_keys(value, "override_params")
+
+    @field_validator("patch")
+    @classmethod
+    def _patch(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _no_owned_keys(value, "patch")
+
+    @model_validator(mode="after")
+    def _one_schema(self) -> PromptParam:
+        if self.schema_version == 1 and self.patch is not None:
+            raise PydanticCustomError(
+                "prompt_schema", "patch needs schema_version 2 (schema 1 uses override_params)"
+            )
+        if self.schema_version == 2 and (
+            self.override or self.override_params is not None or self.override_config is not None
+        ):
+            raise PydanticCustomError(
+                "prompt_schema",
+                "override, override_params and override_config are schema_version 1 "
+                "settings; with schema_version 2 the prompt's configuration wins and patch "
+                "applies on top",
+            )
+        return self
+
+
 class RespanParams(_Strict):
     """Every Respan parameter, after the three sources were merged."""
 
@@ -109,7 +184,7 @@ class RespanParams(_Strict):
     request_breakdown: StrictBool = False
     positive_feedback: StrictBool | None = None
     # prompt templates
-    prompt: dict[str, Any] | None = None
+    prompt: PromptParam | None = None
 
 
 RESPAN_FIELDS: frozenset[str] = frozenset(RespanParams.model_fields)
@@ -153,5 +228,6 @@ class OpenAIParams(BaseModel):
 
 def build_schemas() -> None:
     """Build the deferred validation schemas now (the Router does, before its first call)."""
+    PromptParam.model_rebuild()
     RespanParams.model_rebuild()
     OpenAIParams.model_rebuild()

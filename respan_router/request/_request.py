@@ -16,13 +16,13 @@ from respan_router._secrets import masked_params
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
 from respan_router.request._merge import merge_sources
 from respan_router.request._params import OpenAIParams, RespanParams
+from respan_router.request._rendered import RenderedPrompt
 
 __all__ = ["RESERVED", "UNIMPLEMENTED", "ChatRequest", "build_request"]
 
 # Parameters accepted by the schema whose behaviour is not built yet: rejected clearly.
 UNIMPLEMENTED: dict[str, str] = {
     "customer_params": "customer budgets (customer_params) are not implemented yet",
-    "prompt": "prompt templates (prompt) are not implemented yet",
 }
 
 _CREDENTIAL = (
@@ -80,6 +80,7 @@ class ChatRequest:
         params: every other OpenAI or pass-through parameter, as given.
         respan: the merged, validated Respan parameters.
         headers: headers to forward upstream, or None.
+        prompt: the prompt this request was rendered from (stage 2), or None.
     """
 
     messages: list[dict[str, Any]]
@@ -89,6 +90,7 @@ class ChatRequest:
     params: dict[str, Any]
     respan: RespanParams
     headers: dict[str, str] | None = None
+    prompt: RenderedPrompt | None = None
 
     def __repr__(self) -> str:
         # Never a secret: a per-call api_key= or Authorization header shows as ***.
@@ -263,9 +265,17 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     """Merge, validate and type one call's keywords."""
     merged = merge_sources(kwargs)
     body = merged.body
+    # With a prompt, messages and model may come from the template (stage 2 renders the
+    # request, which is then validated again, messages and model included).
+    templated = merged.respan.get("prompt") is not None
     if "messages" not in body:
-        raise InvalidRequestError("messages is required", field="messages")
-    messages = _check_messages(body["messages"])
+        if not templated:
+            raise InvalidRequestError("messages is required", field="messages")
+        messages: list[dict[str, Any]] = []
+    elif templated and body["messages"] == []:
+        messages = []
+    else:
+        messages = _check_messages(body["messages"])
     _check_depth(body)
     if merged.respan:
         _check_depth(merged.respan)
@@ -274,10 +284,12 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         if not body.keys().isdisjoint(RESERVED):
             name = next(k for k in body if k in RESERVED)
             raise InvalidRequestError(f"{name} {RESERVED[name]}", field=name)
-        _validated(OpenAIParams, body)
+        _validated(OpenAIParams, body if "messages" in body else {**body, "messages": messages})
     respan = _validate_respan(merged.respan)
-    if model is None and not (
-        respan.load_balance_models or respan.load_balance_group or respan.models
+    if (
+        model is None
+        and not templated
+        and not (respan.load_balance_models or respan.load_balance_group or respan.models)
     ):
         raise InvalidRequestError(
             "model is required unless load_balance_models, load_balance_group or models "

@@ -15,6 +15,7 @@ from respan_router._json import compact_encoder, stringify
 from respan_router.errors import error_type
 from respan_router.execution._record import AttemptRecord, CallRecord
 from respan_router.request._params import RespanParams
+from respan_router.request._rendered import RenderedPrompt
 from respan_router.request._request import ChatRequest
 from respan_router.responses import ChatCompletion, Usage
 
@@ -24,6 +25,7 @@ __all__ = [
     "input_messages",
     "metadata_attributes",
     "output_messages",
+    "prompt_attributes",
     "property_attributes",
     "respan_attributes",
 ]
@@ -130,6 +132,20 @@ def respan_attributes(respan: RespanParams, *, record_customer_email: bool = Fal
         out["respan.positive_feedback"] = respan.positive_feedback
     out.update(metadata_attributes(respan.metadata))
     out.update(property_attributes(respan.properties))
+    return out
+
+
+def prompt_attributes(prompt: RenderedPrompt, *, content: bool) -> Attributes:
+    """``respan.prompt.*``: the prompt a request was rendered from; its variables are
+    content (recorded only with ``content``)."""
+    out: Attributes = {
+        "respan.prompt.id": prompt.prompt_id,
+        "respan.prompt.version": prompt.version,
+    }
+    if prompt.children:
+        out["respan.prompt.child_ids"] = prompt.children
+    if content:
+        out["respan.prompt.variables"] = _json(prompt.variables)
     return out
 
 
@@ -294,7 +310,10 @@ def call_attributes(
     if record.first_chunk_ns:
         first = (record.first_chunk_ns - record.start_ns) / 1e9
         out["gen_ai.response.time_to_first_chunk"] = first
-    if record_content and not request.respan.disable_log:
+    content = record_content and not request.respan.disable_log
+    if request.prompt is not None:
+        out.update(prompt_attributes(request.prompt, content=content))
+    if content:
         out["gen_ai.input.messages"] = input_messages(request.messages)
         if response is not None:
             out["gen_ai.output.messages"] = output_messages(response)
