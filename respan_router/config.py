@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from respan_router.errors import InvalidRequestError
 from respan_router.providers.base import Provider
-from respan_router.request._params import LoadBalanceModel, RetryParams
+from respan_router.request._params import LoadBalanceModel, RetryBackoff, RetryParams
 
 __all__ = [
     "DEFAULT_CACHE_TTL",
@@ -109,6 +109,8 @@ class RouterConfig(BaseModel):
         record_customer_email: record the customer's email in spans.
         retry_params: the default retry policy of calls that give none
             (``{retry_enabled, num_retries, retry_after}``); default: no retries.
+        retry_backoff: ``"constant"`` (default: ``retry_after`` seconds between tries, as
+            Respan documents) or ``"exponential"`` (``retry_after`` doubling, with jitter).
         circuit_breaker: per-deployment breaker settings (``consecutive_failures``,
             ``failure_rate``, ``window``, ``min_calls``, ``cooldown``), or False.
         retry_budget: router-wide retry cap (``ratio``, ``window``,
@@ -146,6 +148,9 @@ class RouterConfig(BaseModel):
     record_content: bool = True
     record_customer_email: bool = False
     retry_params: RetryParams | None = None
+    # "constant": retry_params.retry_after seconds between tries (Respan's meaning);
+    # "exponential": retry_after doubling on each retry, with jitter.
+    retry_backoff: RetryBackoff = "constant"
     circuit_breaker: dict[str, Any] | bool = True
     retry_budget: dict[str, Any] | bool = True
     cache_enabled: bool = False

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from respan_router.cache.keys import ANSWER_FIELDS, cache_key
+from respan_router.cache.keys import KEY_EXCLUDED, cache_key, key_fields
 from respan_router.errors import InvalidRequestError
 
 KEY = re.compile(r"^respan:chat:[0-9a-f]{64}$")
@@ -36,7 +36,11 @@ json_values = st.recursive(
 # Shared machines can be slow: no deadline, and no complaint about slow generation.
 relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-json_fields = st.dictionaries(st.sampled_from(sorted(ANSWER_FIELDS)), json_values, max_size=6)
+SOME_FIELDS = (
+    "messages", "tools", "temperature", "stop", "logit_bias", "top_k", "safety_settings",
+    "response_format", "n", "seed",
+)  # fmt: skip
+json_fields = st.dictionaries(st.sampled_from(SOME_FIELDS), json_values, max_size=6)
 
 
 def reorder(value: Any, rnd: random.Random) -> Any:
@@ -94,7 +98,7 @@ def test_list_order_matters() -> None:
 def test_every_answer_field_changes_the_key() -> None:
     base = key({"messages": MESSAGES})
     seen = {base}
-    for name in sorted(ANSWER_FIELDS - {"messages"}):
+    for name in SOME_FIELDS[1:]:
         k = key({"messages": MESSAGES, name: 1})
         assert k not in seen
         seen.add(k)
@@ -222,18 +226,26 @@ def test_a_secret_in_the_fields_never_shows_in_the_key() -> None:
     assert secret not in str(info.value)
 
 
-def test_answer_fields() -> None:
-    required = {
-        "messages", "tools", "tool_choice", "response_format", "temperature", "top_p",
-        "max_tokens", "max_completion_tokens", "stop", "n", "seed", "logprobs",
-        "top_logprobs", "logit_bias", "presence_penalty", "frequency_penalty", "functions",
-        "function_call", "parallel_tool_calls", "modalities", "audio", "reasoning_effort",
-        "prediction",
+def test_key_fields_are_everything_sent_but_the_deny_list() -> None:
+    params = {
+        "temperature": 0.5, "echo": True, "min_p": 0.1, "repetition_penalty": 1.1,
+        "safety_settings": [{"category": "x"}], "mock_response": "hi", "brand_new_option": 1,
+        "metadata": {"a": 1}, "user": "u", "store": True, "request_timeout": 3,
+        "stream_timeout": 3, "litellm_metadata": {},
     }  # fmt: skip
-    assert required <= ANSWER_FIELDS
-    assert isinstance(ANSWER_FIELDS, frozenset)
-    for not_answer in ("user", "model", "stream", "metadata", "customer_identifier"):
-        assert not_answer not in ANSWER_FIELDS
+    fields = key_fields(MESSAGES, params, {"Anthropic-Beta": "x", "traceparent": "00-1"})
+    assert set(fields) == {
+        "messages", "temperature", "echo", "min_p", "repetition_penalty", "safety_settings",
+        "mock_response", "brand_new_option", "headers",
+    }  # fmt: skip
+    assert fields["headers"] == {"anthropic-beta": "x"}
+    assert key_fields(MESSAGES, {}, None) == {"messages": MESSAGES}
+    # A credential's name is never keyed; a name that only contains "token" is.
+    named = key_fields(MESSAGES, {"max_tokens": 5, "azure_ad_token": "t", "vertex_credentials": "c",
+                                  "aws_secret_access_key": "s"}, None)  # fmt: skip
+    assert set(named) == {"messages", "max_tokens"}
+    for name in ("metadata", "user", "store", "timeout", "extra_headers", "stream_timeout"):
+        assert name in KEY_EXCLUDED
 
 
 def test_canonical_form_is_json_of_the_fields() -> None:

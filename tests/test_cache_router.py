@@ -295,3 +295,46 @@ async def test_a_miss_that_loses_the_race_to_a_finished_leader_does_not_fetch_ag
     assert out.choices[0].message.content == "from A"
     stats = stage.cache.stats
     assert (stats.hits, stats.misses) == (1, 0)  # B was served from the cache after all
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("echo", True),
+        ("min_p", 0.1),
+        ("repetition_penalty", 1.2),
+        ("safety_settings", [{"category": "HARM_CATEGORY_X", "threshold": "BLOCK_NONE"}]),
+        ("mock_response", "a scripted answer"),
+        ("top_k", 5),
+        ("brand_new_provider_option", {"anything": 1}),
+        ("extra_headers", {"anthropic-beta": "prompt-caching-2024-07-31"}),
+    ],
+)
+def test_every_parameter_sent_to_the_provider_is_in_the_key(name: str, value: object) -> None:
+    fake = FakeProvider("ok")
+    router = _router(fake)
+    router.complete(model="m", messages=MSG, cache_enabled=True)
+    router.complete(model="m", messages=MSG, cache_enabled=True, **{name: value})
+    assert len(fake.calls) == 2  # an entry made without the option never answers it
+    router.complete(model="m", messages=MSG, cache_enabled=True, **{name: value})
+    assert len(fake.calls) == 2  # the same option again: a hit
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("metadata", {"run": "2"}),
+        ("properties", {"k": [1]}),
+        ("user", "someone"),
+        ("customer_identifier", "c-2"),
+        ("timeout", 12.0),
+        ("store", True),
+        ("extra_headers", {"traceparent": "00-abc-def-01", "X-Request-Id": "r2"}),
+    ],
+)
+def test_fields_that_cannot_change_the_answer_are_not_in_the_key(name: str, value: object) -> None:
+    fake = FakeProvider("ok")
+    router = _router(fake)
+    router.complete(model="m", messages=MSG, cache_enabled=True)
+    router.complete(model="m", messages=MSG, cache_enabled=True, **{name: value})
+    assert len(fake.calls) == 1

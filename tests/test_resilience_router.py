@@ -68,8 +68,7 @@ def test_fault_matrix_primary_fails_fallback_answers(name: str, outcome, tries: 
     if name == "429+retry-after":
         assert all(s >= 2.0 for s in sleeps)
     elif tries == 3:
-        # exponential from retry_after=0.5 with up to 0.1 s jitter
-        assert 0.5 <= sleeps[0] <= 0.6 and 1.0 <= sleeps[1] <= 1.1
+        assert sleeps == [0.5, 0.5]  # retry_after: seconds between tries
 
 
 @pytest.mark.parametrize(("name", "outcome", "tries"), MATRIX, ids=[m[0] for m in MATRIX])
@@ -281,3 +280,35 @@ async def test_cancelling_a_stream_before_its_first_chunk_does_not_fall_back() -
     )
     assert [c.model for c in fake.calls] == ["a"]
     assert fake.open_streams == 0
+
+
+def test_retry_after_is_the_wait_between_every_try() -> None:
+    # Respan: retry_after is "seconds to wait" between tries, not a first backoff step.
+    fake = FakeProvider(Failure(500))
+    sleeps: list[float] = []
+    with pytest.raises(ProviderError):
+        _router(fake, sleeps).complete(
+            model="a", messages=MSG, retry_params={"num_retries": 3, "retry_after": 1.0}
+        )
+    assert len(fake.calls) == 4
+    assert sleeps == [1.0, 1.0, 1.0]
+
+
+def test_a_longer_upstream_retry_after_wins() -> None:
+    fake = FakeProvider().script("a", Failure(429, retry_after=2.5), Failure(500), Reply("ok"))
+    sleeps: list[float] = []
+    out = _router(fake, sleeps).complete(
+        model="a", messages=MSG, retry_params={"num_retries": 3, "retry_after": 1.0}
+    )
+    assert out.choices[0].message.content == "ok"
+    assert sleeps == [2.5, 1.0]
+
+
+def test_exponential_backoff_is_an_explicit_router_setting() -> None:
+    from respan_router.config import build_config
+
+    assert build_config({}).retry_backoff == "constant"
+    assert build_config({"retry_backoff": "exponential"}).retry_backoff == "exponential"
+    with pytest.raises(InvalidRequestError) as info:
+        build_config({"retry_backoff": "fibonacci"})
+    assert info.value.field == "retry_backoff"

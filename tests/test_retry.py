@@ -24,6 +24,7 @@ from respan_router.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
+from respan_router.request._params import RetryParams
 from respan_router.resilience._retry import (
     RetryAfterWait,
     RetryEvent,
@@ -161,17 +162,17 @@ async def test_attempt_count_per_error_class(
 @pytest.mark.parametrize("mode", MODES)
 async def test_success_after_retryable_failures(mode: str) -> None:
     fn = Flaky(ProviderError("boom", status_code=500), ProviderConnectionError("reset"))
-    result, sleeps = await run(mode, RetryPolicy(num_retries=3, jitter=0), fn)
+    result, sleeps = await run(mode, RetryPolicy(num_retries=3), fn)
     assert result == "ok"
     assert fn.calls == 3
-    assert sleeps == [0.2, 0.4]
+    assert sleeps == [0.2, 0.2]  # retry_after: the same wait between tries
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_non_retryable_after_retryable_stops(mode: str) -> None:
     bad = ProviderBadRequestError("bad")
     fn = Flaky(ProviderError("boom", status_code=503), bad)
-    raised, sleeps = await run(mode, RetryPolicy(num_retries=5, jitter=0), fn)
+    raised, sleeps = await run(mode, RetryPolicy(num_retries=5), fn)
     assert raised is bad
     assert fn.calls == 2
     assert sleeps == [0.2]
@@ -219,7 +220,9 @@ def test_keyboard_interrupt_is_never_retried() -> None:
 @pytest.mark.parametrize("mode", MODES)
 async def test_exponential_backoff_is_capped(mode: str) -> None:
     fn = Flaky(ProviderError("boom", status_code=500), forever=True)
-    policy = RetryPolicy(num_retries=6, initial_wait=1.0, max_wait=8.0, jitter=0)
+    policy = RetryPolicy(
+        num_retries=6, wait=1.0, backoff="exponential", max_wait=8.0, jitter=0
+    )
     _, sleeps = await run(mode, policy, fn)
     assert sleeps == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
@@ -227,7 +230,9 @@ async def test_exponential_backoff_is_capped(mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 async def test_jitter_stays_in_its_range(mode: str) -> None:
     fn = Flaky(ProviderError("boom", status_code=500), forever=True)
-    policy = RetryPolicy(num_retries=4, initial_wait=0.2, max_wait=1.0, jitter=0.1)
+    policy = RetryPolicy(
+        num_retries=4, wait=0.2, backoff="exponential", max_wait=1.0, jitter=0.1
+    )
     _, sleeps = await run(mode, policy, fn)
     for wait, base in zip(sleeps, [0.2, 0.4, 0.8, 1.0], strict=True):
         assert base <= wait <= min(base + 0.1, 1.0)
@@ -237,12 +242,12 @@ async def test_jitter_stays_in_its_range(mode: str) -> None:
 async def test_retry_after_is_a_minimum(mode: str) -> None:
     fn = Flaky(
         RateLimitError("slow", retry_after=2.5),
-        RateLimitError("slow", retry_after=0.01),  # shorter than the backoff: backoff wins
-        RateLimitError("slow"),  # no Retry-After: backoff
+        RateLimitError("slow", retry_after=0.01),  # shorter than retry_after: that wins
+        RateLimitError("slow"),  # no Retry-After: retry_after
     )
-    result, sleeps = await run(mode, RetryPolicy(num_retries=3, jitter=0), fn)
+    result, sleeps = await run(mode, RetryPolicy(num_retries=3), fn)
     assert result == "ok"
-    assert sleeps == [2.5, 0.4, 0.8]
+    assert sleeps == [2.5, 0.2, 0.2]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -250,7 +255,7 @@ async def test_retry_after_on_any_provider_error_is_honoured(mode: str) -> None:
     error = ProviderError("unavailable", status_code=503)
     error.retry_after = 3.0  # type: ignore[attr-defined]
     fn = Flaky(error)
-    result, sleeps = await run(mode, RetryPolicy(num_retries=1, jitter=0), fn)
+    result, sleeps = await run(mode, RetryPolicy(num_retries=1), fn)
     assert result == "ok"
     assert sleeps == [3.0]
 
@@ -286,13 +291,10 @@ def test_retry_after_of() -> None:
     assert retry_after_of(None) is None
 
 
-def test_wait_strategy_is_a_tenacity_wait() -> None:
-    from tenacity.wait import wait_base
-
-    wait = RetryPolicy(initial_wait=0.5, max_wait=4, jitter=0).wait_strategy()
+def test_wait_strategy_is_the_policys() -> None:
+    wait = RetryPolicy(wait=0.5, max_wait=4, jitter=0).wait_strategy()
     assert isinstance(wait, RetryAfterWait)
-    assert isinstance(wait, wait_base)
-    assert (wait.initial, wait.max, wait.jitter) == (0.5, 4, 0)
+    assert (wait.wait, wait.backoff, wait.max, wait.jitter) == (0.5, "constant", 4, 0)
 
 
 # --- deadline ------------------------------------------------------------------------------
@@ -303,7 +305,9 @@ async def test_deadline_stops_retries_before_a_wait_would_pass_it(mode: str) -> 
     clock = FakeClock()
     error = ProviderError("boom", status_code=500)
     fn = Flaky(error, forever=True)
-    policy = RetryPolicy(num_retries=10, initial_wait=1.0, max_wait=100.0, jitter=0)
+    policy = RetryPolicy(
+        num_retries=10, wait=1.0, backoff="exponential", max_wait=100.0, jitter=0
+    )
     raised, sleeps = await run(mode, policy, fn, clock=clock, deadline=clock() + 3.5)
     # fail at 0, wait 1 -> fail at 1, wait 2 -> fail at 3, a wait of 4 would pass 3.5
     assert raised is error
@@ -320,11 +324,11 @@ async def test_deadline_counts_the_time_spent_in_calls(mode: str) -> None:
         clock.advance(2.0)  # each attempt takes 2 s
         raise error
 
-    policy = RetryPolicy(num_retries=10, initial_wait=0.5, jitter=0)
+    policy = RetryPolicy(num_retries=10, wait=1.0)
     raised, sleeps = await run(mode, policy, slow, clock=clock, deadline=clock() + 5.0)
-    # fail at 2, wait 0.5 -> fail at 4.5, a wait of 1 would reach 5.5
+    # fail at 2, wait 1 -> fail at 5: no time left for another wait
     assert raised is error
-    assert sleeps == [0.5]
+    assert sleeps == [1.0]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -366,7 +370,7 @@ async def test_past_deadline_still_makes_the_first_attempt(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_zero_waits_zeroes_and_restores(mode: str) -> None:
-    policy = RetryPolicy(num_retries=2, jitter=0)
+    policy = RetryPolicy(num_retries=2)
     assert not waits_zeroed()
     with zero_waits():
         assert waits_zeroed()
@@ -409,7 +413,7 @@ def test_zero_waits_applies_to_other_threads() -> None:
 
 
 async def test_zero_waits_with_default_sleeps_does_not_block() -> None:
-    policy = RetryPolicy(num_retries=2, initial_wait=30.0)
+    policy = RetryPolicy(num_retries=2, wait=30.0)
     with zero_waits():
         fn = Flaky(ProviderError("x", status_code=500), ProviderError("x", status_code=500))
         assert policy.retrying()(fn) == "ok"
@@ -503,10 +507,10 @@ async def test_before_sleep_sees_each_wait(mode: str) -> None:
     second = ProviderConnectionError("reset")
     fn = Flaky(first, second)
     result, sleeps = await run(
-        mode, RetryPolicy(num_retries=3, jitter=0), fn, before_sleep=before_sleep
+        mode, RetryPolicy(num_retries=3), fn, before_sleep=before_sleep
     )
     assert result == "ok"
-    assert events == [RetryEvent(1, 1.0, first), RetryEvent(2, 0.4, second)]
+    assert events == [RetryEvent(1, 1.0, first), RetryEvent(2, 0.2, second)]
     assert [event.wait for event in events] == sleeps
 
 
@@ -576,57 +580,49 @@ def test_from_params(
     retries: int | None,
     expected: tuple[bool, int, float, int],
 ) -> None:
-    policy = RetryPolicy.from_params(retry_params, retries)
-    assert (policy.enabled, policy.num_retries, policy.initial_wait, policy.max_attempts) == (
-        expected
+    params = None if retry_params is None else RetryParams.model_validate(retry_params)
+    policy = RetryPolicy.from_params(params, retries)
+    assert (policy.enabled, policy.num_retries, policy.wait, policy.max_attempts) == expected
+    assert policy.backoff == "constant"
+
+
+def test_from_params_takes_the_backoff_and_overrides() -> None:
+    policy = RetryPolicy.from_params(
+        RetryParams(num_retries=2), None, backoff="exponential", max_wait=2.0
     )
-
-
-def test_from_params_accepts_a_pydantic_model_and_overrides() -> None:
-    from pydantic import BaseModel
-
-    class RetryParams(BaseModel):
-        retry_enabled: bool = True
-        num_retries: int = 3
-        retry_after: float = 0.2
-
-    policy = RetryPolicy.from_params(RetryParams(num_retries=2), None, max_wait=2.0)
-    assert (policy.num_retries, policy.max_wait) == (2, 2.0)
+    assert (policy.num_retries, policy.backoff, policy.max_wait) == (2, "exponential", 2.0)
 
 
 @pytest.mark.parametrize(
-    ("retry_params", "retries", "field"),
+    ("retry_params", "field"),
     [
-        ({"num_retries": -1}, None, "retry_params.num_retries"),
-        ({"num_retries": 1.5}, None, "retry_params.num_retries"),
-        ({"num_retries": True}, None, "retry_params.num_retries"),
-        ({"retry_after": -0.1}, None, "retry_params.retry_after"),
-        ({"retry_after": "soon"}, None, "retry_params.retry_after"),
-        ({"retry_enabled": "yes"}, None, "retry_params.retry_enabled"),
-        (None, -2, "retries"),
-        ("nope", None, "retry_params"),
+        ({"num_retries": -1}, "retry_params.num_retries"),
+        ({"num_retries": 1.5}, "retry_params.num_retries"),
+        ({"num_retries": True}, "retry_params.num_retries"),
+        ({"num_retries": 101}, "retry_params.num_retries"),
+        ({"retry_after": -0.1}, "retry_params.retry_after"),
+        ({"retry_after": 0}, "retry_params.retry_after"),
+        ({"retry_after": "soon"}, "retry_params.retry_after"),
+        ({"retry_enabled": "yes"}, "retry_params.retry_enabled"),
+        ("nope", "retry_params"),
     ],
-)
-def test_from_params_rejects_bad_values(retry_params: Any, retries: Any, field: str) -> None:
+)  # fmt: skip
+def test_retry_params_are_validated_once_by_the_request(retry_params: Any, field: str) -> None:
+    # The one declaration of the bounds: the request's RetryParams.
+    from respan_router.request._request import build_request
+
     with pytest.raises(InvalidRequestError) as info:
-        RetryPolicy.from_params(retry_params, retries)
+        build_request({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                       "retry_params": retry_params})
     assert info.value.field == field
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"num_retries": -1},
-        {"num_retries": 2.0},
-        {"initial_wait": -1.0},
-        {"max_wait": -1.0},
-        {"jitter": -0.5},
-        {"max_retry_after": -1.0},
-    ],
-)
-def test_policy_validates_its_fields(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        RetryPolicy(**kwargs)
+def test_router_retry_params_share_the_bounds() -> None:
+    from respan_router import Router
+
+    with pytest.raises(InvalidRequestError) as info:
+        Router(retry_params={"num_retries": 101})
+    assert info.value.field == "retry_params.num_retries"
 
 
 def test_policy_is_frozen() -> None:

@@ -1,6 +1,7 @@
 """The response cache: keys, stores, encoding and single flight.
 
-- :func:`cache_key` turns the fields that change the answer into a hashed key;
+- :func:`key_fields` picks what a request's key covers (everything sent to the provider
+  but a short deny-list) and :func:`cache_key` turns it into a hashed key;
 - :class:`ResponseCache` stores completions and streamed chunks under such keys, in a
   :class:`CacheBackend` (:class:`MemoryCacheBackend` by default), counting hits;
 - :class:`SingleFlight` / :class:`AsyncSingleFlight` make concurrent identical misses
@@ -16,13 +17,14 @@ from respan_router.cache.codec import (
     encode_chunks,
     encode_completion,
 )
-from respan_router.cache.keys import ANSWER_FIELDS, cache_key
+from respan_router.cache.keys import HEADERS_EXCLUDED, KEY_EXCLUDED, cache_key, key_fields
 from respan_router.cache.response_cache import DEFAULT_TTL, CacheStats, ResponseCache
 from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
 
 __all__ = [
-    "ANSWER_FIELDS",
     "DEFAULT_TTL",
+    "HEADERS_EXCLUDED",
+    "KEY_EXCLUDED",
     "AsyncSingleFlight",
     "BackendStats",
     "CacheBackend",
@@ -37,4 +39,5 @@ __all__ = [
     "decode_completion",
     "encode_chunks",
     "encode_completion",
+    "key_fields",
 ]

@@ -1,9 +1,10 @@
 """Stage 4: the response cache of a call. A hit returns before planning or dispatch.
 
-The key hashes everything that changes the answer (messages and the answer-changing
-OpenAI parameters), plus the requested model unless ``is_cached_by_model`` is false, plus
-the customer when ``cache_by_customer`` is true. Never credentials, metadata, properties
-or other logging-only fields. Concurrent identical misses share one provider call; errors
+The key hashes everything sent to the provider (messages, every parameter, forwarded
+headers) but a short deny-list of fields that cannot change the answer
+(:func:`~respan_router.cache.key_fields`), plus the requested model unless
+``is_cached_by_model`` is false, plus the customer when ``cache_by_customer`` is true.
+Never credentials, metadata, properties or other logging-only fields. Concurrent identical misses share one provider call; errors
 are never cached.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from respan_router.cache.codec import decode_completion, encode_completion
-from respan_router.cache.keys import ANSWER_FIELDS, cache_key
+from respan_router.cache.keys import cache_key, key_fields
 from respan_router.cache.response_cache import DEFAULT_TTL, ResponseCache
 from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
 from respan_router.request._request import ChatRequest
@@ -52,12 +53,8 @@ class CacheStage:
         options = respan.cache_options
         by_model = options is None or options.is_cached_by_model is not False
         by_customer = options is not None and options.cache_by_customer is True
-        fields = {"messages": request.messages}
-        for name, value in request.params.items():
-            if name in ANSWER_FIELDS:
-                fields[name] = value
         return cache_key(
-            fields,
+            key_fields(request.messages, request.params, request.headers),
             model=_requested_model(request) if by_model else None,
             customer=respan.customer_identifier if by_customer else None,
         )

@@ -1,9 +1,12 @@
-"""Cache keys: a hash of the canonical form of everything that changes the answer.
+"""Cache keys: a hash of the canonical form of everything sent to the provider.
 
-The caller picks the request fields that change the answer (see :data:`ANSWER_FIELDS`);
-:func:`cache_key` canonicalises them so that equal requests give equal keys whatever the
-order of their dict keys, and hashes the result. A key never holds request text, so no
-message or secret can be read back from it.
+:func:`key_fields` picks what the key covers: the messages, every parameter that reaches
+the provider and the forwarded headers, minus a short deny-list of fields that cannot
+change the answer (:data:`KEY_EXCLUDED`, :data:`HEADERS_EXCLUDED`). A provider option the
+router has never heard of is in the key by default: an extra name only costs hits, a
+missing one serves wrong answers. :func:`cache_key` canonicalises the fields so that
+equal requests give equal keys whatever the order of their dict keys, and hashes the
+result. A key never holds request text, so no message or secret can be read back from it.
 """
 
 from __future__ import annotations
@@ -11,55 +14,70 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from respan_router._json import compact_encoder
 from respan_router.errors import InvalidRequestError
 
-__all__ = ["ANSWER_FIELDS", "cache_key"]
+__all__ = ["HEADERS_EXCLUDED", "KEY_EXCLUDED", "cache_key", "key_fields"]
 
-#: OpenAI (and litellm pass-through) parameters that change the answer. When in doubt a
-#: name belongs here: an extra name only costs hits, a missing one serves wrong answers.
-#: ``user``, ``stream``, ``metadata`` and the routing parameters do not change the answer;
-#: ``model`` is passed to :func:`cache_key` on its own.
-ANSWER_FIELDS: frozenset[str] = frozenset(
+#: Parameters sent to the provider that cannot change the answer, left out of the key.
+#: Respan's own fields never reach the provider, so they are never in it either; neither
+#: are ``model`` (passed to :func:`cache_key` on its own) and ``stream`` (streamed and
+#: whole answers are stored apart).
+KEY_EXCLUDED: frozenset[str] = frozenset(
     {
-        "audio",
-        "frequency_penalty",
-        "function_call",
-        "functions",
-        "logit_bias",
-        "logprobs",
-        "max_completion_tokens",
-        "max_tokens",
-        "messages",
-        "modalities",
-        "n",
-        "parallel_tool_calls",
-        "prediction",
-        "presence_penalty",
-        "reasoning_effort",
-        "response_format",
-        "seed",
-        "stop",
-        "stream_options",
-        "temperature",
-        "thinking",
-        "tool_choice",
-        "tools",
-        "top_k",
-        "top_logprobs",
-        "top_p",
-        "verbosity",
-        "web_search_options",
+        # logging and attribution
+        "metadata", "user", "safety_identifier", "store", "litellm_metadata",
+        "litellm_session_id", "litellm_trace_id", "litellm_call_id", "tags",
+        # delivery: how long to wait, where headers go (headers are keyed on their own)
+        "timeout", "request_timeout", "stream_timeout", "extra_headers", "headers",
     }
+)  # fmt: skip
+
+#: Forwarded headers that cannot change the answer (per-request tracing and ids).
+HEADERS_EXCLUDED: frozenset[str] = frozenset(
+    {
+        "traceparent", "tracestate", "baggage", "x-request-id", "x-correlation-id",
+        "idempotency-key", "user-agent", "x-stainless-retry-count",
+    }
+)  # fmt: skip
+
+# Credentials are never keyed (a key must hold no secret, even hashed): a name with a
+# credential's word in it (api_key, azure_ad_token, aws_secret_access_key; not max_tokens).
+_SECRET_NAME = re.compile(
+    r"(?:^|[_-])(?:key|secret|password|credentials?|token|auth)(?:$|[_-])", re.IGNORECASE
 )
+
+
+def key_fields(
+    messages: Any, params: Mapping[str, Any], headers: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """What the key of a request covers: its messages, every parameter but those of
+    :data:`KEY_EXCLUDED` or with a credential's name, and its forwarded headers (names
+    lowercased) but those of :data:`HEADERS_EXCLUDED`."""
+    fields: dict[str, Any] = {"messages": messages}
+    for name, value in params.items():
+        if name not in KEY_EXCLUDED and not _SECRET_NAME.search(name):
+            fields[name] = value
+    if headers:
+        kept = {
+            name.lower(): value
+            for name, value in headers.items()
+            if name.lower() not in HEADERS_EXCLUDED
+        }
+        if kept:
+            fields["headers"] = kept
+    return fields
+
 
 # Part of every hashed form: bump it when the canonical form changes, so entries stored
 # by an older version (in a shared store) are never read as answers to a newer request.
 # 3: floats in orjson's shortest form (``1e-7``, was ``1e-07``).
-_KEY_VERSION = 3
+# 4: everything sent to the provider but a deny-list (was an allow-list of fields).
+_KEY_VERSION = 4
 
 _dumps = compact_encoder(sort_keys=True, allow_nan=False)
 
@@ -95,8 +113,7 @@ def cache_key(
     and ``1`` may give different keys: a miss, never a wrong hit.
 
     Args:
-        fields: the request fields that change the answer (the caller picks them, e.g.
-            from :data:`ANSWER_FIELDS`, plus prompt id / version / variables if any).
+        fields: the request fields that change the answer (see :func:`key_fields`).
         model: included when the cache is per model (``is_cached_by_model``), else None.
         customer: included when the cache is per customer (``cache_by_customer``), else
             None. An int identifier is the same customer as its decimal string.

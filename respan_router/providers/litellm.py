@@ -1,8 +1,12 @@
 """The default provider: one attempt through ``litellm.completion`` / ``acompletion``.
 
 litellm is imported on first use, not when this module is imported (it takes seconds and
-loads thousands of modules). No ``litellm.*`` global is ever assigned: everything a call
-needs is passed as arguments. Retries are the router's job, so litellm's are disabled
+loads thousands of modules). Everything a call needs is passed as arguments, with one
+exception: litellm prints a "Give Feedback / Get Help" banner to stdout on every error
+(and a provider list when it cannot place a model) unless ``litellm.suppress_debug_info``
+is true, and it offers no per-call switch (litellm 1.110: the flag is read as a module
+global in ``exception_type`` and ``get_llm_provider``). So the import here sets that one
+flag, once; it only silences those prints. No other ``litellm.*`` global is assigned. Retries are the router's job, so litellm's are disabled
 (``num_retries=0, max_retries=0`` gives exactly one upstream request).
 """
 
@@ -51,6 +55,8 @@ class LiteLLMProvider:
                     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
                     import litellm
 
+                    # The only switch for litellm's error banner on stdout (see above).
+                    litellm.suppress_debug_info = True
                     self._module = litellm
         return self._module
 

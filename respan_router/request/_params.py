@@ -2,7 +2,12 @@
 
 Validated with pydantic v2. Numbers and booleans are strict (``"0.5"`` is not a
 temperature, ``1`` is not ``True``); NaN and infinity are rejected; unknown Respan fields
-are rejected (a typo in ``respan_params`` is an error, not a silent no-op).
+are rejected (a typo in ``respan_params`` is an error, not a silent no-op). ``None``
+means absent in every Respan object: a field set to None takes its default.
+
+Credentials keyed by provider (``customer_credentials``) or by model
+(``credential_override``) may be a dict of settings or, as Respan documents, just the API
+key: ``{"openai": "sk-..."}`` is ``{"openai": {"api_key": "sk-..."}}``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -29,6 +35,7 @@ __all__ = [
     "OverrideConfig",
     "PromptParam",
     "RespanParams",
+    "RetryBackoff",
     "RetryParams",
     "WeightedCredentials",
 ]
@@ -39,9 +46,27 @@ Identifier = Annotated[StrictStr | StrictInt, Field(union_mode="left_to_right")]
 CredentialDict = dict[NonEmptyStr, Any]
 
 
+def _key_shorthand(value: Any) -> Any:
+    """``{"openai": "sk-..."}`` -> ``{"openai": {"api_key": "sk-..."}}`` (Respan's shape)."""
+    if not isinstance(value, dict):
+        return value
+    return {k: {"api_key": v} if isinstance(v, str) and v else v for k, v in value.items()}
+
+
+#: Credentials by provider or model: a settings dict each, or the API key alone.
+CredentialsBy = Annotated[dict[NonEmptyStr, CredentialDict], BeforeValidator(_key_shorthand)]
+
+
 class _Strict(BaseModel):
     # Schemas are built on first use (the Router builds them), keeping the import light.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict) and None in data.values():
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
 
 class LoadBalanceModel(_Strict):
@@ -59,8 +84,18 @@ class LoadBalanceGroup(_Strict):
     models: Annotated[list[LoadBalanceModel], Field(min_length=1)] | None = None
 
 
+#: How waits between tries grow: ``"constant"`` (every wait is ``retry_after``, Respan's
+#: meaning) or ``"exponential"`` (``retry_after`` doubling, with jitter; a Router setting).
+RetryBackoff = Literal["constant", "exponential"]
+
+
 class RetryParams(_Strict):
-    """Respan's retry parameters (defaults apply when ``retry_params`` is given)."""
+    """Respan's retry parameters (defaults apply when ``retry_params`` is given).
+
+    The one declaration of their bounds: the request's ``retry_params`` and the Router's
+    are validated here, and the retry policy is built from the validated values.
+    ``retry_after`` is the number of seconds between tries.
+    """
 
     retry_enabled: StrictBool = True
     num_retries: Annotated[StrictInt, Field(ge=0, le=100)] = 3
@@ -76,7 +111,7 @@ class CacheOptions(_Strict):
 class WeightedCredentials(_Strict):
     """One credential set of a weighted ``customer_credentials`` list."""
 
-    credentials: dict[NonEmptyStr, CredentialDict] = Field(repr=False)
+    credentials: CredentialsBy = Field(repr=False)
     weight: Annotated[Float, Field(gt=0)] = 1.0
 
 
@@ -157,11 +192,9 @@ class RespanParams(_Strict):
     routing_strategy: Literal["ordered", "cheapest", "fastest"] | None = None
     # credentials
     customer_credentials: (
-        dict[NonEmptyStr, CredentialDict]
-        | Annotated[list[WeightedCredentials], Field(min_length=1)]
-        | None
+        CredentialsBy | Annotated[list[WeightedCredentials], Field(min_length=1)] | None
     ) = Field(default=None, repr=False)  # secrets: never in a repr
-    credential_override: dict[NonEmptyStr, CredentialDict] | None = Field(default=None, repr=False)
+    credential_override: CredentialsBy | None = Field(default=None, repr=False)
     model_name_map: dict[NonEmptyStr, NonEmptyStr] | None = None
     # resilience
     retry_params: RetryParams | None = None

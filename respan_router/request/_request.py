@@ -14,8 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from respan_router._secrets import masked_params
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
+from respan_router.request._known import KNOWN_CHAT_PARAMS, did_you_mean
 from respan_router.request._merge import merge_sources
-from respan_router.request._params import OpenAIParams, RespanParams
+from respan_router.request._params import RESPAN_FIELDS, OpenAIParams, RespanParams
 from respan_router.request._rendered import RenderedPrompt
 
 __all__ = ["RESERVED", "UNIMPLEMENTED", "ChatRequest", "build_request"]
@@ -36,6 +37,7 @@ RESERVED: dict[str, str] = {
     "max_retries": "the router retries: use retries or retry_params",
     "fallbacks": "the router falls back: use fallback_models",
     "context_window_fallback_dict": "the router falls back: use fallback_models",
+    "weight": "a weight belongs to a load-balanced model: use load_balance_models[].weight",
     **dict.fromkeys(
         (
             "api_key",
@@ -81,6 +83,7 @@ class ChatRequest:
         respan: the merged, validated Respan parameters.
         headers: headers to forward upstream, or None.
         prompt: the prompt this request was rendered from (stage 2), or None.
+        beta: the ``X-Respan-Beta`` flags the call turned on.
     """
 
     messages: list[dict[str, Any]]
@@ -91,6 +94,7 @@ class ChatRequest:
     respan: RespanParams
     headers: dict[str, str] | None = None
     prompt: RenderedPrompt | None = None
+    beta: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         # Never a secret: a per-call api_key= or Authorization header shows as ***.
@@ -98,7 +102,7 @@ class ChatRequest:
         return (
             f"ChatRequest(model={self.model!r}, stream={self.stream}, timeout={self.timeout}, "
             f"messages=[{len(self.messages)} message(s)], params={masked_params(self.params)}, "
-            f"respan={self.respan!r}, headers={headers})"
+            f"respan={self.respan!r}, headers={headers}, beta={sorted(self.beta)})"
         )
 
 
@@ -251,6 +255,19 @@ def _validate_respan(raw: dict[str, Any]) -> RespanParams:
 _PLAIN_KEYS = frozenset({"messages", "model", "stream"})
 
 
+def _check_typos(body: Mapping[str, Any]) -> None:
+    """A name that is no OpenAI/litellm parameter but close to a Respan one is a typo:
+    sent upstream it would be ignored or rejected there, and the Respan feature skipped."""
+    for name in body:
+        if name in KNOWN_CHAT_PARAMS:
+            continue
+        meant = did_you_mean(name, RESPAN_FIELDS)
+        if meant is not None:
+            raise InvalidRequestError(
+                f"{name} is not a parameter; did you mean '{meant}'?", field=name
+            )
+
+
 def _plain_body(body: Mapping[str, Any], model: Any) -> bool:
     """A body of only messages (checked already), a model name and a stream flag: the
     common shape, whose few checks are cheaper here than a schema validation."""
@@ -284,6 +301,7 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         if not body.keys().isdisjoint(RESERVED):
             name = next(k for k in body if k in RESERVED)
             raise InvalidRequestError(f"{name} {RESERVED[name]}", field=name)
+        _check_typos(body)
         _validated(OpenAIParams, body if "messages" in body else {**body, "messages": messages})
     respan = _validate_respan(merged.respan)
     if (
@@ -306,4 +324,5 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         params=params,
         respan=respan,
         headers=merged.headers,
+        beta=merged.beta,
     )

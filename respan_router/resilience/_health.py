@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from respan_router.errors import ProviderError
-from respan_router.resilience._base import retry_after_of
+from respan_router.resilience._strategies import retry_after_of
 
 __all__ = [
     "BreakerConfig",

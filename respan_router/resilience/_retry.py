@@ -1,15 +1,19 @@
 """Retries of one candidate, composed from tenacity's strategy objects.
 
 A :class:`RetryPolicy` says how often and how patiently one candidate (one model with one
-set of credentials) is retried. It builds a :class:`tenacity.Retrying` (or
-:class:`tenacity.AsyncRetrying`) whose strategies are:
+set of credentials) is retried. It is built from validated
+:class:`~respan_router.request._params.RetryParams` (:meth:`RetryPolicy.from_params`) and
+builds a :class:`tenacity.Retrying` (or :class:`tenacity.AsyncRetrying`) whose strategies
+are:
 
-* **retry** — :data:`retry_if_retryable`: only a :class:`~respan_router.errors.ProviderError`
+* **retry** — :func:`retry_if_retryable`: only a :class:`~respan_router.errors.ProviderError`
   whose ``retryable`` is true (408, 409, 429, 5xx, timeouts, lost connections). Bad
   requests, authentication, permissions, 404, context-window and content-policy errors,
   interrupted streams, our own errors and cancellation are never retried.
-* **wait** — :class:`RetryAfterWait`: the provider's Retry-After as a minimum, otherwise
-  exponential backoff with jitter, capped at ``max_wait``.
+* **wait** — :class:`RetryAfterWait`: ``retry_after`` seconds between tries (Respan's
+  meaning), or, when the Router asks for ``retry_backoff="exponential"``, ``retry_after``
+  doubling on each retry with jitter, capped at ``max_wait``. A longer Retry-After from
+  the provider wins.
 * **stop** — after ``num_retries`` retries; before a wait that would pass the call's
   deadline; at once when a Retry-After is longer than the deadline leaves or than
   ``max_retry_after``; and when the retry budget refuses a retry. A stop re-raises the
@@ -21,41 +25,50 @@ set of credentials) is retried. It builds a :class:`tenacity.Retrying` (or
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from respan_router.errors import InvalidRequestError
-from respan_router.resilience._base import (
+from respan_router.request._params import RetryBackoff, RetryParams
+from respan_router.resilience._strategies import (
     Clock,
+    RetryAfterWait,
     RetryBudgetLike,
     last_error,
     retry_after_of,
+    retry_if_retryable,
+    stop_before_deadline,
+    stop_if_retry_after_exceeds,
+    stop_when_budget_denies,
     waits_zeroed,
     zero_waits,
 )
 
 if TYPE_CHECKING:  # tenacity is imported on the first retry, not with the package
     from tenacity import AsyncRetrying, RetryCallState, Retrying
-    from tenacity.stop import StopBaseT, stop_base
-
-    from respan_router.resilience._strategies import RetryAfterWait
+    from tenacity.stop import StopBaseT
 
 __all__ = [
-    "DEFAULT_INITIAL_WAIT",
     "DEFAULT_NUM_RETRIES",
+    "DEFAULT_WAIT",
+    "RetryAfterWait",
     "RetryBudgetLike",
     "RetryEvent",
     "RetryPolicy",
     "retry_after_of",
+    "retry_if_retryable",
+    "stop_before_deadline",
+    "stop_if_retry_after_exceeds",
+    "stop_when_budget_denies",
     "waits_zeroed",
     "zero_waits",
 ]
 
+_DEFAULTS = RetryParams.model_fields
 #: ``retry_params.num_retries`` when ``retry_params`` is given without it.
-DEFAULT_NUM_RETRIES = 3
-#: ``retry_params.retry_after``: the first backoff wait, in seconds.
-DEFAULT_INITIAL_WAIT = 0.2
+DEFAULT_NUM_RETRIES: int = _DEFAULTS["num_retries"].default
+#: ``retry_params.retry_after``: seconds between tries.
+DEFAULT_WAIT: float = _DEFAULTS["retry_after"].default
 
 BeforeSleep = Callable[["RetryCallState"], None]
 AsyncBeforeSleep = Callable[["RetryCallState"], Awaitable[None] | None]
@@ -93,78 +106,61 @@ class RetryEvent:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How one candidate is retried.
+    """How one candidate is retried. Built from validated values: it checks nothing.
 
     Attributes:
         enabled: whether to retry at all; when false there is exactly one attempt.
-        num_retries: retries after the first attempt (>= 0).
-        initial_wait: the first backoff wait in seconds; it doubles on each retry.
-        max_wait: the cap of a backoff wait.
-        jitter: up to this many random seconds are added to each backoff wait.
+        num_retries: retries after the first attempt.
+        wait: seconds between tries (``retry_params.retry_after``); with
+            ``backoff="exponential"`` the first wait, doubling on each retry.
+        backoff: ``"constant"`` (the default, Respan's meaning) or ``"exponential"``.
+        max_wait: the cap of an exponential wait.
+        jitter: up to this many random seconds are added to each exponential wait.
         max_retry_after: a Retry-After longer than this many seconds gives up on the
             candidate at once (the router then falls back); None waits for any length.
     """
 
     enabled: bool = True
     num_retries: int = 0
-    initial_wait: float = DEFAULT_INITIAL_WAIT
+    wait: float = DEFAULT_WAIT
+    backoff: RetryBackoff = "constant"
     max_wait: float = 8.0
     jitter: float = 0.1
     max_retry_after: float | None = 60.0
 
-    def __post_init__(self) -> None:
-        if isinstance(self.num_retries, bool) or not isinstance(self.num_retries, int):
-            raise ValueError(f"num_retries must be an int, got {self.num_retries!r}")
-        if self.num_retries < 0:
-            raise ValueError(f"num_retries must be >= 0, got {self.num_retries}")
-        for name in ("initial_wait", "max_wait", "jitter"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_retry_after is not None and self.max_retry_after < 0:
-            raise ValueError(f"max_retry_after must be >= 0, got {self.max_retry_after}")
-
     @classmethod
     def from_params(
         cls,
-        retry_params: Mapping[str, Any] | Any | None,
+        retry_params: RetryParams | None,
         retries: int | None = None,
+        *,
+        backoff: RetryBackoff = "constant",
         **overrides: Any,
     ) -> RetryPolicy:
         """The policy of a request, with Respan's semantics.
 
         When ``retry_params`` is given it wins: ``retry_enabled`` (default True),
-        ``num_retries`` (default 3) and ``retry_after`` (the first wait, default 0.2 s);
-        ``retry_enabled=False`` means no retry. Otherwise the top-level ``retries``
+        ``num_retries`` (default 3) and ``retry_after`` (seconds between tries, default
+        0.2); ``retry_enabled=False`` means no retry. Otherwise the top-level ``retries``
         (default 0) is the number of retries.
 
         Args:
-            retry_params: a mapping, or a pydantic model of ``RetryParams``, or None.
-            retries: the top-level ``retries`` of the request, or None.
+            retry_params: the request's (or Router's) validated ``RetryParams``, or None.
+            retries: the top-level ``retries`` of the request (validated), or None.
+            backoff: the Router's ``retry_backoff``.
             **overrides: other fields of the policy (``max_wait``, ``jitter``, ...).
-
-        Raises:
-            InvalidRequestError: a value has the wrong type or range.
         """
         if retry_params is not None:
-            params = _as_mapping(retry_params)
-            enabled = params.get("retry_enabled")
-            enabled = True if enabled is None else enabled
-            num = params.get("num_retries")
-            num = DEFAULT_NUM_RETRIES if num is None else num
-            initial = params.get("retry_after")
-            initial = DEFAULT_INITIAL_WAIT if initial is None else initial
-            if not isinstance(enabled, bool):
-                raise InvalidRequestError(
-                    "retry_enabled must be a boolean", field="retry_params.retry_enabled"
-                )
-            _check_count(num, "retry_params.num_retries")
-            _check_seconds(initial, "retry_params.retry_after")
-            if not enabled:
-                num = 0
-            return cls(enabled=enabled, num_retries=num, initial_wait=float(initial), **overrides)
-        num = 0 if retries is None else retries
-        _check_count(num, "retries")
-        return cls(enabled=num > 0, num_retries=num, **overrides)
+            enabled = retry_params.retry_enabled
+            return cls(
+                enabled=enabled,
+                num_retries=retry_params.num_retries if enabled else 0,
+                wait=retry_params.retry_after,
+                backoff=backoff,
+                **overrides,
+            )
+        num = retries or 0
+        return cls(enabled=num > 0, num_retries=num, backoff=backoff, **overrides)
 
     @property
     def max_attempts(self) -> int:
@@ -173,9 +169,7 @@ class RetryPolicy:
 
     def wait_strategy(self) -> RetryAfterWait:
         """The wait strategy of this policy."""
-        from respan_router.resilience._strategies import RetryAfterWait
-
-        return RetryAfterWait(initial=self.initial_wait, max=self.max_wait, jitter=self.jitter)
+        return RetryAfterWait(self.wait, self.backoff, max=self.max_wait, jitter=self.jitter)
 
     def stop_strategy(
         self,
@@ -184,27 +178,21 @@ class RetryPolicy:
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
         extra_stop: StopBaseT | None = None,
-    ) -> stop_base:
+    ) -> Callable[[RetryCallState], bool]:
         """The stop strategy: attempts, Retry-After limit, deadline, extra, then budget."""
         from tenacity.stop import stop_after_attempt, stop_any
 
-        from respan_router.resilience._strategies import (
-            stop_before_deadline,
-            stop_if_retry_after_exceeds,
-            stop_when_budget_denies,
-        )
-
-        stop: stop_base = stop_after_attempt(self.max_attempts)
+        stops: list[Callable[[RetryCallState], bool]] = [stop_after_attempt(self.max_attempts)]
         if self.max_retry_after is not None:
-            stop = stop | stop_if_retry_after_exceeds(self.max_retry_after)
+            stops.append(stop_if_retry_after_exceeds(self.max_retry_after))
         if deadline is not None:
-            stop = stop | stop_before_deadline(deadline, clock)
+            stops.append(stop_before_deadline(deadline, clock))
         if extra_stop is not None:
-            stop = stop_any(stop, extra_stop)  # type: ignore[arg-type]  # a callable is fine
+            stops.append(extra_stop)
         if budget is not None:
             # Last: stop_any asks in order, so the budget only pays for real retries.
-            stop = stop | stop_when_budget_denies(budget)
-        return stop
+            stops.append(stop_when_budget_denies(budget))
+        return stops[0] if len(stops) == 1 else stop_any(*stops)
 
     def _strategy_kwargs(
         self,
@@ -216,8 +204,6 @@ class RetryPolicy:
         clock: Clock,
         extra_stop: StopBaseT | None,
     ) -> dict[str, Any]:
-        from respan_router.resilience._strategies import retry_if_retryable
-
         kwargs: dict[str, Any] = {
             "stop": self.stop_strategy(
                 deadline=deadline, budget=budget, clock=clock, extra_stop=extra_stop
@@ -296,49 +282,3 @@ class RetryPolicy:
                 extra_stop=extra_stop,
             )
         )
-
-
-_RETRY_FIELDS = ("retry_enabled", "num_retries", "retry_after")
-
-
-def _as_mapping(value: Mapping[str, Any] | Any) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
-        return value
-    if all(hasattr(value, name) for name in _RETRY_FIELDS):  # a RetryParams model
-        return {name: getattr(value, name) for name in _RETRY_FIELDS}
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        dumped = dump()
-        if isinstance(dumped, Mapping):
-            return dumped
-    raise InvalidRequestError("retry_params must be an object", field="retry_params")
-
-
-def _check_count(value: Any, field: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequestError(f"{field} must be a non-negative integer", field=field)
-
-
-def _check_seconds(value: Any, field: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InvalidRequestError(f"{field} must be a non-negative number", field=field)
-
-
-_STRATEGIES = frozenset(
-    {
-        "RetryAfterWait",
-        "retry_if_retryable",
-        "stop_before_deadline",
-        "stop_if_retry_after_exceeds",
-        "stop_when_budget_denies",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    """The tenacity strategies, from :mod:`respan_router.resilience._strategies` on first use."""
-    if name in _STRATEGIES:
-        from respan_router.resilience import _strategies as retry_strategies
-
-        return getattr(retry_strategies, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,9 @@ lower ones are then ignored (except ``model`` next to ``models``)::
 ``fallback_models`` follow in rank order, unless ``disable_fallback`` is set, which keeps
 the first candidate only. ``exclude_models`` and ``exclude_providers`` apply to every
 candidate, before any choice is drawn: a weighted or strategy choice is made among the
-models that remain. Nothing left is a :class:`~respan_router.errors.NoCandidateError`.
+models that remain. ``exclude_models`` matches a model by its name as requested, its
+backend string or its name after ``model_name_map``, with or without the provider prefix
+(``gpt-4o`` excludes ``openai/gpt-4o`` and the other way round). Nothing left is a :class:`~respan_router.errors.NoCandidateError`.
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ class Candidate(NamedTuple):
     credentials: Mapping[str, Any] | None = None
 
 
+def _names(resolved: ResolvedModel, litellm_model: str) -> set[str]:
+    """Every name ``exclude_models`` matches a model by: as requested, its backend string
+    and its name after ``model_name_map``, each with and without the provider prefix."""
+    names = set()
+    for name in (resolved.name, resolved.backend, litellm_model):
+        bare = name.partition("/")[2] if "/" in name else name
+        names.update((name, bare, f"{resolved.provider}/{bare}"))
+    return names
+
+
 class _Exclusions:
     """The request's exclusions, and what they removed (for the error message)."""
 
@@ -77,9 +89,7 @@ class _Exclusions:
                 resolved.name, f"provider {resolved.provider!r} is in exclude_providers"
             )
             return False
-        if self._models and not self._models.isdisjoint(
-            (resolved.name, resolved.backend, litellm_model)
-        ):
+        if self._models and not self._models.isdisjoint(_names(resolved, litellm_model)):
             self.removed.setdefault(resolved.name, "in exclude_models")
             return False
         return True
