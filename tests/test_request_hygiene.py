@@ -40,8 +40,15 @@ def _raises(router: Router, exc: type[Exception], **kwargs: Any) -> Exception:
 
 @pytest.mark.parametrize(
     "name",
-    ["Authorization", "authorization", "API-Key", "x-api-key", "X-Goog-Api-Key",
-     "Ocp-Apim-Subscription-Key", "Proxy-Authorization"],
+    [
+        "Authorization",
+        "authorization",
+        "API-Key",
+        "x-api-key",
+        "X-Goog-Api-Key",
+        "Ocp-Apim-Subscription-Key",
+        "Proxy-Authorization",
+    ],
 )
 @pytest.mark.parametrize("where", ["headers", "extra_headers", "extra_body"])
 def test_credential_header_is_rejected_without_echo(
@@ -76,7 +83,9 @@ def test_beta_flag_is_recorded_and_not_forwarded(router: Router, fake: FakeProvi
     request = build_request({"model": "m", "messages": MSG, "extra_headers": headers})
     assert request.beta == frozenset({"token-breakdown-2026-03-26"})
     assert request.headers == {"X-Other": "1"}
-    router.complete(model="gpt-4o", messages=MSG, headers={"x-respan-beta": "token-breakdown-2026-03-26"})
+    router.complete(
+        model="gpt-4o", messages=MSG, headers={"x-respan-beta": "token-breakdown-2026-03-26"}
+    )
     assert "extra_headers" not in fake.calls[0].params
 
 
@@ -88,7 +97,9 @@ def test_env_scoped_integrations_is_not_available_in_process(router: Router) -> 
     error = _raises(
         router,
         FeatureNotAvailableError,
-        extra_headers={"X-Respan-Beta": "token-breakdown-2026-03-26,env-scoped-integrations-2026-03-28"},
+        extra_headers={
+            "X-Respan-Beta": "token-breakdown-2026-03-26,env-scoped-integrations-2026-03-28"
+        },
     )
     assert "env-scoped-integrations-2026-03-28" in str(error)
 
@@ -132,8 +143,19 @@ def test_misspelled_respan_name_suggests_the_right_one(
 
 @pytest.mark.parametrize(
     "name",
-    ["top_k", "min_p", "repetition_penalty", "safety_settings", "mock_response", "store",
-     "service_tier", "prompt_cache_key", "reasoning_effort", "metadata", "user"],
+    [
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "safety_settings",
+        "mock_response",
+        "store",
+        "service_tier",
+        "prompt_cache_key",
+        "reasoning_effort",
+        "metadata",
+        "user",
+    ],
 )
 def test_known_and_provider_parameters_pass(router: Router, fake: FakeProvider, name: str) -> None:
     value: Any = {"k": "v"} if name == "metadata" else "x"
@@ -172,8 +194,9 @@ def test_top_level_none_does_not_wipe_the_header_value() -> None:
             "messages": MSG,
             "customer_identifier": None,
             "respan_params": {"span_name": None},
-            "headers": {"X-Data-Respan-Params": header({"customer_identifier": "c-1",
-                                                        "span_name": "s"})},
+            "headers": {
+                "X-Data-Respan-Params": header({"customer_identifier": "c-1", "span_name": "s"})
+            },
         }
     )
     assert request.respan.customer_identifier == "c-1"

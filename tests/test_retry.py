@@ -220,9 +220,7 @@ def test_keyboard_interrupt_is_never_retried() -> None:
 @pytest.mark.parametrize("mode", MODES)
 async def test_exponential_backoff_is_capped(mode: str) -> None:
     fn = Flaky(ProviderError("boom", status_code=500), forever=True)
-    policy = RetryPolicy(
-        num_retries=6, wait=1.0, backoff="exponential", max_wait=8.0, jitter=0
-    )
+    policy = RetryPolicy(num_retries=6, wait=1.0, backoff="exponential", max_wait=8.0, jitter=0)
     _, sleeps = await run(mode, policy, fn)
     assert sleeps == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
@@ -230,9 +228,7 @@ async def test_exponential_backoff_is_capped(mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 async def test_jitter_stays_in_its_range(mode: str) -> None:
     fn = Flaky(ProviderError("boom", status_code=500), forever=True)
-    policy = RetryPolicy(
-        num_retries=4, wait=0.2, backoff="exponential", max_wait=1.0, jitter=0.1
-    )
+    policy = RetryPolicy(num_retries=4, wait=0.2, backoff="exponential", max_wait=1.0, jitter=0.1)
     _, sleeps = await run(mode, policy, fn)
     for wait, base in zip(sleeps, [0.2, 0.4, 0.8, 1.0], strict=True):
         assert base <= wait <= min(base + 0.1, 1.0)
@@ -305,9 +301,7 @@ async def test_deadline_stops_retries_before_a_wait_would_pass_it(mode: str) -> 
     clock = FakeClock()
     error = ProviderError("boom", status_code=500)
     fn = Flaky(error, forever=True)
-    policy = RetryPolicy(
-        num_retries=10, wait=1.0, backoff="exponential", max_wait=100.0, jitter=0
-    )
+    policy = RetryPolicy(num_retries=10, wait=1.0, backoff="exponential", max_wait=100.0, jitter=0)
     raised, sleeps = await run(mode, policy, fn, clock=clock, deadline=clock() + 3.5)
     # fail at 0, wait 1 -> fail at 1, wait 2 -> fail at 3, a wait of 4 would pass 3.5
     assert raised is error
@@ -506,9 +500,7 @@ async def test_before_sleep_sees_each_wait(mode: str) -> None:
     first = RateLimitError("slow", retry_after=1.0)
     second = ProviderConnectionError("reset")
     fn = Flaky(first, second)
-    result, sleeps = await run(
-        mode, RetryPolicy(num_retries=3), fn, before_sleep=before_sleep
-    )
+    result, sleeps = await run(mode, RetryPolicy(num_retries=3), fn, before_sleep=before_sleep)
     assert result == "ok"
     assert events == [RetryEvent(1, 1.0, first), RetryEvent(2, 0.2, second)]
     assert [event.wait for event in events] == sleeps
@@ -612,8 +604,13 @@ def test_retry_params_are_validated_once_by_the_request(retry_params: Any, field
     from respan_router.request._request import build_request
 
     with pytest.raises(InvalidRequestError) as info:
-        build_request({"model": "m", "messages": [{"role": "user", "content": "x"}],
-                       "retry_params": retry_params})
+        build_request(
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "x"}],
+                "retry_params": retry_params,
+            }
+        )
     assert info.value.field == field
 
 

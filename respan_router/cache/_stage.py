@@ -4,8 +4,8 @@ The key hashes everything sent to the provider (messages, every parameter, forwa
 headers) but a short deny-list of fields that cannot change the answer
 (:func:`~respan_router.cache.key_fields`), plus the requested model unless
 ``is_cached_by_model`` is false, plus the customer when ``cache_by_customer`` is true.
-Never credentials, metadata, properties or other logging-only fields. Concurrent identical misses share one provider call; errors
-are never cached.
+Never credentials, metadata, properties or other logging-only fields. Concurrent
+identical misses share one provider call; errors are never cached.
 """
 
 from __future__ import annotations

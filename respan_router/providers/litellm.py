@@ -6,8 +6,9 @@ exception: litellm prints a "Give Feedback / Get Help" banner to stdout on every
 (and a provider list when it cannot place a model) unless ``litellm.suppress_debug_info``
 is true, and it offers no per-call switch (litellm 1.110: the flag is read as a module
 global in ``exception_type`` and ``get_llm_provider``). So the import here sets that one
-flag, once; it only silences those prints. No other ``litellm.*`` global is assigned. Retries are the router's job, so litellm's are disabled
-(``num_retries=0, max_retries=0`` gives exactly one upstream request).
+flag, once; it only silences those prints. No other ``litellm.*`` global is assigned.
+Retries are the router's job, so litellm's are disabled (``num_retries=0,
+max_retries=0`` gives exactly one upstream request).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ the first candidate only. ``exclude_models`` and ``exclude_providers`` apply to 
 candidate, before any choice is drawn: a weighted or strategy choice is made among the
 models that remain. ``exclude_models`` matches a model by its name as requested, its
 backend string or its name after ``model_name_map``, with or without the provider prefix
-(``gpt-4o`` excludes ``openai/gpt-4o`` and the other way round). Nothing left is a :class:`~respan_router.errors.NoCandidateError`.
+(``gpt-4o`` excludes ``openai/gpt-4o`` and the other way round). Nothing left is a
+:class:`~respan_router.errors.NoCandidateError`.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Candidate(NamedTuple):
 def _names(resolved: ResolvedModel, litellm_model: str) -> set[str]:
     """Every name ``exclude_models`` matches a model by: as requested, its backend string
     and its name after ``model_name_map``, each with and without the provider prefix."""
-    names = set()
+    names: set[str] = set()
     for name in (resolved.name, resolved.backend, litellm_model):
         bare = name.partition("/")[2] if "/" in name else name
         names.update((name, bare, f"{resolved.provider}/{bare}"))
