@@ -36,7 +36,13 @@ async def test_async_errors_print_nothing(
     upstream: FakeUpstream, capfd: pytest.CaptureFixture[str]
 ) -> None:
     router = _router(upstream)
+    # Warm up in this event loop, a failure included: litellm's logging worker logs a
+    # warning once when it moves to a new loop (other tests ran in other loops), which a
+    # service running one loop never sees.
     await router.acomplete(model="openai/warm", messages=MSG)
+    upstream.enqueue(Error(500))
+    with pytest.raises(RouterError):
+        await router.acomplete(model="openai/warm", messages=MSG)
     capfd.readouterr()
     for status in (500, 400):
         upstream.enqueue(Error(status))
