@@ -102,10 +102,12 @@ def _fake_scenarios(scan: Scan, router: Router, fake: FakeProvider) -> None:
     lb = [{"model": "openai/fast", "credentials": {"api_key": KEYS["lb"]}}]
     per_call = {
         "extra_headers": {
-            "Authorization": f"Bearer {KEYS['bearer']}",
             "X-Data-Respan-Params": header({"customer_identifier": "c1", "metadata": {"m": 1}}),
         },
     }
+    # A credential header is refused before any call; the refusal must not quote it.
+    bearer = {"Authorization": f"Bearer {KEYS['bearer']}"}
+    scan.run(router.complete, model="fast", messages=MSG, extra_headers=bearer)
     base = {"messages": MSG, "request_breakdown": True, **per_call}
     fake.set_default("down", Failure(503, ECHO))
     fake.set_default("openai/down", Failure(401, ECHO))
@@ -133,8 +135,9 @@ def _fake_scenarios(scan: Scan, router: Router, fake: FakeProvider) -> None:
         {"model": "fast", "api_key": KEYS["call"]},  # credentials never ride as keywords
         {"model": "fast", "temperature": KEYS["call"]},
         {"model": "fast", "customer_credentials": KEYS["customer"]},
-        {"model": "fast", "credential_override": {"openai": KEYS["override"]}},
+        {"model": "fast", "credential_override": {"openai": [KEYS["override"]]}},
         {"model": "fast", "extra_headers": {"X-Data-Respan-Params": KEYS["bearer"]}},
+        {"model": "fast", "headers": {"x-api-key": KEYS["bearer"]}},
         {"model": "fast", "headers": {"X-Data-Keywordsai-Params": header([KEYS["lb"]])}},
         {"load_balance_models": [{"model": "fast", "credentials": KEYS["lb"]}]},
     ):
@@ -160,13 +163,12 @@ def _http_scenarios(scan: Scan, tracer: TracerProvider) -> None:
             Error(429, _echo("call"), headers={"retry-after-ms": "1"}),
             HttpReply("partial", pieces=3, break_after=1),
             HttpReply("over http"),
-            Error(401, _echo("bearer")),
             Error(401, _echo("call")),
         )
         auth = {"extra_headers": {"Authorization": f"Bearer {KEYS['bearer']}"}}
         per_call = {"credential_override": {"openai/m": {"api_key": KEYS["call"]}}}
-        for kwargs in ({}, per_call, {"stream": True}, {"stream": True, **auth}, auth):
-            scan.run(router.complete, model="real", messages=MSG, **kwargs)
+        for kwargs in ({}, per_call, {"stream": True}, {"stream": True}, auth):
+            scan.run(router.complete, model="real", messages=MSG, **kwargs)  # auth: refused
         # No deployment: the per-call credentials are what goes upstream (and comes back).
         override = {"openai/m": {"api_key": KEYS["call"], "api_base": up.base_url}}
         scan.run(router.complete, model="openai/m", messages=MSG, credential_override=override)

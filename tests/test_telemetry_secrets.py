@@ -64,7 +64,7 @@ def test_no_secret_in_any_attribute_event_metric_or_breakdown() -> None:
         "metadata": {"team": "search"},
         "properties": {"plan": "pro"},
         "extra_headers": {
-            "Authorization": f"Bearer {secrets['header']}",
+            "X-Trace": "t-1",
             "X-Data-Respan-Params": respan_header,
         },
         "credential_override": {"openai/gpt-4o-mini": {"api_key": secrets["passthrough"]}},

@@ -126,7 +126,7 @@ def test_valid_assistant_tool_call_message_without_content(router: Router) -> No
 def test_error_message_never_echoes_the_bad_value(router: Router) -> None:
     with pytest.raises(InvalidRequestError) as info:
         router.complete(
-            model="gpt-4o", messages=MSG, credential_override={"m": "sk-super-secret-value"}
+            model="gpt-4o", messages=MSG, credential_override={"m": ["sk-super-secret-value"]}
         )
     assert "sk-super-secret-value" not in str(info.value)
     assert "sk-super-secret-value" not in repr(info.value)
