@@ -100,9 +100,7 @@ def assemble(config: RouterConfig) -> Stages:
     executor = Executor(
         default_timeout=config.timeout,
         default_total_timeout=config.total_timeout,
-        default_retry=RetryPolicy.from_params(config.retry_params)
-        if config.retry_params is not None
-        else None,
+        default_retry=RetryPolicy.from_params(config.retry_params, backoff=config.retry_backoff),
         health=health,
         budget=budget,
         sleep=config.sleep,

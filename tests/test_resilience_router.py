@@ -312,3 +312,16 @@ def test_exponential_backoff_is_an_explicit_router_setting() -> None:
     with pytest.raises(InvalidRequestError) as info:
         build_config({"retry_backoff": "fibonacci"})
     assert info.value.field == "retry_backoff"
+
+
+def test_router_retry_backoff_exponential_doubles_the_waits() -> None:
+    fake = FakeProvider(Failure(500))
+    sleeps: list[float] = []
+    router = _router(fake, sleeps, retry_backoff="exponential")
+    with pytest.raises(ProviderError):
+        router.complete(
+            model="a", messages=MSG, retry_params={"num_retries": 3, "retry_after": 1.0}
+        )
+    assert len(sleeps) == 3
+    for wait, base in zip(sleeps, [1.0, 2.0, 4.0], strict=True):
+        assert base <= wait <= base + 0.1  # up to 0.1 s jitter

@@ -184,7 +184,8 @@ class Executor:
         respan = request.respan
         if respan.retry_params is None and respan.retries is None:
             return self._default_retry
-        return RetryPolicy.from_params(respan.retry_params, respan.retries)
+        backoff = self._default_retry.backoff  # the Router's retry_backoff
+        return RetryPolicy.from_params(respan.retry_params, respan.retries, backoff=backoff)
 
     def deadline(self, request: ChatRequest) -> float | None:
         """The call's absolute deadline on the executor's clock, or None."""
