@@ -12,12 +12,16 @@ from tests.helpers import MSG
 from tests.upstream import Error, FakeUpstream
 
 
-def _router(upstream: FakeUpstream) -> Router:
-    return Router(providers={"openai": {"api_key": "sk-quiet-test", "api_base": upstream.base_url}})
+def _router(upstream: FakeUpstream, lean: bool = True) -> Router:
+    providers = {"openai": {"api_key": "sk-quiet-test", "api_base": upstream.base_url}}
+    return Router(providers=providers, lean_dispatch=lean)
 
 
-def test_errors_print_nothing(upstream: FakeUpstream, capfd: pytest.CaptureFixture[str]) -> None:
-    router = _router(upstream)
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "litellm"])
+def test_errors_print_nothing(
+    upstream: FakeUpstream, capfd: pytest.CaptureFixture[str], lean: bool
+) -> None:
+    router = _router(upstream, lean)
     router.complete(model="openai/warm", messages=MSG)  # litellm imported and warm
     capfd.readouterr()
     for status in (500, 400):
@@ -32,10 +36,11 @@ def test_errors_print_nothing(upstream: FakeUpstream, capfd: pytest.CaptureFixtu
     assert err == ""
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "litellm"])
 async def test_async_errors_print_nothing(
-    upstream: FakeUpstream, capfd: pytest.CaptureFixture[str]
+    upstream: FakeUpstream, capfd: pytest.CaptureFixture[str], lean: bool
 ) -> None:
-    router = _router(upstream)
+    router = _router(upstream, lean)
     # Warm up in this event loop, a failure included: litellm's logging worker logs a
     # warning once when it moves to a new loop (other tests ran in other loops), which a
     # service running one loop never sees.
