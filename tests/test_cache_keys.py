@@ -255,7 +255,7 @@ def test_canonical_form_is_json_of_the_fields() -> None:
     import hashlib
 
     text = json.dumps(
-        [3, {"messages": [{"content": "hi", "role": "user"}], "temperature": 0.0}, None, None],
+        [4, {"messages": [{"content": "hi", "role": "user"}], "temperature": 0.0}, None, None],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
