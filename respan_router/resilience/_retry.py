@@ -34,7 +34,6 @@ from respan_router.resilience._strategies import (
     Clock,
     RetryAfterWait,
     RetryBudgetLike,
-    last_error,
     retry_after_of,
     retry_if_retryable,
     stop_before_deadline,
@@ -46,14 +45,12 @@ from respan_router.resilience._strategies import (
 
 if TYPE_CHECKING:  # tenacity is imported on the first retry, not with the package
     from tenacity import AsyncRetrying, RetryCallState, Retrying
-    from tenacity.stop import StopBaseT
 
 __all__ = [
     "DEFAULT_NUM_RETRIES",
     "DEFAULT_WAIT",
     "RetryAfterWait",
     "RetryBudgetLike",
-    "RetryEvent",
     "RetryPolicy",
     "retry_after_of",
     "retry_if_retryable",
@@ -72,33 +69,6 @@ DEFAULT_WAIT: float = _DEFAULTS["retry_after"].default
 
 BeforeSleep = Callable[["RetryCallState"], None]
 AsyncBeforeSleep = Callable[["RetryCallState"], Awaitable[None] | None]
-
-
-# --- telemetry -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RetryEvent:
-    """One retry about to happen, as ``before_sleep`` sees it.
-
-    Attributes:
-        attempt_number: the attempt that just failed (1 for the first call).
-        wait: seconds that will be slept before the next attempt.
-        error: the error of the failed attempt.
-    """
-
-    attempt_number: int
-    wait: float
-    error: BaseException | None
-
-    @classmethod
-    def from_retry_state(cls, retry_state: RetryCallState) -> RetryEvent:
-        """Read the event from tenacity's state (inside a ``before_sleep`` hook)."""
-        return cls(
-            attempt_number=retry_state.attempt_number,
-            wait=float(retry_state.upcoming_sleep),
-            error=last_error(retry_state),
-        )
 
 
 # --- the policy ------------------------------------------------------------------------------
@@ -177,9 +147,8 @@ class RetryPolicy:
         deadline: float | None = None,
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
-        extra_stop: StopBaseT | None = None,
     ) -> Callable[[RetryCallState], bool]:
-        """The stop strategy: attempts, Retry-After limit, deadline, extra, then budget."""
+        """The stop strategy: attempts, Retry-After limit, deadline, then the budget."""
         from tenacity.stop import stop_after_attempt, stop_any
 
         stops: list[Callable[[RetryCallState], bool]] = [stop_after_attempt(self.max_attempts)]
@@ -187,8 +156,6 @@ class RetryPolicy:
             stops.append(stop_if_retry_after_exceeds(self.max_retry_after))
         if deadline is not None:
             stops.append(stop_before_deadline(deadline, clock))
-        if extra_stop is not None:
-            stops.append(extra_stop)
         if budget is not None:
             # Last: stop_any asks in order, so the budget only pays for real retries.
             stops.append(stop_when_budget_denies(budget))
@@ -203,11 +170,10 @@ class RetryPolicy:
         deadline: float | None,
         budget: RetryBudgetLike | None,
         clock: Clock,
-        extra_stop: StopBaseT | None,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "stop": self.stop_strategy(
-                deadline=deadline, budget=budget, clock=clock, extra_stop=extra_stop
+                deadline=deadline, budget=budget, clock=clock
             ),
             "wait": self.wait_strategy(),
             "retry": retry_if_retryable,
@@ -227,7 +193,6 @@ class RetryPolicy:
         deadline: float | None = None,
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
-        extra_stop: StopBaseT | None = None,
     ) -> Retrying:
         """A :class:`tenacity.Retrying` for one candidate.
 
@@ -236,14 +201,11 @@ class RetryPolicy:
 
         Args:
             sleep: how to sleep (default :func:`time.sleep`); inject one in tests.
-            before_sleep: called before each wait with tenacity's state; see
-                :meth:`RetryEvent.from_retry_state`.
+            before_sleep: called before each wait with tenacity's state.
             deadline: absolute deadline of the whole call on ``clock``'s scale, or None.
             budget: the retry budget; each retry must be granted by it (the executor
                 counts requests). None means unlimited.
             clock: the clock of ``deadline`` (default :func:`time.monotonic`).
-            extra_stop: another tenacity stop condition (a strategy or a callable taking
-                the state), e.g. "this deployment's circuit breaker has opened".
 
         The last error is re-raised unchanged when retries stop.
         """
@@ -256,7 +218,6 @@ class RetryPolicy:
                 deadline=deadline,
                 budget=budget,
                 clock=clock,
-                extra_stop=extra_stop,
             )
         )
 
@@ -268,7 +229,6 @@ class RetryPolicy:
         deadline: float | None = None,
         budget: RetryBudgetLike | None = None,
         clock: Clock = time.monotonic,
-        extra_stop: StopBaseT | None = None,
     ) -> AsyncRetrying:
         """The async twin of :meth:`retrying` (default sleep: :func:`asyncio.sleep`)."""
         from tenacity import AsyncRetrying
@@ -280,6 +240,5 @@ class RetryPolicy:
                 deadline=deadline,
                 budget=budget,
                 clock=clock,
-                extra_stop=extra_stop,
             )
         )
