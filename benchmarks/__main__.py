@@ -24,6 +24,7 @@ ALL = [
     "memory",
     "telemetry",
     "prompts",
+    "budgets",
 ]
 LONG = ["chaos"]
 RESULTS = Path(__file__).parent / "results"

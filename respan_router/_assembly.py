@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from respan_router.budgets import BudgetPricing, BudgetStage, BudgetStore, InMemoryBudgetStore
 from respan_router.cache import CacheBackend, CacheStage, MemoryCacheBackend, ResponseCache
 from respan_router.config import RouterConfig
 from respan_router.errors import InvalidRequestError
@@ -49,6 +50,7 @@ class Stages:
     health: HealthRegistry | None
     retry_budget: RetryBudget | None
     prompts: PromptStage
+    budgets: BudgetStage
 
 
 def _settings(name: str, factory: Callable[..., Any], setting: Any, **extra: Any) -> Any:
@@ -70,6 +72,25 @@ def _cache_backend(config: RouterConfig) -> CacheBackend:
             field="cache_backend",
         )
     return backend
+
+
+def _budget_stage(config: RouterConfig, provider: Provider) -> BudgetStage:
+    store = config.budget_store if config.budget_store is not None else InMemoryBudgetStore()
+    if not isinstance(store, BudgetStore):
+        raise InvalidRequestError(
+            "invalid router configuration budget_store: not a BudgetStore", field="budget_store"
+        )
+    stage = BudgetStage(
+        store,
+        BudgetPricing(config, provider),
+        provider,
+        reservation_ttl=config.budget_reservation_ttl,
+        aware_fallback=config.budget_aware_fallback,
+        clock=config.budget_clock,
+    )
+    for customer_id, settings in config.customers.items():
+        stage.configure(customer_id, settings)
+    return stage
 
 
 def assemble(config: RouterConfig) -> Stages:
@@ -113,6 +134,7 @@ def assemble(config: RouterConfig) -> Stages:
         enabled=config.cache_enabled,
         ttl=config.cache_ttl,
     )
-    end = CallEnd(pricing, Telemetry(config, pricing))
+    budgets = _budget_stage(config, provider)
+    end = CallEnd(pricing, Telemetry(config, pricing), budgets)
     prompts = PromptStage(PromptRegistry(directory=config.prompts_dir, prompts=config.prompts))
-    return Stages(provider, planner, executor, cache, end, health, budget, prompts)
+    return Stages(provider, planner, executor, cache, end, health, budget, prompts, budgets)

@@ -29,10 +29,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from respan_router.errors import InvalidRequestError
 from respan_router.providers.base import Provider
-from respan_router.request._params import LoadBalanceModel, RetryBackoff, RetryParams
+from respan_router.request._params import (
+    CustomerSettings,
+    LoadBalanceModel,
+    RetryBackoff,
+    RetryParams,
+)
 
 __all__ = [
     "DEFAULT_CACHE_TTL",
+    "BudgetPrice",
     "Deployment",
     "MeterProviderLike",
     "RouterConfig",
@@ -84,6 +90,18 @@ class MeterProviderLike(Protocol):
     def get_meter(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
+class BudgetPrice(BaseModel):
+    """A model's prices for budgets, USD per token, when the price table lacks them
+    (or to override it); ``max_output_tokens`` bounds a call that sets no ``max_tokens``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    input_cost_per_token: float = Field(ge=0, allow_inf_nan=False)
+    output_cost_per_token: float = Field(ge=0, allow_inf_nan=False)
+    cache_read_input_token_cost: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+
+
 class RouterConfig(BaseModel):
     """Every setting of a Router, declared once: ``Router(**settings)``,
     ``Router(RouterConfig(...))`` and ``Router.from_config(file)`` all read this model.
@@ -126,8 +144,20 @@ class RouterConfig(BaseModel):
         sleep: how retries wait in sync calls (default :func:`time.sleep`); for tests.
         async_sleep: how retries wait in async calls (default :func:`asyncio.sleep`).
         clock: a monotonic clock for deadlines, breakers and the retry budget; for tests.
+        customers: customer id -> ``customer_params`` settings (budgets, markup, rate
+            limit), see docs/budgets.md.
+        budget_prices: model -> USD per token (``input_cost_per_token``,
+            ``output_cost_per_token``, ``cache_read_input_token_cost``) and
+            ``max_output_tokens``, for budgets, over litellm's price table.
+        budget_aware_fallback: skip candidates whose worst case does not fit a customer's
+            remaining budget when another one fits, instead of failing.
+        budget_reservation_ttl: seconds after which an unsettled reservation expires.
+        budget_store: a shared :class:`~respan_router.budgets.BudgetStore` (default: in
+            memory, this Router's own).
+        budget_clock: epoch seconds for budget periods and reservations; for tests.
 
-    The last four are objects, not settings a file can hold.
+    ``cache_backend``, ``sleep``, ``async_sleep``, ``clock``, ``budget_store`` and
+    ``budget_clock`` are objects, not settings a file can hold.
     """
 
     model_config = ConfigDict(
@@ -163,6 +193,12 @@ class RouterConfig(BaseModel):
     sleep: Callable[[float], None] | None = None
     async_sleep: Callable[[float], Awaitable[None]] | None = None
     clock: Callable[[], float] | None = None
+    customers: dict[str, CustomerSettings] = Field(default_factory=dict)
+    budget_prices: dict[str, BudgetPrice] = Field(default_factory=dict)
+    budget_aware_fallback: bool = False
+    budget_reservation_ttl: float = Field(default=600.0, gt=0)
+    budget_store: object | None = None
+    budget_clock: Callable[[], float] | None = None
 
     @model_validator(mode="after")
     def _groups_not_empty(self) -> RouterConfig:

@@ -5,6 +5,7 @@ Every error the router raises is a :class:`RouterError` with an HTTP-like ``stat
     RouterError
     ├── InvalidRequestError (400)          bad input, raised before any provider is called
     │   ├── FeatureNotAvailableError (400) a parameter whose behaviour is not built yet
+    │   ├── BudgetExceededError (429)      a customer's budget cannot cover the call
     │   └── NoCandidateError (400)         nothing left to call after exclusions
     ├── AllAttemptsFailedError             several candidates tried, all failed; status and
     │                                      __cause__ are those of the last attempt
@@ -17,6 +18,7 @@ Every error the router raises is a :class:`RouterError` with an HTTP-like ``stat
         ├── NotFoundError (404)
         ├── ProviderTimeoutError (408)
         ├── RateLimitError (429)           ``retry_after`` in seconds when the provider said
+        │   └── CustomerRateLimitError     a customer's ``rate_limit`` (requests per minute)
         ├── ProviderConnectionError (503)  the connection dropped before a reply
         └── StreamInterruptedError         a stream failed after its first chunk
 
@@ -29,14 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
 __all__ = [
     "AllAttemptsFailedError",
     "AttemptFailure",
     "AuthenticationError",
+    "BudgetExceededError",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
+    "CustomerRateLimitError",
     "FeatureNotAvailableError",
     "InvalidRequestError",
     "NoCandidateError",
@@ -112,6 +118,43 @@ class PromptLoadError(InvalidRequestError):
         super().__init__(message, field=field)
         self.source = source
         self.prompt_id = prompt_id
+
+
+class BudgetExceededError(InvalidRequestError):
+    """A customer's budget cannot cover the call's worst-case cost (429).
+
+    Raised before any provider is called; never retried, never falls back (unless the
+    Router's ``budget_aware_fallback`` found a later candidate that fits).
+
+    Attributes:
+        customer_identifier: whose budget.
+        limit: ``"period_budget"`` or ``"total_budget"``.
+        limit_usd: the limit, in USD.
+        used_usd: spent plus held by calls in flight, in USD, before this call.
+        estimate_usd: this call's worst-case cost (marked up), in USD.
+        resets_at: for a period limit, when the period ends (UTC), else None.
+    """
+
+    default_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        customer_identifier: str,
+        limit: str,
+        limit_usd: Decimal,
+        used_usd: Decimal,
+        estimate_usd: Decimal,
+        resets_at: datetime | None = None,
+    ) -> None:
+        super().__init__(message, field="customer_params")
+        self.customer_identifier = customer_identifier
+        self.limit = limit
+        self.limit_usd = limit_usd
+        self.used_usd = used_usd
+        self.estimate_usd = estimate_usd
+        self.resets_at = resets_at
 
 
 class NoCandidateError(InvalidRequestError):
@@ -228,6 +271,18 @@ class RateLimitError(ProviderError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+class CustomerRateLimitError(RateLimitError):
+    """A customer sent more requests in the last minute than its ``rate_limit`` allows.
+
+    Raised before any provider is called; ``retry_after`` says when the next one fits.
+    Not retried by the router.
+    """
+
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 class ProviderConnectionError(ProviderError):

@@ -65,9 +65,13 @@ class ToolCall:
 
 @dataclass(slots=True)
 class Usage:
+    """Token counts; ``cached_tokens`` are the prompt tokens read from the provider's
+    prompt cache (``prompt_tokens_details.cached_tokens``), priced lower."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
@@ -75,14 +79,19 @@ class Usage:
             return None
         p = int(data.get("prompt_tokens") or 0)
         c = int(data.get("completion_tokens") or 0)
-        return cls(p, c, int(data.get("total_tokens") or p + c))
+        details = data.get("prompt_tokens_details")
+        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+        return cls(p, c, int(data.get("total_tokens") or p + c), cached)
 
-    def to_dict(self) -> dict[str, int]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+        if self.cached_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return out
 
 
 @dataclass(slots=True)

@@ -16,9 +16,11 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from respan_router import budgets
 from respan_router._assembly import assemble
 from respan_router.cache import ResponseCache
 from respan_router.config import RouterConfig, build_config, load_config_file
@@ -70,6 +72,8 @@ class Router:
         self._streams = StreamStage(stages.executor, stages.provider, stages.cache, stages.end)
         self.health: HealthRegistry | None = stages.health
         self.retry_budget: RetryBudget | None = stages.retry_budget
+        self._budgets = stages.budgets
+        self.budgets = budgets.Budgets(stages.budgets)
 
     @classmethod
     def from_config(
@@ -127,7 +131,9 @@ class Router:
     def _plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
         started = time.perf_counter()
         try:
-            return self._planner.plan(request)
+            return budgets.plan_within_budget(
+                self._budgets, record, request, self._planner.plan(request)
+            )
         finally:
             record.routing_seconds = time.perf_counter() - started
 
@@ -150,6 +156,7 @@ class Router:
         try:
             call = self._prepare(stream, params)
             request = call.request
+            budgets.admit(self._budgets, record, request)
             result = self._run(call, record)
             _echo(result, request)
         except BaseException as exc:
@@ -164,14 +171,17 @@ class Router:
         if request.stream:
             if call.replay:
                 return self._streams.replay(request, record, call.replay)
-            return self._streams.open(request, record, self._plan(request, record), key)
+            attempts = self._plan(request, record)
+            wrap = partial(budgets.with_budget, self._budgets, record, request, stream=True)
+            return self._streams.open(request, record, attempts, key, wrap)
         if call.hit is not None:
             record.cache_hit = True
             return call.hit
 
         def fetch() -> ChatCompletion:
             attempts = self._plan(request, record)
-            return self._executor.run(request, attempts, record, self._provider.complete)
+            send = budgets.with_budget(self._budgets, record, request, self._provider.complete)
+            return self._executor.run(request, attempts, record, send)
 
         if key is None:
             return fetch()
@@ -203,6 +213,7 @@ class Router:
         try:
             call = self._prepare(stream, params)
             request = call.request
+            await budgets.aadmit(self._budgets, record, request)
             result = await self._arun(call, record)
             _echo(result, request)
         except BaseException as exc:
@@ -218,14 +229,16 @@ class Router:
             if call.replay:
                 return self._streams.areplay(request, record, call.replay)
             attempts = self._plan(request, record)
-            return await self._streams.aopen(request, record, attempts, key)
+            awrap = partial(budgets.awith_budget, self._budgets, record, request, stream=True)
+            return await self._streams.aopen(request, record, attempts, key, awrap)
         if call.hit is not None:
             record.cache_hit = True
             return call.hit
 
         async def fetch() -> ChatCompletion:
             attempts = self._plan(request, record)
-            return await self._executor.arun(request, attempts, record, self._provider.acomplete)
+            send = budgets.awith_budget(self._budgets, record, request, self._provider.acomplete)
+            return await self._executor.arun(request, attempts, record, send)
 
         if key is None:
             return await fetch()

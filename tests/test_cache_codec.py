@@ -146,11 +146,11 @@ def test_encoding_is_compact_utf8_json() -> None:
         b"[]",
         b"[1, 2, 3]",
         b'["chat.completion/0", "id", "m", 1, "o", null, null, []]',
-        b'["chat.completion/1", "id", "m", 1, "o", null, null, [[1]]]',
-        b'["chat.completion/1", "id", "m", 1, "o", null, null, 5]',
-        b'["chat.completion/1", "id", "m", 1, "o", null, [1], []]',
-        b'["chat.completion/1", "id", "m", 1, "o", null, null, []] trailing',
-        b'["chat.completion/1", "id", "m", 1, "o", null, null, []]\n',
+        b'["chat.completion/2", "id", "m", 1, "o", null, null, [[1]]]',
+        b'["chat.completion/2", "id", "m", 1, "o", null, null, 5]',
+        b'["chat.completion/2", "id", "m", 1, "o", null, [1], []]',
+        b'["chat.completion/2", "id", "m", 1, "o", null, null, []] trailing',
+        b'["chat.completion/2", "id", "m", 1, "o", null, null, []]\n',
     ],
 )
 def test_foreign_bytes_are_a_codec_error(data: bytes) -> None:
@@ -194,7 +194,7 @@ def test_codec_error_is_a_value_error() -> None:
         (Delta, "content role tool_calls"),
         (ToolCall, "id function type index"),
         (FunctionCall, "name arguments"),
-        (Usage, "prompt_tokens completion_tokens total_tokens"),
+        (Usage, "prompt_tokens completion_tokens total_tokens cached_tokens"),
     ],
 )
 def test_codec_knows_every_field(cls: type, names: str) -> None:
@@ -217,7 +217,11 @@ tool_call_st = st.builds(
 )
 calls_st = st.none() | st.lists(tool_call_st, max_size=3)
 usage_st = st.none() | st.builds(
-    Usage, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)
+    Usage,
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
 )
 completion_st = st.builds(
     ChatCompletion,

@@ -34,8 +34,8 @@ __all__ = [
     "encode_completion",
 ]
 
-_COMPLETION_TAG = "chat.completion/1"
-_CHUNKS_TAG = "chat.completion.chunks/1"
+_COMPLETION_TAG = "chat.completion/2"
+_CHUNKS_TAG = "chat.completion.chunks/2"
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _raw_decode = json.JSONDecoder().raw_decode
@@ -97,7 +97,7 @@ def decode_completion(data: bytes) -> ChatCompletion:
                 )
                 for index, finish_reason, logprobs, role, content, refusal, calls in choices
             ],
-            None if usage is None else Usage(usage[0], usage[1], usage[2]),
+            None if usage is None else Usage(usage[0], usage[1], usage[2], usage[3]),
             created,
             obj,
             fingerprint,
@@ -161,7 +161,7 @@ def decode_chunks(data: bytes) -> list[ChatCompletionChunk]:
                     )
                     for index, finish_reason, logprobs, role, content, calls in choices
                 ],
-                None if usage is None else Usage(usage[0], usage[1], usage[2]),
+                None if usage is None else Usage(usage[0], usage[1], usage[2], usage[3]),
                 created,
                 obj,
             )
@@ -190,7 +190,7 @@ def _load(data: bytes) -> Any:
 def _usage_out(usage: Usage | None) -> list[int] | None:
     if usage is None:
         return None
-    return [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens]
+    return [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens]
 
 
 def _calls_out(calls: list[ToolCall] | None) -> list[list[Any]] | None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from respan_router._json import stringify
+from respan_router.budgets import BudgetStage, settle_open
 from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request import ChatRequest
@@ -87,7 +88,7 @@ def build_breakdown(
             entry["error"] = error_type(a.error)
         attempts.append(entry)
     metadata = request.respan.metadata or {}
-    return {
+    out = {
         "prompt_tokens": usage.prompt_tokens if usage else 0,
         "completion_tokens": usage.completion_tokens if usage else 0,
         "cost": cost,
@@ -101,6 +102,10 @@ def build_breakdown(
         "attempts": attempts,
         "metadata": {k: stringify(v) for k, v in metadata.items() if v is not None},
     }
+    customer = record.customer
+    if customer is not None:  # what the customer was charged (marked up), in USD
+        out["customer_cost"] = float(customer.customer_cost_usd) if customer.priced else None
+    return out
 
 
 class CallEnd:
@@ -109,13 +114,17 @@ class CallEnd:
     Args:
         pricing: prices the call's usage for the breakdown.
         recorder: records the finished call (best effort).
+        budgets: settles a customer's holds still open (a stream's) when its call ends.
     """
 
-    __slots__ = ("_pricing", "_recorder")
+    __slots__ = ("_budgets", "_pricing", "_recorder")
 
-    def __init__(self, pricing: Pricing, recorder: CallRecorder) -> None:
+    def __init__(
+        self, pricing: Pricing, recorder: CallRecorder, budgets: BudgetStage | None = None
+    ) -> None:
         self._pricing = pricing
         self._recorder = recorder
+        self._budgets = budgets
 
     def __call__(
         self,
@@ -128,6 +137,9 @@ class CallEnd:
         recorded: nothing was routed, and the caller gets the error at once."""
         record.end_ns = time.time_ns()
         record.error = error
+        customer = record.customer
+        if customer is not None and customer.open and self._budgets is not None:
+            settle_open(self._budgets, customer, response.usage if response else None)
         if request is None:
             return
         if response is not None and error is None and request.respan.request_breakdown:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from respan_router.errors import RouterError
+
+if TYPE_CHECKING:
+    from respan_router.budgets import CustomerCall
 
 __all__ = ["AttemptRecord", "CallRecord", "RetryWait"]
 
@@ -63,6 +67,7 @@ class CallRecord:
     error: BaseException | None = None
     cost: float | None = None  # USD, once known (see execution._outcome.call_cost)
     cost_known: bool = False
+    customer: CustomerCall | None = None  # the customer's budget state, when it has one
 
     @property
     def retries(self) -> int:

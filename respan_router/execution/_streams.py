@@ -9,7 +9,7 @@ completed stream is stored in the cache, and the call is ended once (:class:`Cal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 
 from respan_router.cache import CacheStage
@@ -22,7 +22,7 @@ from respan_router.execution._chat_stream import (
     aclose_quietly,
     close_quietly,
 )
-from respan_router.execution._executor import Executor
+from respan_router.execution._executor import AsyncSend, Executor, Send
 from respan_router.execution._outcome import CallEnd
 from respan_router.execution._record import CallRecord
 from respan_router.providers import Provider, ProviderCall
@@ -78,8 +78,10 @@ class StreamStage:
         record: CallRecord,
         attempts: Sequence[Attempt],
         key: str | None,
+        wrap: Callable[[Send[Opened]], Send[Opened]] | None = None,
     ) -> ChatStream:
-        """Open a stream up to its first chunk; ``key``: where a completed one is stored."""
+        """Open a stream up to its first chunk; ``key``: where a completed one is stored;
+        ``wrap`` wraps each try (e.g. with the customer's budget)."""
         record.stream = True
         ftt = request.respan.first_token_timeout
         provider = self._provider
@@ -99,7 +101,8 @@ class StreamStage:
                 raise
             return first, iterator
 
-        first, upstream = self._executor.run(request, attempts, record, send)
+        opened = send if wrap is None else wrap(send)
+        first, upstream = self._executor.run(request, attempts, record, opened)
         return ChatStream(first, upstream, record, *self._hooks(request, record, key))
 
     async def aopen(
@@ -108,6 +111,7 @@ class StreamStage:
         record: CallRecord,
         attempts: Sequence[Attempt],
         key: str | None,
+        wrap: Callable[[AsyncSend[AsyncOpened]], AsyncSend[AsyncOpened]] | None = None,
     ) -> AsyncChatStream:
         """The async twin of :meth:`open`."""
         record.stream = True
@@ -126,7 +130,8 @@ class StreamStage:
                 raise
             return first, iterator
 
-        first, upstream = await self._executor.arun(request, attempts, record, send)
+        opened = send if wrap is None else wrap(send)
+        first, upstream = await self._executor.arun(request, attempts, record, opened)
         return AsyncChatStream(first, upstream, record, *self._hooks(request, record, key))
 
     # -- the end -------------------------------------------------------------------------

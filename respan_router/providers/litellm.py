@@ -28,6 +28,12 @@ __all__ = ["LiteLLMProvider"]
 
 _UNKNOWN_PROVIDER = "unknown"
 _PROVIDER_MEMO_LIMIT = 4096
+_PRICE_KEYS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "max_output_tokens",
+)
 
 
 class LiteLLMProvider:
@@ -43,6 +49,7 @@ class LiteLLMProvider:
         self._import_lock = threading.Lock()
         self._providers: dict[str, str] = {}
         self._prices: dict[str, tuple[float, float] | None] = {}
+        self._info: dict[str, dict[str, Any] | None] = {}
 
     # -- no I/O ------------------------------------------------------------------------------
 
@@ -96,6 +103,24 @@ class LiteLLMProvider:
         if len(self._prices) < _PROVIDER_MEMO_LIMIT:
             self._prices[litellm_model] = price
         return price
+
+    def price_info(self, litellm_model: str) -> dict[str, Any] | None:
+        """Per-kind prices and the output cap from litellm's model table, or None.
+
+        Keys: ``input_cost_per_token``, ``output_cost_per_token``,
+        ``cache_read_input_token_cost`` and ``max_output_tokens`` (each may be None).
+        """
+        if litellm_model in self._info:
+            return self._info[litellm_model]
+        info: dict[str, Any] | None
+        try:
+            raw = self.litellm.get_model_info(litellm_model)
+            info = {key: raw.get(key) for key in _PRICE_KEYS}
+        except Exception:
+            info = None
+        if len(self._info) < _PROVIDER_MEMO_LIMIT:
+            self._info[litellm_model] = info
+        return info
 
     def count_tokens(
         self, litellm_model: str, messages: list[dict[str, Any]], text: str

@@ -12,9 +12,11 @@ key: ``{"openai": "sk-..."}`` is ``{"openai": {"api_key": "sk-..."}}``.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +31,8 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CacheOptions",
+    "Customer",
+    "CustomerSettings",
     "LoadBalanceGroup",
     "LoadBalanceModel",
     "OpenAIParams",
@@ -38,6 +42,7 @@ __all__ = [
     "RetryBackoff",
     "RetryParams",
     "WeightedCredentials",
+    "parse_moment",
 ]
 
 Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -178,6 +183,75 @@ class PromptParam(_Strict):
         return self
 
 
+def parse_moment(text: str) -> datetime:
+    """A ``YYYY-MM-DD`` date (midnight UTC) or an ISO datetime (naive = UTC), in UTC.
+
+    Raises:
+        ValueError: the text is neither.
+    """
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _moment(text: str) -> str:
+    try:
+        parse_moment(text)
+    except ValueError:
+        raise ValueError("must be a date YYYY-MM-DD (or an ISO datetime, UTC)") from None
+    return text
+
+
+Moment = Annotated[StrictStr, AfterValidator(_moment)]
+Usd = Annotated[Float, Field(ge=0, le=1e9)]
+
+
+class CustomerSettings(_Strict):
+    """A customer's budget, markup and rate limit (``customer_params`` without its id).
+
+    Money is in USD; ``markup_percentage`` 20 means a price x 1.2; ``rate_limit`` is
+    requests per minute.
+    """
+
+    name: StrictStr | None = None
+    email: StrictStr | None = Field(default=None, repr=False)
+    group_identifier: Identifier | None = None
+    period_budget: Usd | None = None
+    budget_duration: Literal["daily", "weekly", "monthly", "yearly"] | None = None
+    period_start: Moment | None = None
+    period_end: Moment | None = None
+    total_budget: Usd | None = None
+    markup_percentage: Annotated[Float, Field(ge=0, le=100_000)] | None = None
+    rate_limit: Annotated[StrictInt, Field(ge=1, le=10_000_000)] | None = None
+    metadata: dict[StrictStr, Any] | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CustomerSettings:
+        if (
+            self.period_start
+            and self.period_end
+            and parse_moment(self.period_start) >= parse_moment(self.period_end)
+        ):
+            raise ValueError("period_end must be after period_start")
+        if (
+            self.period_budget is not None
+            and self.budget_duration is None
+            and self.period_end is None
+        ):
+            raise ValueError("period_budget needs budget_duration (or a period_end)")
+        return self
+
+
+class Customer(CustomerSettings):
+    """``customer_params``: a customer's identity, budget, markup and rate limit."""
+
+    customer_identifier: Identifier
+
+
 class RespanParams(_Strict):
     """Every Respan parameter, after the three sources were merged."""
 
@@ -207,7 +281,7 @@ class RespanParams(_Strict):
     cache_options: CacheOptions | None = None
     # identity and logging
     customer_identifier: Annotated[Identifier, Field()] | None = None
-    customer_params: dict[str, Any] | None = None
+    customer_params: Customer | None = None
     metadata: dict[StrictStr, Any] | None = None
     properties: dict[StrictStr, Any] | None = None
     custom_identifier: Identifier | None = None
@@ -262,5 +336,6 @@ class OpenAIParams(BaseModel):
 def build_schemas() -> None:
     """Build the deferred validation schemas now (the Router does, before its first call)."""
     PromptParam.model_rebuild()
+    Customer.model_rebuild()
     RespanParams.model_rebuild()
     OpenAIParams.model_rebuild()

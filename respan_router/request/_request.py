@@ -22,9 +22,7 @@ from respan_router.request._rendered import RenderedPrompt
 __all__ = ["RESERVED", "UNIMPLEMENTED", "ChatRequest", "build_request"]
 
 # Parameters accepted by the schema whose behaviour is not built yet: rejected clearly.
-UNIMPLEMENTED: dict[str, str] = {
-    "customer_params": "customer budgets (customer_params) are not implemented yet",
-}
+UNIMPLEMENTED: dict[str, str] = {}
 
 _CREDENTIAL = (
     "is a credential or connection setting: set it in Router(providers=...) or "
@@ -249,6 +247,21 @@ def _validate_respan(raw: dict[str, Any]) -> RespanParams:
             f"customer_identifier must be at most {_MAX_CUSTOMER_ID} characters",
             field="customer_identifier",
         )
+    customer = respan.customer_params
+    if customer is not None:
+        inner = str(customer.customer_identifier)
+        if len(inner) > _MAX_CUSTOMER_ID:
+            raise InvalidRequestError(
+                f"customer_params.customer_identifier must be at most {_MAX_CUSTOMER_ID} "
+                "characters",
+                field="customer_params.customer_identifier",
+            )
+        if cid is not None and str(cid) != inner:
+            raise InvalidRequestError(
+                "customer_identifier and customer_params.customer_identifier name different "
+                "customers",
+                field="customer_params.customer_identifier",
+            )
     return respan
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from respan_router._json import compact_encoder, stringify
+from respan_router.budgets import span_attributes as budget_attributes
 from respan_router.errors import error_type
 from respan_router.execution._record import AttemptRecord, CallRecord
 from respan_router.request._params import RespanParams
@@ -112,16 +113,19 @@ def respan_attributes(respan: RespanParams, *, record_customer_email: bool = Fal
         and not respan.properties
     ):
         return out  # the common case: nothing about the caller to record
-    customer = respan.customer_params or {}
+    customer = respan.customer_params
     cid = respan.customer_identifier
-    if cid is None:
-        cid = customer.get("customer_identifier")
+    if cid is None and customer is not None:
+        cid = customer.customer_identifier
     if cid is not None:
         out["respan.customer_params.customer_identifier"] = str(cid)
-    if customer.get("name") is not None:
-        out["respan.customer_params.name"] = str(customer["name"])
-    if record_customer_email and customer.get("email") is not None:
-        out["respan.customer_params.email"] = str(customer["email"])
+    if customer is not None:
+        if customer.name is not None:
+            out["respan.customer_params.name"] = customer.name
+        if customer.group_identifier is not None:
+            out["respan.customer_params.group_identifier"] = str(customer.group_identifier)
+        if record_customer_email and customer.email is not None:
+            out["respan.customer_params.email"] = customer.email
     if respan.custom_identifier is not None:
         out["respan.span_params.custom_identifier"] = str(respan.custom_identifier)
     if respan.thread_identifier is not None:
@@ -300,6 +304,9 @@ def call_attributes(
     if error is not None:
         out["error.type"] = error_type(error)
     out.update(respan_attributes(request.respan, record_customer_email=record_customer_email))
+    customer = record.customer
+    if customer is not None:
+        out.update(budget_attributes(customer, record_email=record_customer_email))
     if cost is not None:
         out["respan.cost"] = cost
     out["respan.cache.hit"] = record.cache_hit

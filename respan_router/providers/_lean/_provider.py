@@ -84,6 +84,10 @@ class LeanProvider:
     def price_per_token(self, litellm_model: str) -> tuple[float, float] | None:
         return self._fallback.price_per_token(litellm_model)
 
+    def price_info(self, litellm_model: str) -> dict[str, Any] | None:
+        """Per-kind prices and the output cap (for budgets): litellm's model table."""
+        return self._fallback.price_info(litellm_model)
+
     def count_tokens(
         self, litellm_model: str, messages: list[dict[str, Any]], text: str
     ) -> tuple[int, int] | None:

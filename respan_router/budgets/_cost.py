@@ -1,0 +1,144 @@
+"""What a call costs a customer, in integer micro-dollars.
+
+Prices are USD per token by kind: input, cached input (cheaper; charged as input when the
+table has no cached price) and output. They come, first to last, from the Router's
+``budget_prices`` (by requested model name, then by backend model string), a
+deployment's ``input_cost_per_token`` / ``output_cost_per_token``, then the provider's
+price table (litellm's, for the standard model behind ``model_name_map``). Sums are
+exact (Decimal); a customer's cost is the provider cost times ``1 + markup/100``, rounded
+half up to the micro-dollar once, at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from respan_router.budgets._store import MICRO
+from respan_router.config import RouterConfig
+from respan_router.providers.base import Provider
+
+__all__ = ["BudgetPricing", "ModelPrice", "to_micro", "to_usd"]
+
+_MICRO = Decimal(MICRO)
+_HUNDRED = Decimal(100)
+_ONE = Decimal(1)
+
+
+def _dec(value: float | int | str) -> Decimal:
+    """A float price as the decimal it was written as (``1.5e-07`` -> ``1.5E-7``)."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def to_micro(usd: Decimal) -> int:
+    """USD -> integer micro-dollars, rounded half up."""
+    return int((usd * _MICRO).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def to_usd(micro: int) -> Decimal:
+    return Decimal(micro) / _MICRO
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """USD per token by kind, and the model's output cap when known."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+    max_output_tokens: int | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal:
+        """USD for a usage, exactly."""
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_price = self.input if self.cached_input is None else self.cached_input
+        return (
+            (prompt_tokens - cached) * self.input
+            + cached * cached_price
+            + completion_tokens * self.output
+        )
+
+    @classmethod
+    def from_table(cls, info: Mapping[str, Any]) -> ModelPrice | None:
+        """From litellm-style keys; None without both an input and an output price."""
+        inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+        if inp is None or out is None:
+            return None
+        cached = info.get("cache_read_input_token_cost")
+        cap = info.get("max_output_tokens")
+        return cls(
+            _dec(inp),
+            _dec(out),
+            None if cached is None else _dec(cached),
+            int(cap) if isinstance(cap, int | float) and cap > 0 else None,
+        )
+
+
+def marked_up(usd: Decimal, markup_percentage: Decimal) -> Decimal:
+    """The customer's cost: ``usd * (1 + markup/100)``, exactly."""
+    if not markup_percentage:
+        return usd
+    return usd * (_ONE + markup_percentage / _HUNDRED)
+
+
+class BudgetPricing:
+    """Looks up and memoises :class:`ModelPrice` for (requested model, backend model)."""
+
+    def __init__(self, config: RouterConfig, provider: Provider) -> None:
+        self._overrides = {
+            name: price
+            for name, settings in config.budget_prices.items()
+            if (price := ModelPrice.from_table(settings.model_dump())) is not None
+        }
+        self._deployments = config.deployments
+        self._provider = provider
+        self._memo: dict[tuple[str, str], ModelPrice | None] = {}
+        self._lock = threading.Lock()
+
+    def price(self, model: str, backend: str) -> ModelPrice | None:
+        """The price of an attempt (``model`` as requested, ``backend`` the standard model
+        string), or None when no source knows it."""
+        key = (model, backend)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        price = self._lookup(model, backend)
+        with self._lock:
+            if len(self._memo) < 4096:
+                self._memo[key] = price
+        return price
+
+    def _lookup(self, model: str, backend: str) -> ModelPrice | None:
+        override = self._overrides.get(model) or self._overrides.get(backend)
+        if override is not None:
+            return override
+        info_of = getattr(self._provider, "price_info", None)
+        info = info_of(backend) if callable(info_of) else None
+        cap = info.get("max_output_tokens") if info else None
+        deployment = self._deployments.get(model)
+        if deployment is not None and deployment.input_cost_per_token is not None:
+            return ModelPrice.from_table(
+                {
+                    "input_cost_per_token": deployment.input_cost_per_token,
+                    "output_cost_per_token": deployment.output_cost_per_token or 0.0,
+                    "max_output_tokens": cap,
+                }
+            )
+        if info:
+            price = ModelPrice.from_table(info)
+            if price is not None:
+                return price
+        pair = self._provider.price_per_token(backend)
+        if pair is None:
+            return None
+        return ModelPrice.from_table(
+            {
+                "input_cost_per_token": pair[0],
+                "output_cost_per_token": pair[1],
+                "max_output_tokens": cap,
+            }
+        )

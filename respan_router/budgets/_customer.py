@@ -1,0 +1,148 @@
+"""A customer as stored, and one call's budget state (``CustomerCall``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from respan_router.budgets._cost import to_micro, to_usd
+from respan_router.budgets._periods import Period
+from respan_router.budgets._store import CustomerBudget, RateDecision, Reservation
+from respan_router.request._params import CustomerSettings
+
+__all__ = ["CustomerCall", "customer_budget", "rate_limit_info", "span_attributes"]
+
+_FIELDS = (
+    "period_budget",
+    "total_budget",
+    "budget_duration",
+    "period_start",
+    "period_end",
+    "markup_percentage",
+    "rate_limit",
+    "name",
+    "email",
+    "group_identifier",
+)
+
+
+def customer_budget(
+    customer_id: str, settings: CustomerSettings, *, anchor: float, base: CustomerBudget | None
+) -> CustomerBudget:
+    """A stored configuration from validated settings: the fields given replace ``base``'s
+    (all of them when there is no ``base``); USD becomes micro-dollars."""
+    given = settings.model_fields_set
+    values: dict[str, Any] = {}
+    for name in _FIELDS:
+        if name not in given and base is not None:
+            values[name] = getattr(base, name)
+            continue
+        value = getattr(settings, name)
+        if name in ("period_budget", "total_budget") and value is not None:
+            value = to_micro(Decimal(repr(float(value))))
+        elif name == "markup_percentage":
+            value = "0" if value is None else repr(float(value))
+        elif name == "group_identifier" and value is not None:
+            value = str(value)
+        values[name] = value
+    return CustomerBudget(customer_id, anchor=anchor, **values)
+
+
+@dataclass(slots=True)
+class CustomerCall:
+    """One call's budget state: the customer, its period, and what the call spent.
+
+    Attributes:
+        budget: the customer's configuration when the call started.
+        period: the period the call falls in, or None (no periodic budget).
+        limit_info: the gateway's ``limit_info`` of the last check (for the span).
+        cost_micro: provider cost of the call's settled tries (micro-dollars).
+        customer_cost_micro: what the customer was charged (marked up).
+        priced: whether every settled try had a known price and usage.
+        skipped: why budget-aware fallback skipped candidates.
+        open: reservations of tries not settled yet (a stream's, until it ends), with
+            the (model, backend model) they price.
+    """
+
+    budget: CustomerBudget
+    period: Period | None
+    limit_info: dict[str, Any] | None = None
+    cost_micro: int = 0
+    customer_cost_micro: int = 0
+    priced: bool = True
+    skipped: list[str] = field(default_factory=list)
+    open: dict[str, tuple[Reservation, tuple[str, str]]] = field(default_factory=dict)
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return to_usd(self.cost_micro)
+
+    @property
+    def customer_cost_usd(self) -> Decimal:
+        return to_usd(self.customer_cost_micro)
+
+    def budget_limits(self, period_used: int, total_used: int, amount: int) -> list[dict[str, Any]]:
+        """``limit_info`` entries of the budget limits for a check of ``amount``."""
+        out = []
+        for name, limit, used in (
+            ("period_budget", self.budget.period_budget, period_used),
+            ("total_budget", self.budget.total_budget, total_used),
+        ):
+            if limit is None:
+                continue
+            out.append(
+                {
+                    "name": name,
+                    "current_value": float(to_usd(used)),
+                    "new_value": float(to_usd(used + amount)),
+                    "limit_value": float(to_usd(limit)),
+                    "is_within_limit": used + amount <= limit,
+                }
+            )
+        return out
+
+    def record_check(self, allowed: bool, limits: list[dict[str, Any]]) -> None:
+        """Keep the rate-limit entry of admission, replace the budget ones."""
+        kept = [x for x in (self.limit_info or {}).get("limits", ()) if x["name"] == "rate_limit"]
+        self.limit_info = {"is_allowed": allowed, "limits": kept + limits}
+
+
+def rate_limit_info(decision: RateDecision) -> dict[str, Any]:
+    """``limit_info`` of a rate-limit check."""
+    used = decision.limit - decision.remaining - (1 if decision.allowed else 0)
+    return {
+        "is_allowed": decision.allowed,
+        "limits": [
+            {
+                "name": "rate_limit",
+                "current_value": used,
+                "new_value": used + 1,
+                "limit_value": decision.limit,
+                "is_within_limit": decision.allowed,
+            }
+        ],
+    }
+
+
+def span_attributes(call: CustomerCall, *, record_email: bool) -> dict[str, Any]:
+    """The call span's budget attributes: the customer's cost, ``limit_info``, why
+    budget-aware fallback skipped candidates, and the stored customer's descriptive
+    fields (for calls that named the customer by its identifier only)."""
+    import json
+
+    budget = call.budget
+    out: dict[str, Any] = {"respan.customer_params.customer_identifier": budget.customer_id}
+    if budget.name is not None:
+        out["respan.customer_params.name"] = budget.name
+    if budget.group_identifier is not None:
+        out["respan.customer_params.group_identifier"] = budget.group_identifier
+    if record_email and budget.email is not None:
+        out["respan.customer_params.email"] = budget.email
+    if call.priced:
+        out["respan.customer_cost"] = float(call.customer_cost_usd)
+    if call.limit_info is not None:
+        out["respan.limit_info"] = json.dumps(call.limit_info, separators=(",", ":"))
+    if call.skipped:
+        out["respan.budget.skipped"] = list(call.skipped)
+    return out
