@@ -2,7 +2,8 @@
 
 Each benchmark compares against its baseline in the same process, interleaved. With no
 name, the cost benchmarks run (a few minutes); the long chaos run over real HTTP
-(``python -m benchmarks chaos``, several minutes more) runs only when named.
+(``python -m benchmarks chaos``, several minutes more) and the shared-state run on Redis
+(``python -m benchmarks redis_state``) run only when named.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ALL = [
     "prompts",
     "budgets",
 ]
-LONG = ["chaos"]
+LONG = ["chaos", "redis_state"]
 RESULTS = Path(__file__).parent / "results"
 
 

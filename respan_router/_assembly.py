@@ -1,7 +1,9 @@
 """Builds a Router's stages from its configuration: one place that knows every constructor.
 
 State that outlives one call (breakers, retry budget, observed latencies, the cache) is
-per Router: two Routers in one process never share any of it.
+per Router: two Routers in one process never share any of it, unless they are given the
+same Redis (``redis=...``): then the cache, breakers, budgets and rate limits are shared
+by every process on it (see docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from respan_router._redis import SharedRedis
 from respan_router.budgets import BudgetPricing, BudgetStage, BudgetStore, InMemoryBudgetStore
 from respan_router.cache import CacheBackend, CacheStage, MemoryCacheBackend, ResponseCache
 from respan_router.config import RouterConfig
@@ -51,6 +54,7 @@ class Stages:
     retry_budget: RetryBudget | None
     prompts: PromptStage
     budgets: BudgetStage
+    redis: SharedRedis | None = None
 
 
 def _settings(name: str, factory: Callable[..., Any], setting: Any, **extra: Any) -> Any:
@@ -62,8 +66,12 @@ def _settings(name: str, factory: Callable[..., Any], setting: Any, **extra: Any
         ) from None
 
 
-def _cache_backend(config: RouterConfig) -> CacheBackend:
+def _cache_backend(config: RouterConfig, shared: SharedRedis | None) -> CacheBackend:
     backend = config.cache_backend
+    if backend is None and shared is not None:
+        from respan_router.cache.redis_backend import RedisCacheBackend
+
+        return RedisCacheBackend(shared, lease_ttl=config.cache_lease_ttl)
     if backend is None:  # an empty backend is falsy (it has a length): compare to None
         return MemoryCacheBackend(maxsize=config.cache_maxsize, max_bytes=config.cache_max_bytes)
     if not isinstance(backend, CacheBackend):
@@ -74,8 +82,45 @@ def _cache_backend(config: RouterConfig) -> CacheBackend:
     return backend
 
 
-def _budget_stage(config: RouterConfig, provider: Provider) -> BudgetStage:
-    store = config.budget_store if config.budget_store is not None else InMemoryBudgetStore()
+def _budget_store(config: RouterConfig, shared: SharedRedis | None) -> Any:
+    if config.budget_store is not None:
+        return config.budget_store
+    if shared is None:
+        return InMemoryBudgetStore()
+    from respan_router.budgets._redis_store import RedisBudgetStore
+
+    return RedisBudgetStore(shared, policy=config.redis_budget_policy)
+
+
+def _shared_redis(config: RouterConfig) -> SharedRedis | None:
+    """The Redis of shared state (``redis=...``), or None: all state per process."""
+    if config.redis is None:
+        return None
+    shared: SharedRedis = _settings(
+        "redis",
+        SharedRedis,
+        {},
+        source=config.redis,
+        prefix=config.redis_prefix,
+        timeout=config.redis_timeout,
+        retry_interval=config.redis_retry_interval,
+        meter_provider=config.meter_provider,
+    )
+    return shared
+
+
+def _health(config: BreakerConfig, clock: Callable[[], float], shared: SharedRedis | None) -> Any:
+    if shared is None:
+        return HealthRegistry(config, clock=clock)
+    from respan_router.resilience._shared_health import RedisHealthStore, SharedHealthRegistry
+
+    return SharedHealthRegistry(RedisHealthStore(shared), config, clock)
+
+
+def _budget_stage(
+    config: RouterConfig, provider: Provider, shared: SharedRedis | None
+) -> BudgetStage:
+    store = _budget_store(config, shared)
     if not isinstance(store, BudgetStore):
         raise InvalidRequestError(
             "invalid router configuration budget_store: not a BudgetStore", field="budget_store"
@@ -97,11 +142,12 @@ def assemble(config: RouterConfig) -> Stages:
     """Build every stage of a Router from its validated configuration."""
     provider = resolve_provider(config.provider, lean=config.lean_dispatch)
     clock = config.clock or time.monotonic
+    shared = _shared_redis(config)
     health = (
         None
         if config.circuit_breaker is False
-        else HealthRegistry(
-            _settings("circuit_breaker", BreakerConfig, config.circuit_breaker), clock=clock
+        else _health(
+            _settings("circuit_breaker", BreakerConfig, config.circuit_breaker), clock, shared
         )
     )
     budget = (
@@ -130,11 +176,11 @@ def assemble(config: RouterConfig) -> Stages:
         latency=latency,
     )
     cache = CacheStage(
-        ResponseCache(_cache_backend(config), default_ttl=config.cache_ttl),
+        ResponseCache(_cache_backend(config, shared), default_ttl=config.cache_ttl),
         enabled=config.cache_enabled,
         ttl=config.cache_ttl,
     )
-    budgets = _budget_stage(config, provider)
+    budgets = _budget_stage(config, provider, shared)
     end = CallEnd(pricing, Telemetry(config, pricing), budgets)
     prompts = PromptStage(PromptRegistry(directory=config.prompts_dir, prompts=config.prompts))
-    return Stages(provider, planner, executor, cache, end, health, budget, prompts, budgets)
+    return Stages(provider, planner, executor, cache, end, health, budget, prompts, budgets, shared)

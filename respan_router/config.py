@@ -144,6 +144,17 @@ class RouterConfig(BaseModel):
         sleep: how retries wait in sync calls (default :func:`time.sleep`); for tests.
         async_sleep: how retries wait in async calls (default :func:`asyncio.sleep`).
         clock: a monotonic clock for deadlines, breakers and the retry budget; for tests.
+        redis: share state between processes on Redis (cache and its single flight,
+            breakers, budgets, rate limits): a URL (``redis://127.0.0.1:6379/0``), a
+            redis-py client (sync, asyncio, Cluster, a Sentinel's ``master_for``) or a
+            ``(sync, async)`` pair. See docs/scaling.md.
+        redis_prefix: the start of every Redis key (default ``respan:``).
+        redis_timeout: seconds a Redis command (or connect) may take before the call goes
+            on per its failure policy (default 0.05).
+        redis_retry_interval: seconds Redis is left alone after a failure (default 1).
+        redis_budget_policy: without Redis, calls of customers with a budget are refused
+            (``fail_closed``, the default) or go on unrecorded (``fail_open``).
+        cache_lease_ttl: seconds a cross-process single-flight lease lives (default 10).
         customers: customer id -> ``customer_params`` settings (budgets, markup, rate
             limit), see docs/budgets.md.
         budget_prices: model -> USD per token (``input_cost_per_token``,
@@ -193,6 +204,12 @@ class RouterConfig(BaseModel):
     sleep: Callable[[float], None] | None = None
     async_sleep: Callable[[float], Awaitable[None]] | None = None
     clock: Callable[[], float] | None = None
+    redis: Any = None
+    redis_prefix: str = Field(default="respan:", pattern=r"^[^{}]*$")
+    redis_timeout: float = Field(default=0.05, gt=0, le=60)
+    redis_retry_interval: float = Field(default=1.0, ge=0)
+    redis_budget_policy: Literal["fail_closed", "fail_open"] = "fail_closed"
+    cache_lease_ttl: float = Field(default=10.0, gt=0)
     customers: dict[str, CustomerSettings] = Field(default_factory=dict)
     budget_prices: dict[str, BudgetPrice] = Field(default_factory=dict)
     budget_aware_fallback: bool = False

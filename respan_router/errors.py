@@ -7,6 +7,7 @@ Every error the router raises is a :class:`RouterError` with an HTTP-like ``stat
     │   ├── FeatureNotAvailableError (400) a parameter whose behaviour is not built yet
     │   ├── BudgetExceededError (429)      a customer's budget cannot cover the call
     │   └── NoCandidateError (400)         nothing left to call after exclusions
+    ├── BudgetUnavailableError (503)       the shared budget store is down (fail_closed)
     ├── AllAttemptsFailedError             several candidates tried, all failed; status and
     │                                      __cause__ are those of the last attempt
     └── ProviderError (5xx, others)        a provider answered with an error or did not answer
@@ -40,6 +41,7 @@ __all__ = [
     "AttemptFailure",
     "AuthenticationError",
     "BudgetExceededError",
+    "BudgetUnavailableError",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
     "CustomerRateLimitError",
@@ -159,6 +161,14 @@ class BudgetExceededError(InvalidRequestError):
 
 class NoCandidateError(InvalidRequestError):
     """No model is left to call (everything was excluded). Raised before any call."""
+
+
+class BudgetUnavailableError(RouterError):
+    """The shared budget store (Redis) could not be reached for a customer with a budget,
+    and the router's ``redis_budget_policy`` is ``fail_closed``: no money is spent
+    without a ledger. Raised before any provider is called; retry later."""
+
+    default_status = 503
 
 
 class ProviderError(RouterError):

@@ -74,6 +74,7 @@ class Router:
         self.retry_budget: RetryBudget | None = stages.retry_budget
         self._budgets = stages.budgets
         self.budgets = budgets.Budgets(stages.budgets)
+        self._redis = stages.redis
 
     @classmethod
     def from_config(
@@ -157,9 +158,17 @@ class Router:
             call = self._prepare(stream, params)
             request = call.request
             budgets.admit(self._budgets, record, request)
-            result = self._run(call, record)
+            if self._redis is None:
+                result = self._run(call, record)
+                budgets.check_rate(self._budgets, record)
+            else:  # the call's Redis writes (cache fill, settle) go in one round trip
+                with self._redis.batch():
+                    result = self._run(call, record)
+                    budgets.check_rate(self._budgets, record)  # a cache hit's rate limit
+                record.redis_degraded = self._redis.degraded
             _echo(result, request)
         except BaseException as exc:
+            record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)
             raise
         if isinstance(result, ChatCompletion):
@@ -214,9 +223,17 @@ class Router:
             call = self._prepare(stream, params)
             request = call.request
             await budgets.aadmit(self._budgets, record, request)
-            result = await self._arun(call, record)
+            if self._redis is None:
+                result = await self._arun(call, record)
+                await budgets.acheck_rate(self._budgets, record)
+            else:
+                async with self._redis.abatch():
+                    result = await self._arun(call, record)
+                    await budgets.acheck_rate(self._budgets, record)
+                record.redis_degraded = self._redis.degraded
             _echo(result, request)
         except BaseException as exc:
+            record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)
             raise
         if isinstance(result, ChatCompletion):

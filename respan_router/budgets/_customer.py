@@ -63,6 +63,8 @@ class CustomerCall:
         skipped: why budget-aware fallback skipped candidates.
         open: reservations of tries not settled yet (a stream's, until it ends), with
             the (model, backend model) they price.
+        rate_pending: the rate limit (per minute) still to check: with the first
+            reservation, when the store does both in one step (:class:`RateAndReserve`).
     """
 
     budget: CustomerBudget
@@ -73,6 +75,7 @@ class CustomerCall:
     priced: bool = True
     skipped: list[str] = field(default_factory=list)
     open: dict[str, tuple[Reservation, tuple[str, str]]] = field(default_factory=dict)
+    rate_pending: int | None = None
 
     @property
     def cost_usd(self) -> Decimal:

@@ -22,10 +22,12 @@ from respan_router.routing._plan import Attempt
 
 __all__ = [
     "aadmit",
+    "acheck_rate",
     "admit",
     "aguarded",
     "asettle_open",
     "awith_budget",
+    "check_rate",
     "fitting",
     "guarded",
     "plan_within_budget",
@@ -196,6 +198,21 @@ async def aadmit(stage: BudgetStage, record: Any, request: ChatRequest) -> None:
     customer = await stage.aadmit(request)
     if customer is not None:
         record.customer = customer
+
+
+def check_rate(stage: BudgetStage, record: Any) -> None:
+    """The rate limit of a call that reserved nothing (a cache hit), when its store checks
+    rate limits with the first reservation (:class:`~respan_router.budgets.RateAndReserve`).
+    Raises :class:`~respan_router.errors.CustomerRateLimitError` when it is over."""
+    customer = record.customer
+    if customer is not None and customer.rate_pending is not None:
+        stage.check_rate(customer)
+
+
+async def acheck_rate(stage: BudgetStage, record: Any) -> None:
+    customer = record.customer
+    if customer is not None and customer.rate_pending is not None:
+        await stage.acheck_rate(customer)
 
 
 def plan_within_budget(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from respan_router.budgets._cost import BudgetPricing, marked_up, to_micro, to_usd
 from respan_router.budgets._customer import CustomerCall, customer_budget, rate_limit_info
@@ -21,6 +21,7 @@ from respan_router.budgets._periods import current_period
 from respan_router.budgets._store import (
     BudgetStore,
     CustomerBudget,
+    RateAndReserve,
     RateDecision,
     Refusal,
     Reservation,
@@ -247,7 +248,10 @@ class BudgetStage(_StageBase):
             return None
         call = self.call_for(budget)
         if budget.rate_limit is not None:
-            self._rate_checked(call, self.store.hit(cid, budget.rate_limit))
+            if isinstance(self.store, RateAndReserve):
+                call.rate_pending = budget.rate_limit  # checked with the first reservation
+            else:
+                self._rate_checked(call, self.store.hit(cid, budget.rate_limit))
         return call
 
     async def aadmit(self, request: ChatRequest) -> CustomerCall | None:
@@ -262,8 +266,23 @@ class BudgetStage(_StageBase):
             return None
         call = self.call_for(budget)
         if budget.rate_limit is not None:
-            self._rate_checked(call, await self.store.ahit(cid, budget.rate_limit))
+            if isinstance(self.store, RateAndReserve):
+                call.rate_pending = budget.rate_limit
+            else:
+                self._rate_checked(call, await self.store.ahit(cid, budget.rate_limit))
         return call
+
+    def check_rate(self, call: CustomerCall) -> None:
+        """The rate limit of a call that reserved nothing (a cache hit), when it is still
+        to check (see :class:`RateAndReserve`)."""
+        per_minute, call.rate_pending = call.rate_pending, None
+        if per_minute is not None:
+            self._rate_checked(call, self.store.hit(call.budget.customer_id, per_minute))
+
+    async def acheck_rate(self, call: CustomerCall) -> None:
+        per_minute, call.rate_pending = call.rate_pending, None
+        if per_minute is not None:
+            self._rate_checked(call, await self.store.ahit(call.budget.customer_id, per_minute))
 
     # -- per try --------------------------------------------------------------------
     def reserve_for(
@@ -276,15 +295,39 @@ class BudgetStage(_StageBase):
             InvalidRequestError: see :meth:`estimate`.
         """
         amount = self.estimate(call, request, model, backend)
-        result = self.store.reserve(self._reserve_request(call, amount))
+        ask = self._reserve_request(call, amount)
+        per_minute, call.rate_pending = call.rate_pending, None
+        if per_minute is None:
+            result = self.store.reserve(ask)
+        else:  # the rate limit and the reservation in one step
+            rate, held = cast(RateAndReserve, self.store).hit_and_reserve(ask, per_minute)
+            return self._rate_then_checked(call, rate, held, (model, backend))
         return self._checked(call, result, (model, backend))
 
     async def areserve_for(
         self, call: CustomerCall, request: ChatRequest, model: str, backend: str
     ) -> Reservation:
         amount = self.estimate(call, request, model, backend)
-        result = await self.store.areserve(self._reserve_request(call, amount))
+        ask = self._reserve_request(call, amount)
+        per_minute, call.rate_pending = call.rate_pending, None
+        if per_minute is None:
+            result = await self.store.areserve(ask)
+        else:
+            rate, held = await cast(RateAndReserve, self.store).ahit_and_reserve(ask, per_minute)
+            return self._rate_then_checked(call, rate, held, (model, backend))
         return self._checked(call, result, (model, backend))
+
+    def _rate_then_checked(
+        self,
+        call: CustomerCall,
+        rate: RateDecision | None,
+        held: Reservation | Refusal | None,
+        priced: tuple[str, str],
+    ) -> Reservation:
+        if rate is not None:
+            self._rate_checked(call, rate)  # raises when refused (then nothing was held)
+        assert held is not None
+        return self._checked(call, held, priced)
 
     def settle(self, call: CustomerCall, held: Reservation, usage: Usage | None) -> int:
         """Charge a finished try's actual cost; returns the micro-dollars charged (0 when

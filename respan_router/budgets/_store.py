@@ -49,6 +49,7 @@ __all__ = [
     "BudgetUsage",
     "CustomerBudget",
     "Duration",
+    "RateAndReserve",
     "RateDecision",
     "Refusal",
     "ReleaseOutcome",
@@ -258,3 +259,22 @@ class BudgetStore(Protocol):
         ...
 
     async def ahit(self, customer_id: str, per_minute: int) -> RateDecision: ...
+
+
+@runtime_checkable
+class RateAndReserve(Protocol):
+    """A store that counts a rate-limit hit and reserves in one step (one round trip for
+    a shared store). The stage then checks a call's rate limit with its first reservation,
+    and on its own (:meth:`BudgetStore.hit`) only for a call that reserves nothing (a
+    cache hit)."""
+
+    def hit_and_reserve(
+        self, request: ReserveRequest, per_minute: int | None
+    ) -> tuple[RateDecision | None, Reservation | Refusal | None]:
+        """``hit`` then, when allowed, ``reserve``: (the decision, the reservation or
+        refusal, None when the hit was refused)."""
+        ...
+
+    async def ahit_and_reserve(
+        self, request: ReserveRequest, per_minute: int | None
+    ) -> tuple[RateDecision | None, Reservation | Refusal | None]: ...

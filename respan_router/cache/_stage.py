@@ -14,6 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from respan_router.cache._shared import alead_across, lead_across
 from respan_router.cache.codec import decode_completion, encode_completion
 from respan_router.cache.keys import cache_key, key_fields
 from respan_router.cache.response_cache import DEFAULT_TTL, ResponseCache
@@ -76,7 +77,13 @@ class CacheStage:
     # -- completions -----------------------------------------------------------------------
     def lookup(self, key: str) -> ChatCompletion | None:
         """The stored answer (counted as a hit), or None: then :meth:`shared` or
-        :meth:`ashared` follows and counts the call once its outcome is known."""
+        :meth:`ashared` follows and counts the call once its outcome is known.
+
+        A shared backend is not looked at here: the single flight's leader reads the
+        value and takes the lease in one round trip (:mod:`respan_router.cache._shared`).
+        """
+        if self.cache.shared:
+            return None
         found = self.cache.peek_completion(key)
         if found is not None:
             self.cache.count(hit=True)
@@ -101,6 +108,8 @@ class CacheStage:
         """Fetch and store under single flight: (response, whether this caller fetched)."""
 
         def leader() -> tuple[ChatCompletion, bool]:
+            if self.cache.shared:
+                return lead_across(self.cache, key, self.ttl(request), fetch)
             stored = self._settle(key)
             if stored is not None:
                 return stored, False
@@ -117,6 +126,8 @@ class CacheStage:
         """The async twin of :meth:`shared`."""
 
         async def leader() -> tuple[ChatCompletion, bool]:
+            if self.cache.shared:
+                return await alead_across(self.cache, key, self.ttl(request), fetch)
             stored = self._settle(key)
             if stored is not None:
                 return stored, False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from respan_router.cache.backend import CacheBackend, MemoryCacheBackend
 from respan_router.cache.codec import (
@@ -15,6 +15,7 @@ from respan_router.cache.codec import (
     encode_chunks,
     encode_completion,
 )
+from respan_router.cache.lease import Lease
 from respan_router.config import DEFAULT_CACHE_TTL
 from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
@@ -78,6 +79,41 @@ class ResponseCache:
                 self._hits += 1
             else:
                 self._misses += 1
+
+    # -- cross-process single flight (a shared backend's leases) ---------------------------
+    @property
+    def shared(self) -> bool:
+        """Whether the backend is shared by processes and leads a single flight across them."""
+        return bool(getattr(self.backend, "shared", False))
+
+    def lease_completion(self, key: str) -> ChatCompletion | Lease:
+        """The stored completion, or the lease outcome (shared backends only)."""
+        backend: Any = self.backend
+        return self._leased(key, backend.get_or_lease(key + _COMPLETION_SUFFIX))
+
+    async def alease_completion(self, key: str) -> ChatCompletion | Lease:
+        backend: Any = self.backend
+        return self._leased(key, await backend.aget_or_lease(key + _COMPLETION_SUFFIX))
+
+    def _leased(self, key: str, found: bytes | Lease) -> ChatCompletion | Lease:
+        if isinstance(found, Lease):
+            return found
+        try:
+            return decode_completion(found)
+        except CodecError:
+            self.backend.delete(key + _COMPLETION_SUFFIX)
+            return Lease.DOWN
+
+    def fill_completion(self, key: str, resp: ChatCompletion | None, ttl: float) -> None:
+        """Store a leader's answer (None after a failure) and release its lease."""
+        data = None if resp is None else encode_completion(resp)
+        backend: Any = self.backend
+        backend.fill(key + _COMPLETION_SUFFIX, data, ttl)
+
+    async def afill_completion(self, key: str, resp: ChatCompletion | None, ttl: float) -> None:
+        data = None if resp is None else encode_completion(resp)
+        backend: Any = self.backend
+        await backend.afill(key + _COMPLETION_SUFFIX, data, ttl)
 
     def set_completion(self, key: str, resp: ChatCompletion, ttl: float | None = None) -> None:
         """Store ``resp`` under ``key`` for ``ttl`` seconds (default: ``default_ttl``)."""

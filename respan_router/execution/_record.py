@@ -68,6 +68,7 @@ class CallRecord:
     cost: float | None = None  # USD, once known (see execution._outcome.call_cost)
     cost_known: bool = False
     customer: CustomerCall | None = None  # the customer's budget state, when it has one
+    redis_degraded: bool = False  # shared state (redis=...) was on its failure policies
 
     @property
     def retries(self) -> int:

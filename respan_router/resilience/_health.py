@@ -146,11 +146,16 @@ class CircuitBreaker:
     """
 
     def __init__(
-        self, key: str, config: BreakerConfig | None = None, clock: Clock = time.monotonic
+        self,
+        key: str,
+        config: BreakerConfig | None = None,
+        clock: Clock = time.monotonic,
+        probe_gate: Callable[[str], bool] | None = None,
     ) -> None:
         self.key = key
         self.config = config or BreakerConfig()
         self._clock = clock
+        self._probe_gate = probe_gate
         self._lock = threading.Lock()
         self._open = False  # open or half-open; which one depends on the clock
         self._open_until = 0.0
@@ -204,7 +209,9 @@ class CircuitBreaker:
             if state is BreakerState.OPEN or not self._probe_free(now):
                 return False
             self._probe_started = now
-            return True
+            # Shared health: one probe across processes. Refused, the probe is another
+            # process's: its outcome arrives as an event (or the probe timeout frees it).
+            return self._probe_gate is None or self._probe_gate(self.key)
 
     # -- reporting ------------------------------------------------------------------------
 
@@ -257,6 +264,26 @@ class CircuitBreaker:
         """The call let through did not reach the provider: free the probe, count nothing."""
         with self._lock:
             self._probe_started = None
+
+    # -- another process's view (shared health) -------------------------------------------
+
+    def open_until(self, until: float) -> None:
+        """Open (or keep open) until ``until`` on this breaker's clock: another process
+        opened it. No state change is reported (it was reported where it happened)."""
+        with self._lock:
+            if self._open:
+                self._open_until = max(self._open_until, until)
+            else:
+                self._times_opened += 1
+                self._open = True
+                self._open_until = until
+            self._probe_started = None
+
+    def close_remote(self) -> None:
+        """Close: another process's probe succeeded."""
+        with self._lock:
+            if self._open:
+                self._close()
 
     # -- internals (under the lock) -------------------------------------------------------
 
@@ -315,6 +342,8 @@ class HealthRegistry:
         config: the configuration shared by every breaker (default :class:`BreakerConfig`).
         clock: a monotonic clock in seconds; inject one in tests.
         on_state_change: called (outside any lock) each time a breaker changes state.
+        probe_gate: asked (with the key) before a half-open breaker lets its probe go;
+            False means another process probes (shared health).
     """
 
     def __init__(
@@ -323,10 +352,12 @@ class HealthRegistry:
         clock: Clock = time.monotonic,
         *,
         on_state_change: Callable[[StateChange], None] | None = None,
+        probe_gate: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config or BreakerConfig()
         self._clock = clock
         self._on_state_change = on_state_change
+        self._probe_gate = probe_gate
         self._breakers: dict[str, CircuitBreaker] = {}
         self._create_lock = threading.Lock()
 
@@ -337,7 +368,7 @@ class HealthRegistry:
             with self._create_lock:
                 breaker = self._breakers.get(key)
                 if breaker is None:
-                    breaker = CircuitBreaker(key, self.config, self._clock)
+                    breaker = CircuitBreaker(key, self.config, self._clock, self._probe_gate)
                     self._breakers[key] = breaker
         return breaker
 

@@ -310,6 +310,8 @@ def call_attributes(
     if cost is not None:
         out["respan.cost"] = cost
     out["respan.cache.hit"] = record.cache_hit
+    if record.redis_degraded:
+        out["respan.redis.degraded"] = True  # shared state on per-process policies
     out["respan.fallback.attempts"] = max(len(record.attempts) - 1, 0)
     out["respan.retries"] = record.retries
     out["respan.latency"] = record.latency_seconds

@@ -1,0 +1,85 @@
+"""The redis-py clients made for a Router: from a URL, or cloned from a given client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["is_async_client", "is_cluster", "make_client"]
+
+
+def make_client(
+    *,
+    sync: bool,
+    url: str | None,
+    model: Any,
+    timeout: float,
+    max_connections: int,
+) -> Any:
+    """A client made here: from ``url``, or cloned from ``model`` (a client of the other kind)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # No retries inside redis-py: a failed command falls to the stage's policy at once.
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+    }
+    if url is not None:
+        # A bounded pool: past max_connections, a call waits for a free connection
+        # at most `timeout`, then goes on without Redis like any other failure.
+        if sync:
+            import redis
+
+            pool: Any = redis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=timeout,
+                retry=Retry(NoBackoff(), 0), **options,
+            )  # fmt: skip
+            return redis.Redis(connection_pool=pool)
+        import redis.asyncio as aredis
+        from redis.asyncio.retry import Retry as ARetry
+
+        apool: Any = aredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=timeout,
+            retry=ARetry(NoBackoff(), 0), **options,
+        )  # fmt: skip
+        return aredis.Redis(connection_pool=apool)
+    pool = getattr(model, "connection_pool", None)
+    kwargs = dict(getattr(pool, "connection_kwargs", None) or {})
+    if not kwargs or ("host" not in kwargs and "path" not in kwargs) or is_cluster(model):
+        kind = "sync" if sync else "asyncio"
+        raise TypeError(
+            f"the {kind} API needs a {kind} Redis client: give redis=(sync_client, "
+            "async_client) for Cluster or Sentinel clients"
+        )
+    keep = ("host", "port", "path", "db", "username", "password", "ssl")
+    settings = {k: kwargs[k] for k in keep if k in kwargs}
+    settings.setdefault("socket_timeout", kwargs.get("socket_timeout"))
+    settings.setdefault("socket_connect_timeout", kwargs.get("socket_connect_timeout"))
+    if "path" in settings:
+        settings.pop("host", None)
+        settings.pop("port", None)
+        if sync:
+            import redis
+
+            return redis.Redis(unix_socket_path=settings.pop("path"), **settings)
+        import redis.asyncio as aredis
+
+        return aredis.Redis(unix_socket_path=settings.pop("path"), **settings)
+    if sync:
+        import redis
+
+        return redis.Redis(**settings)
+    import redis.asyncio as aredis
+
+    return aredis.Redis(**settings)
+
+
+def is_async_client(client: Any) -> bool:
+    import inspect
+
+    method = getattr(client, "execute_command", None)
+    return method is not None and inspect.iscoroutinefunction(method)
+
+
+def is_cluster(client: Any) -> bool:
+    return hasattr(client, "get_nodes")

@@ -1,0 +1,97 @@
+"""The single flight across processes, on a shared backend's leases.
+
+Within a process, :class:`~respan_router.cache.SingleFlight` already makes identical
+concurrent misses wait for one leader. That leader then asks the shared store, in one
+round trip, for the value or the key's lease:
+
+- a value: a hit (another process filled it);
+- the lease: this process calls the provider, then stores the answer and releases the
+  lease in one round trip (after a failure, only releases it: errors are not cached);
+- another process holds the lease: look again every ``poll_interval`` until its value
+  appears, for at most ``lease_ttl``; then call without a lease. A leader that failed
+  released its lease, so a waiting process takes it over and calls itself; a leader that
+  died leaves its lease to expire after ``lease_ttl``;
+- the store is down: call without a lease (a miss).
+
+So across P processes, N identical concurrent misses make one provider call while the
+leader lives, and at most one more per ``lease_ttl`` of a leader that hangs or dies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from respan_router.cache.lease import Lease
+from respan_router.cache.response_cache import ResponseCache
+from respan_router.responses import ChatCompletion
+
+__all__ = ["alead_across", "lead_across"]
+
+
+def _bounds(cache: ResponseCache) -> tuple[float, float]:
+    backend: Any = cache.backend
+    return float(backend.lease_ttl), float(backend.poll_interval)
+
+
+def lead_across(
+    cache: ResponseCache, key: str, ttl: float, fetch: Callable[[], ChatCompletion]
+) -> tuple[ChatCompletion, bool]:
+    """Return ``(response, fetched)``: the stored or awaited answer, or this call's."""
+    lease_ttl, poll = _bounds(cache)
+    deadline = time.monotonic() + lease_ttl
+    while True:
+        found = cache.lease_completion(key)
+        if isinstance(found, ChatCompletion):
+            cache.count(hit=True)
+            return found, False
+        if found is Lease.WAIT and time.monotonic() < deadline:
+            time.sleep(poll)
+            continue
+        break
+    cache.count(hit=False)
+    if found is not Lease.LEADER:
+        response = fetch()
+        if found is Lease.WAIT:  # waited out a leader that never filled: store ours
+            cache.set_completion(key, response, ttl)
+        return response, True
+    try:
+        response = fetch()
+    except BaseException:
+        cache.fill_completion(key, None, ttl)
+        raise
+    cache.fill_completion(key, response, ttl)
+    return response, True
+
+
+async def alead_across(
+    cache: ResponseCache, key: str, ttl: float, fetch: Callable[[], Awaitable[ChatCompletion]]
+) -> tuple[ChatCompletion, bool]:
+    """The async twin of :func:`lead_across` (the asyncio client, ``asyncio.sleep``)."""
+    import asyncio
+
+    lease_ttl, poll = _bounds(cache)
+    deadline = time.monotonic() + lease_ttl
+    while True:
+        found = await cache.alease_completion(key)
+        if isinstance(found, ChatCompletion):
+            cache.count(hit=True)
+            return found, False
+        if found is Lease.WAIT and time.monotonic() < deadline:
+            await asyncio.sleep(poll)
+            continue
+        break
+    cache.count(hit=False)
+    if found is not Lease.LEADER:
+        response = await fetch()
+        if found is Lease.WAIT:
+            await cache.afill_completion(key, response, ttl)
+        return response, True
+    try:
+        response = await fetch()
+    except BaseException:
+        await cache.afill_completion(key, None, ttl)
+        raise
+    await cache.afill_completion(key, response, ttl)
+    return response, True
