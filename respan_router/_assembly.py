@@ -12,9 +12,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from respan_router._redis import SharedRedis
 from respan_router.budgets import BudgetPricing, BudgetStage, BudgetStore, InMemoryBudgetStore
 from respan_router.cache import CacheBackend, CacheStage, MemoryCacheBackend, ResponseCache
 from respan_router.config import RouterConfig
@@ -25,6 +24,9 @@ from respan_router.providers import Provider
 from respan_router.resilience import BreakerConfig, HealthRegistry, RetryBudget, RetryPolicy
 from respan_router.routing import LatencyTracker, Planner, Pricing
 from respan_router.telemetry import Telemetry
+
+if TYPE_CHECKING:  # redis-py and the shared-state modules load only with redis=...
+    from respan_router._redis import SharedRedis
 
 __all__ = ["Stages", "assemble", "resolve_provider"]
 
@@ -96,6 +98,8 @@ def _shared_redis(config: RouterConfig) -> SharedRedis | None:
     """The Redis of shared state (``redis=...``), or None: all state per process."""
     if config.redis is None:
         return None
+    from respan_router._redis import SharedRedis
+
     shared: SharedRedis = _settings(
         "redis",
         SharedRedis,

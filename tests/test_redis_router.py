@@ -158,6 +158,28 @@ def test_a_cluster_client_of_one_kind_needs_its_twin_for_the_other_api() -> None
         asyncio.run(use())
 
 
+def test_a_router_without_redis_never_imports_redis_py() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from respan_router import Router\n"
+        "from respan_router.testing import FakeProvider\n"
+        "Router(provider=FakeProvider(), cache_enabled=True).complete(\n"
+        "    model='m', messages=[{'role': 'user', 'content': 'hi'}])\n"
+        "loaded = [m for m in sys.modules\n"
+        "          if m == 'redis' or m.startswith('respan_router._redis')]\n"
+        "assert not loaded, loaded\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
 # -- Redis goes away and comes back -----------------------------------------------------------
 
 
