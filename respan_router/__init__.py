@@ -3,7 +3,12 @@
 ``Router.complete`` / ``Router.acomplete`` replace a provider SDK call and add load
 balancing, fallbacks, retries, caching and tracing. litellm is imported lazily, on the
 first call that dispatches through it.
+
+``ChatCompletion``, ``ChatCompletionChunk`` and ``Usage`` are the OpenAI SDK's own types
+(``openai.types.chat``), loaded when first named: ``import respan_router`` stays light.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from respan_router._secrets import Credentials
 from respan_router._version import __version__
@@ -40,9 +45,12 @@ from respan_router.request._params import (
     RetryParams,
 )
 from respan_router.request._request import ChatRequest
-from respan_router.responses import ChatCompletion, ChatCompletionChunk, Usage
 from respan_router.router import Router
 from respan_router.routing._plan import Attempt
+
+if TYPE_CHECKING:
+    from openai.types import CompletionUsage as Usage
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 __all__ = [
     "AllAttemptsFailedError",
@@ -84,3 +92,14 @@ __all__ = [
     "Usage",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The OpenAI SDK's response types, imported when first named."""
+    from respan_router import responses
+
+    if name == "Usage":
+        return responses.usage_type()
+    if name in ("ChatCompletion", "ChatCompletionChunk"):
+        return getattr(responses, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

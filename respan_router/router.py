@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router import budgets
 from respan_router._assembly import assemble
@@ -28,8 +28,10 @@ from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, Str
 from respan_router.prompts import PromptRegistry
 from respan_router.request import ChatRequest, build_request
 from respan_router.resilience import HealthRegistry, RetryBudget
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
 from respan_router.routing import Attempt
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["Router"]
 
@@ -171,7 +173,7 @@ class Router:
             record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)
             raise
-        if isinstance(result, ChatCompletion):
+        if not isinstance(result, ChatStream):
             self._end(record, request, result, None)
         return result  # a stream ends its call when it ends
 
@@ -236,7 +238,7 @@ class Router:
             record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)
             raise
-        if isinstance(result, ChatCompletion):
+        if not isinstance(result, AsyncChatStream):
             self._end(record, request, result, None)
         return result  # a stream ends its call when it ends
 

@@ -22,8 +22,15 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from respan_router._fake_script import (
+    Failure,
+    Reply,
+    chunks_of,
+    completion_of,
+    partial_chunks,
+)
 from respan_router._secrets import redact
 from respan_router.errors import (
     ProviderConnectionError,
@@ -34,66 +41,11 @@ from respan_router.errors import (
 )
 from respan_router.providers.base import ProviderCall
 from respan_router.resilience._retry import zero_waits
-from respan_router.responses import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    Choice,
-    ChunkChoice,
-    Delta,
-    FunctionCall,
-    Message,
-    ToolCall,
-    Usage,
-    new_completion_id,
-)
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply", "zero_waits"]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A successful answer.
-
-    Args:
-        content: the assistant's text.
-        usage: (prompt_tokens, completion_tokens); counted from words when None.
-        tool_calls: (name, arguments-JSON) pairs the assistant calls.
-        latency: seconds before answering (before the first chunk when streaming).
-        chunk_latency: seconds between chunks when streaming.
-        finish_reason: as the provider would say.
-        chunks: how many pieces a stream splits the content into (default: per word).
-    """
-
-    content: str = "ok"
-    usage: tuple[int, int] | None = None
-    tool_calls: tuple[tuple[str, str], ...] = ()
-    latency: float = 0.0
-    chunk_latency: float = 0.0
-    finish_reason: str | None = None
-    chunks: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A failed attempt.
-
-    Args:
-        status: the HTTP status the provider answers with (429, 500, ...).
-        message: the provider's error message.
-        retry_after: seconds the provider asks to wait (Retry-After), if any.
-        timeout: fail as a timeout (408) instead of a status.
-        dropped: fail as a dropped connection.
-        latency: seconds before failing.
-        after_chunks: when streaming, fail after this many chunks were delivered.
-    """
-
-    status: int = 500
-    message: str = "fake provider failure"
-    retry_after: float | None = None
-    timeout: bool = False
-    dropped: bool = False
-    latency: float = 0.0
-    after_chunks: int = 0
 
 
 Outcome = Reply | Failure | BaseException
@@ -286,30 +238,7 @@ class FakeProvider:
             raise ProviderTimeoutError(
                 "fake provider timed out", model=call.model, provider=call.provider
             )
-        tool_calls = [
-            ToolCall(id=f"call_{i}", function=FunctionCall(name=n, arguments=a))
-            for i, (n, a) in enumerate(outcome.tool_calls)
-        ] or None
-        finish = outcome.finish_reason or ("tool_calls" if tool_calls else "stop")
-        return ChatCompletion(
-            id=new_completion_id(),
-            model=call.model,
-            choices=[Choice(Message(content=outcome.content, tool_calls=tool_calls), 0, finish)],
-            usage=self._usage(outcome, call),
-        )
-
-    @staticmethod
-    def _usage(outcome: Reply, call: ProviderCall) -> Usage:
-        if outcome.usage is not None:
-            p, c = outcome.usage
-        else:
-            p = sum(
-                len(m["content"].split())
-                for m in call.messages
-                if isinstance(m.get("content"), str)
-            )
-            c = len(outcome.content.split())
-        return Usage(p, c, p + c)
+        return completion_of(outcome, call)
 
     def _chunk_plan(
         self, outcome: Outcome, call: ProviderCall
@@ -317,8 +246,7 @@ class FakeProvider:
         """The chunks of a stream, with float entries meaning 'wait this long'."""
         if not isinstance(outcome, Reply):
             after = outcome.after_chunks if isinstance(outcome, Failure) else 0
-            for i in range(after):
-                yield self._chunk(call, f"part{i} ", role="assistant" if i == 0 else None)
+            yield from partial_chunks(call, after)
             error = self._error(outcome, call)
             if after and isinstance(error, RouterError):
                 raise StreamInterruptedError(
@@ -331,40 +259,7 @@ class FakeProvider:
             raise ProviderTimeoutError(
                 "fake provider timed out", model=call.model, provider=call.provider
             )
-        pieces = self._pieces(outcome)
-        cid = new_completion_id()
-        for i, piece in enumerate(pieces):
-            if i and outcome.chunk_latency:
-                yield outcome.chunk_latency
-            yield self._chunk(call, piece, role="assistant" if i == 0 else None, cid=cid)
-        finish = outcome.finish_reason or "stop"
-        yield ChatCompletionChunk(
-            id=cid, model=call.model, choices=[ChunkChoice(Delta(), 0, finish)]
-        )
-        options = call.params.get("stream_options") or {}
-        if options.get("include_usage"):
-            yield ChatCompletionChunk(
-                id=cid, model=call.model, choices=[], usage=self._usage(outcome, call)
-            )
-
-    @staticmethod
-    def _pieces(outcome: Reply) -> list[str]:
-        text = outcome.content
-        if outcome.chunks:
-            size = max(1, -(-len(text) // outcome.chunks))
-            return [text[i : i + size] for i in range(0, len(text), size)] or [""]
-        words = text.split(" ")
-        return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
-
-    @staticmethod
-    def _chunk(
-        call: ProviderCall, content: str, *, role: str | None = None, cid: str | None = None
-    ) -> ChatCompletionChunk:
-        return ChatCompletionChunk(
-            id=cid or new_completion_id(),
-            model=call.model,
-            choices=[ChunkChoice(Delta(content=content, role=role), 0, None)],
-        )
+        yield from chunks_of(outcome, call)
 
 
 async def _asleep(seconds: float) -> None:

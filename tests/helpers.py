@@ -53,3 +53,71 @@ async def cancel_consumer_after_first_chunk(router: Any, **kwargs: Any) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def completion(
+    content: str | None = "hello there",
+    *,
+    model: str = "gpt-4o",
+    usage: tuple[int, int] | None = (10, 4),
+    finish_reason: str = "stop",
+    id: str = "chatcmpl-fixed",
+    created: int = 1_700_000_000,
+    choices: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> Any:
+    """An OpenAI ChatCompletion built from its wire shape (one text choice by default)."""
+    from respan_router.responses import completion_from_dict
+
+    data: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices
+        if choices is not None
+        else [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        **fields,
+    }
+    if usage is not None:
+        data["usage"] = {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
+        }
+    return completion_from_dict(data)
+
+
+def chunk(
+    delta: dict[str, Any] | None = None,
+    *,
+    index: int = 0,
+    finish_reason: str | None = None,
+    model: str = "gpt-4o",
+    id: str = "chatcmpl-1",
+    created: int = 1,
+    **fields: Any,
+) -> Any:
+    """An OpenAI ChatCompletionChunk with one choice (none when ``delta`` is None)."""
+    from respan_router.responses import chunk_from_dict
+
+    choices = []
+    if delta is not None:
+        choices = [{"index": index, "delta": delta, "finish_reason": finish_reason}]
+    return chunk_from_dict(
+        {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": choices,
+            **fields,
+        }
+    )

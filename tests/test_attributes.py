@@ -8,7 +8,6 @@ from respan_router.errors import RateLimitError
 from respan_router.execution._record import AttemptRecord
 from respan_router.request._params import RespanParams
 from respan_router.request._request import build_request
-from respan_router.responses import ChatCompletion, Choice, FunctionCall, Message, ToolCall
 from respan_router.telemetry._attributes import (
     attempt_attributes,
     input_messages,
@@ -19,7 +18,7 @@ from respan_router.telemetry._attributes import (
     respan_attributes,
     stringify,
 )
-from tests.helpers import MSG
+from tests.helpers import MSG, completion
 
 
 def test_metadata_values_become_strings() -> None:
@@ -177,13 +176,20 @@ def test_input_messages_follow_the_gen_ai_schema() -> None:
 
 
 def test_output_messages_one_per_choice_with_schema_finish_reasons() -> None:
-    call = ToolCall("call_2", FunctionCall("lookup", "{}"))
-    response = ChatCompletion(
-        id="chatcmpl-1",
+    call = {"id": "call_2", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    response = completion(
         model="m",
         choices=[
-            Choice(Message("hello"), 0, "stop"),
-            Choice(Message(None, tool_calls=[call]), 1, "tool_calls"),
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "hello"},
+                "finish_reason": "stop",
+            },
+            {
+                "index": 1,
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            },
         ],
     )
     assert json.loads(output_messages(response)) == [

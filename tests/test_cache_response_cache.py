@@ -1,19 +1,13 @@
 import dataclasses
 import threading
+from typing import Any
 
 import pytest
 
 from respan_router.cache.backend import BackendStats, MemoryCacheBackend
 from respan_router.cache.response_cache import DEFAULT_TTL, CacheStats, ResponseCache
-from respan_router.responses import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    Choice,
-    ChunkChoice,
-    Delta,
-    Message,
-    Usage,
-)
+from tests.helpers import chunk
+from tests.helpers import completion as make_completion
 
 KEY = "respan:chat:" + "0" * 64
 
@@ -26,22 +20,14 @@ class Clock:
         return self.now
 
 
-def completion(content: str = "Hi!") -> ChatCompletion:
-    return ChatCompletion(
-        id="chatcmpl-1",
-        model="gpt-4o",
-        choices=[Choice(Message(content))],
-        usage=Usage(5, 2, 7),
-        created=1_700_000_000,
-    )
+def completion(content: str = "Hi!") -> Any:
+    return make_completion(content, id="chatcmpl-1", usage=(5, 2))
 
 
-def chunks() -> list[ChatCompletionChunk]:
-    first = ChunkChoice(Delta("Hi", "assistant"))
-    last = ChunkChoice(Delta("!"), finish_reason="stop")
+def chunks() -> list[Any]:
     return [
-        ChatCompletionChunk("chatcmpl-1", "gpt-4o", [first], created=1),
-        ChatCompletionChunk("chatcmpl-1", "gpt-4o", [last], created=1),
+        chunk({"content": "Hi", "role": "assistant"}),
+        chunk({"content": "!"}, finish_reason="stop"),
     ]
 
 

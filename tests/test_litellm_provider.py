@@ -10,6 +10,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from respan_router._secrets import Credentials
 from respan_router.errors import (
@@ -29,7 +30,6 @@ from respan_router.errors import (
 from respan_router.providers._litellm_errors import parse_retry_after
 from respan_router.providers.base import Provider, ProviderCall
 from respan_router.providers.litellm import LiteLLMProvider
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
 from tests.upstream import Behaviour, Drop, Error, FakeUpstream, Reply
 
 API_KEY = "sk-test-0123456789abcdef"
@@ -63,7 +63,7 @@ def test_is_a_provider(provider: LiteLLMProvider) -> None:
 
 def check_reply(result: ChatCompletion, upstream: FakeUpstream) -> None:
     assert isinstance(result, ChatCompletion)
-    assert result.model == "fast"
+    assert result.model == "test-model"  # as the upstream answered
     assert result.choices[0].message.content == "Hi there!"
     assert result.choices[0].finish_reason == "stop"
     assert result.usage is not None
@@ -260,7 +260,7 @@ STREAM_REPLY = Reply(
 
 
 def check_stream(chunks: list[ChatCompletionChunk], upstream: FakeUpstream) -> None:
-    assert all(isinstance(c, ChatCompletionChunk) and c.model == "fast" for c in chunks)
+    assert all(isinstance(c, ChatCompletionChunk) and c.model == "test-model" for c in chunks)
     assert [t for t in contents(chunks) if t] == ["Hello,", " strea", "ming w", "orld!"]
     finish = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finish[-1] == "stop"

@@ -12,11 +12,10 @@ from respan_router import ProviderError, Router
 from respan_router.config import build_config
 from respan_router.execution._record import CallRecord
 from respan_router.request._request import build_request
-from respan_router.responses import ChatCompletion, Choice, Message, Usage
 from respan_router.routing._pricing import Pricing
 from respan_router.telemetry._sink import Telemetry
 from respan_router.testing import Failure, FakeProvider, Reply
-from tests.helpers import MSG
+from tests.helpers import MSG, completion
 
 
 def _points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
@@ -74,7 +73,7 @@ def test_cache_hits_are_not_measured() -> None:
     reader = InMemoryMetricReader()
     cfg = build_config({"meter_provider": MeterProvider(metric_readers=[reader])})
     telemetry = Telemetry(cfg, Pricing(cfg, FakeProvider()))
-    response = ChatCompletion("chatcmpl-1", "gpt-4o", [Choice(Message("x"))], Usage(1, 1, 2))
+    response = completion("x", usage=(1, 1))
     request = build_request({"model": "gpt-4o", "messages": MSG})
     telemetry.finish(CallRecord(cache_hit=True), request, response, None)
     assert _points(reader) == {}

@@ -68,8 +68,9 @@ def test_deployment_alias_resolves_to_backend_model_and_reports_alias() -> None:
         provider=fake,
         deployments={"fast": {"model": "openai/gpt-4o-mini", "api_key": "sk-dep"}},
     )
-    out = router.complete(model="fast", messages=MSG)
-    assert out.model == "fast"
+    out = router.complete(model="fast", messages=MSG, request_breakdown=True)
+    assert out.model == "openai/gpt-4o-mini"  # the answer names the model that answered
+    assert out.request_breakdown["model"] == "fast"  # the alias, as requested
     call = fake.calls[0]
     assert (call.litellm_model, call.provider, call.credential_source) == (
         "openai/gpt-4o-mini",

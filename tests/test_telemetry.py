@@ -32,14 +32,13 @@ from respan_router.config import build_config
 from respan_router.execution import CallEnd, build_breakdown
 from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
 from respan_router.request._request import build_request
-from respan_router.responses import ChatCompletion, Choice, Message, Usage
 from respan_router.routing._plan import Planner
 from respan_router.routing._pricing import Pricing
 from respan_router.telemetry import _attributes as attributes_module
 from respan_router.telemetry import _sink as sink_module
 from respan_router.telemetry._sink import Telemetry
 from respan_router.testing import Failure, FakeProvider, Reply
-from tests.helpers import MSG
+from tests.helpers import MSG, completion
 
 PRICES = {"gpt-4o": (1e-6, 2e-6), "openai/gpt-4o": (1e-6, 2e-6)}
 MS = 1_000_000  # nanoseconds
@@ -79,13 +78,8 @@ def _telemetry(tracer_provider: Any, **config: Any) -> Telemetry:
     return Telemetry(cfg, Pricing(cfg, _fake()))
 
 
-def _completion(model: str = "gpt-4o", usage: tuple[int, int] = (10, 4)) -> ChatCompletion:
-    return ChatCompletion(
-        id="chatcmpl-fixed",
-        model=model,
-        choices=[Choice(Message("hello there"), 0, "stop")],
-        usage=Usage(usage[0], usage[1], sum(usage)),
-    )
+def _completion(model: str = "gpt-4o", usage: tuple[int, int] = (10, 4)) -> Any:
+    return completion("hello there", model=model, usage=usage)
 
 
 # -- end to end ---------------------------------------------------------------------------
@@ -702,7 +696,7 @@ def test_request_breakdown_without_tracing() -> None:
     assert bd["metadata"] == {"team": "search", "n": "2"}
     assert out.to_dict()["request_breakdown"] == bd
     json.dumps(bd)  # plain JSON
-    assert router.complete(model="gpt-4o", messages=MSG).request_breakdown is None
+    assert "request_breakdown" not in router.complete(model="gpt-4o", messages=MSG).model_dump()
 
 
 def test_request_breakdown_lists_failed_attempts(provider: TracerProvider) -> None:

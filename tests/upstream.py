@@ -10,8 +10,11 @@ falling back to a default::
         ...  # point a client at upstream.base_url
 
 Behaviours: :class:`Reply` (a completion, or SSE chunks when the request streams),
+:class:`Raw` (exactly the given body, or the given SSE events),
 :class:`Error` (a status with an OpenAI-shaped error body), :class:`Drop` (close the
 connection without replying). Each can wait ``delay`` seconds first.
+:func:`maximal_completion` / :func:`maximal_chunks` are an answer using every field of
+the OpenAI chat completion API, plus one the API does not name.
 """
 
 from __future__ import annotations
@@ -31,7 +34,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Behaviour", "Drop", "Error", "FakeUpstream", "RecordedRequest", "Reply"]
+__all__ = [
+    "Behaviour",
+    "Drop",
+    "Error",
+    "FakeUpstream",
+    "Raw",
+    "RecordedRequest",
+    "Reply",
+    "maximal_chunks",
+    "maximal_completion",
+]
 
 ANY_MODEL = "*"
 
@@ -86,7 +99,17 @@ class Drop:
     delay: float = 0.0
 
 
-Behaviour = Reply | Error | Drop
+@dataclass(frozen=True)
+class Raw:
+    """Exactly this JSON body (a plain request), or these SSE events then ``[DONE]`` (a
+    streaming request), whatever the request asked."""
+
+    body: Mapping[str, Any] | None = None
+    events: list[Mapping[str, Any]] | None = None
+    delay: float = 0.0
+
+
+Behaviour = Reply | Raw | Error | Drop
 
 
 @dataclass(frozen=True)
@@ -175,6 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._abort()
             elif isinstance(behaviour, Error):
                 self._send_error(behaviour)
+            elif isinstance(behaviour, Raw):
+                self._send_raw(behaviour, stream)
             elif isinstance(body, dict) and body.get("stream"):
                 self._send_stream(behaviour, body)
             else:
@@ -207,10 +232,19 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._send_json(err.status, payload, err.headers)
 
+    def _send_raw(self, raw: Raw, stream: bool) -> None:
+        if not stream:
+            self._send_json(200, dict(raw.body or {}))
+            return
+        self._send_events([dict(e) for e in raw.events or ()], Reply())
+
     def _send_stream(self, reply: Reply, body: dict[str, Any]) -> None:
-        upstream = self.server.upstream
         options = body.get("stream_options") or {}
         events = _stream_events(reply, body.get("model", ""), bool(options.get("include_usage")))
+        self._send_events(events, reply)
+
+    def _send_events(self, events: list[dict[str, Any]], reply: Reply) -> None:
+        upstream = self.server.upstream
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -330,6 +364,149 @@ def _stream_events(reply: Reply, model: str, include_usage: bool) -> list[dict[s
             }
         )
     return events
+
+
+def maximal_completion(model: str = "gpt-4o-2024-08-06") -> dict[str, Any]:
+    """A completion using every field of the API: two choices, a legacy function call,
+    tool calls, annotations, audio, a refusal, logprobs, usage details, ``service_tier``,
+    and ``x_unknown`` fields (top level, message, usage) that no SDK type names."""
+    logprobs = {
+        "content": [
+            {
+                "token": "Hi",
+                "logprob": -0.25,
+                "bytes": [72, 105],
+                "top_logprobs": [{"token": "Hi", "logprob": -0.25, "bytes": [72, 105]}],
+            }
+        ],
+        "refusal": None,
+    }
+    return {
+        "id": "chatcmpl-maximal",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": model,
+        "service_tier": "default",
+        "system_fingerprint": "fp_maximal",
+        "x_unknown": {"kept": [1, 2.5, "three"]},
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "logprobs": logprobs,
+                "message": {
+                    "role": "assistant",
+                    "content": "Hi, see https://example.com.",
+                    "refusal": None,
+                    "annotations": [
+                        {
+                            "type": "url_citation",
+                            "url_citation": {
+                                "start_index": 8,
+                                "end_index": 27,
+                                "title": "Example",
+                                "url": "https://example.com",
+                            },
+                        }
+                    ],
+                    "audio": {
+                        "id": "audio_1",
+                        "data": "UklGRg==",
+                        "expires_at": 1767229200,
+                        "transcript": "Hi",
+                    },
+                    "function_call": {"name": "legacy_lookup", "arguments": '{"q": "hi"}'},
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                        },
+                        {
+                            "id": "call_2",
+                            "type": "function",
+                            "function": {"name": "get_time", "arguments": "{}"},
+                        },
+                    ],
+                    "x_message_extra": "kept",
+                },
+            },
+            {
+                "index": 1,
+                "finish_reason": "content_filter",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": None, "refusal": "I can't help."},
+            },
+        ],
+        "usage": {
+            "prompt_tokens": 40,
+            "completion_tokens": 30,
+            "total_tokens": 70,
+            "prompt_tokens_details": {"cached_tokens": 16, "audio_tokens": 2},
+            "completion_tokens_details": {
+                "reasoning_tokens": 12,
+                "audio_tokens": 3,
+                "accepted_prediction_tokens": 1,
+                "rejected_prediction_tokens": 0,
+            },
+            "x_usage_extra": 7,
+        },
+    }
+
+
+def maximal_chunks(model: str = "gpt-4o-2024-08-06") -> list[dict[str, Any]]:
+    """The same answer as :func:`maximal_completion`, streamed: two choices interleaved,
+    tool calls and a function call in pieces, refusal and audio deltas, logprobs, a
+    usage chunk with details, and unknown fields on chunks and deltas."""
+    base = {
+        "id": "chatcmpl-maximal",
+        "object": "chat.completion.chunk",
+        "created": 1767225600,
+        "model": model,
+        "service_tier": "default",
+        "system_fingerprint": "fp_maximal",
+    }
+    logprobs = {
+        "content": [{"token": "Hi", "logprob": -0.25, "bytes": [72, 105], "top_logprobs": []}],
+        "refusal": None,
+    }
+
+    def chunk(index: int, delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "finish_reason": None, "logprobs": None}
+        choice.update({k: v for k, v in extra.items() if k in ("finish_reason", "logprobs")})
+        out = {**base, "choices": [choice]}
+        out.update({k: v for k, v in extra.items() if k not in choice})
+        return out
+
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    return [
+        chunk(0, {"role": "assistant", "content": "Hi, ", "refusal": None}, logprobs=logprobs),
+        chunk(1, {"role": "assistant", "content": None, "refusal": "I can't "}),
+        chunk(0, {"content": "see https://example.com."}, x_chunk_extra="kept"),
+        chunk(1, {"refusal": "help."}),
+        chunk(0, {"tool_calls": [{**call, "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk(0, {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
+        chunk(0, {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
+        chunk(
+            0,
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": "get_time", "arguments": "{}"},
+                    }
+                ]
+            },
+        ),
+        chunk(0, {"function_call": {"name": "legacy_lookup", "arguments": '{"q": '}}),
+        chunk(0, {"function_call": {"arguments": '"hi"}'}}),
+        chunk(0, {"audio": {"id": "audio_1", "transcript": "Hi"}, "x_delta_extra": 1}),
+        chunk(0, {}, finish_reason="tool_calls"),
+        chunk(1, {}, finish_reason="content_filter"),
+        {**base, "choices": [], "usage": maximal_completion(model)["usage"]},
+    ]
 
 
 class FakeUpstream:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from respan_router.cache._shared import alead_across, lead_across
 from respan_router.cache.codec import decode_completion, encode_completion
@@ -20,7 +20,9 @@ from respan_router.cache.keys import cache_key, key_fields
 from respan_router.cache.response_cache import DEFAULT_TTL, ResponseCache
 from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
 from respan_router.request._request import ChatRequest
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["CacheStage"]
 

@@ -1,9 +1,12 @@
 """Responses to bytes and back, for the cache.
 
-Compact JSON arrays, one position per field, so decoding a hit builds the dataclasses
-directly from ``json`` output without looking any key up. A leading tag names the format
-and its version; bytes in any other format fail with :class:`CodecError`. JSON (not
-pickle) because a shared store must never be able to run code in the reader.
+A stored entry is compact JSON: ``["chat.completion/3",{...}]`` for a completion,
+``["chat.completion.chunks/3",[{...},...]]`` for a stream's chunks. The object is the
+response as the upstream sent it: only the fields it set (``exclude_unset``, so no
+``null`` for a field it never sent), unknown ones included. The leading tag names the
+format and its version; bytes in any other format fail with :class:`CodecError`. JSON
+(not pickle) because a shared store must never be able to run code in the reader.
+Encoding and decoding run in pydantic's compiled serializer and validator.
 
 ``request_breakdown`` is not stored: it describes one call (latency, cost, ``cached``),
 not the answer, and the router writes a fresh one for each call it serves.
@@ -12,19 +15,16 @@ not the answer, and the router writes a fresh one for each call it serves.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from respan_router.responses import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    Choice,
-    ChunkChoice,
-    Delta,
-    FunctionCall,
-    Message,
-    ToolCall,
-    Usage,
-)
+from respan_router.responses import chunk_type, completion_type
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, TypeAdapter
+
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = [
     "CodecError",
@@ -34,45 +34,34 @@ __all__ = [
     "encode_completion",
 ]
 
-_COMPLETION_TAG = "chat.completion/2"
-_CHUNKS_TAG = "chat.completion.chunks/2"
+_COMPLETION_HEAD = b'["chat.completion/3",'
+_CHUNKS_HEAD = b'["chat.completion.chunks/3",'
+_TAIL = b"]"
+#: Extra fields of the router's own, never stored.
+_NOT_STORED = frozenset({"request_breakdown"})
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_raw_decode = json.JSONDecoder().raw_decode
-
-# Anything a malformed payload can raise while being decoded and unpacked.
-_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+T = TypeVar("T")
 
 
 class CodecError(ValueError):
     """Bytes that are not a response this codec wrote (corrupt, foreign, older format)."""
 
 
+def _json(model: BaseModel) -> bytes:
+    # warnings=False: an answer the SDK's types reject is held as built by the SDK's own
+    # lenient construct(); it is stored as it came.
+    try:
+        return model.model_dump_json(
+            exclude_unset=True, exclude=_NOT_STORED, warnings=False
+        ).encode()
+    except ValueError:  # text pydantic cannot write as UTF-8 (a lone surrogate)
+        data = model.model_dump(exclude_unset=True, exclude=_NOT_STORED, warnings=False)
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
 def encode_completion(resp: ChatCompletion) -> bytes:
     """Return ``resp`` as bytes, without its ``request_breakdown``."""
-    return _dump(
-        [
-            _COMPLETION_TAG,
-            resp.id,
-            resp.model,
-            resp.created,
-            resp.object,
-            resp.system_fingerprint,
-            _usage_out(resp.usage),
-            [
-                [
-                    c.index,
-                    c.finish_reason,
-                    c.logprobs,
-                    c.message.role,
-                    c.message.content,
-                    c.message.refusal,
-                    _calls_out(c.message.tool_calls),
-                ]
-                for c in resp.choices
-            ],
-        ]
-    )
+    return _COMPLETION_HEAD + _json(resp) + _TAIL
 
 
 def decode_completion(data: bytes) -> ChatCompletion:
@@ -81,61 +70,16 @@ def decode_completion(data: bytes) -> ChatCompletion:
     Raises:
         CodecError: ``data`` is not such a completion.
     """
-    try:
-        tag, id_, model, created, obj, fingerprint, usage, choices = _load(data)
-        if tag != _COMPLETION_TAG:
-            raise CodecError(f"not a cached completion (format {tag!r})")
-        return ChatCompletion(
-            id_,
-            model,
-            [
-                Choice(
-                    Message(content, role, None if calls is None else _calls_in(calls), refusal),
-                    index,
-                    finish_reason,
-                    logprobs,
-                )
-                for index, finish_reason, logprobs, role, content, refusal, calls in choices
-            ],
-            None if usage is None else Usage(usage[0], usage[1], usage[2], usage[3]),
-            created,
-            obj,
-            fingerprint,
-        )
-    except CodecError:
-        raise
-    except _DECODE_ERRORS as exc:
-        raise CodecError(f"not a cached completion: {exc}") from exc
+    payload = _payload(data, _COMPLETION_HEAD, "a cached completion")
+    cls = completion_type()
+    return _decode(
+        payload, cls.model_validate_json, cls.model_validate, lambda obj: _construct(cls, obj)
+    )
 
 
 def encode_chunks(chunks: list[ChatCompletionChunk]) -> bytes:
     """Return a stream's chunks as bytes, without their ``request_breakdown``."""
-    return _dump(
-        [
-            _CHUNKS_TAG,
-            [
-                [
-                    k.id,
-                    k.model,
-                    k.created,
-                    k.object,
-                    _usage_out(k.usage),
-                    [
-                        [
-                            c.index,
-                            c.finish_reason,
-                            c.logprobs,
-                            c.delta.role,
-                            c.delta.content,
-                            _calls_out(c.delta.tool_calls),
-                        ]
-                        for c in k.choices
-                    ],
-                ]
-                for k in chunks
-            ],
-        ]
-    )
+    return _CHUNKS_HEAD + b"[" + b",".join(_json(c) for c in chunks) + b"]" + _TAIL
 
 
 def decode_chunks(data: bytes) -> list[ChatCompletionChunk]:
@@ -144,63 +88,68 @@ def decode_chunks(data: bytes) -> list[ChatCompletionChunk]:
     Raises:
         CodecError: ``data`` is not such a list of chunks.
     """
+    payload = _payload(data, _CHUNKS_HEAD, "cached chunks")
+    cls = chunk_type()
+
+    def construct(obj: Any) -> list[ChatCompletionChunk]:
+        if not isinstance(obj, list):
+            raise CodecError("not cached chunks: not a list")
+        return [_construct(cls, item) for item in obj]
+
+    adapter = _chunks_adapter()
+    return _decode(payload, adapter.validate_json, adapter.validate_python, construct)
+
+
+@cache
+def _chunks_adapter() -> TypeAdapter[list[ChatCompletionChunk]]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[chunk_type()])  # type: ignore[misc]
+
+
+def _payload(data: bytes, head: bytes, what: str) -> bytes:
+    if not data.startswith(head) or not data.endswith(_TAIL) or len(data) < len(head) + 2:
+        raise CodecError(f"not {what}")
+    return data[len(head) : -len(_TAIL)]
+
+
+def _decode(
+    payload: bytes,
+    validate_json: Callable[[bytes], T],
+    validate: Callable[[Any], T],
+    construct: Callable[[Any], T],
+) -> T:
+    """Validate ``payload``; a well-formed entry the SDK's types reject is constructed as
+    the SDK would (it was stored that way); anything else is a :class:`CodecError`."""
+    from pydantic import ValidationError
+
     try:
-        tag, chunks = _load(data)
-        if tag != _CHUNKS_TAG:
-            raise CodecError(f"not cached chunks (format {tag!r})")
-        return [
-            ChatCompletionChunk(
-                id_,
-                model,
-                [
-                    ChunkChoice(
-                        Delta(content, role, None if calls is None else _calls_in(calls)),
-                        index,
-                        finish_reason,
-                        logprobs,
-                    )
-                    for index, finish_reason, logprobs, role, content, calls in choices
-                ],
-                None if usage is None else Usage(usage[0], usage[1], usage[2], usage[3]),
-                created,
-                obj,
-            )
-            for id_, model, created, obj, usage, choices in chunks
-        ]
-    except CodecError:
-        raise
-    except _DECODE_ERRORS as exc:
-        raise CodecError(f"not cached chunks: {exc}") from exc
+        return validate_json(payload)
+    except ValidationError:
+        pass  # rare: parsed again below to tell a foreign entry from a lenient one
+    try:
+        obj = json.loads(payload)
+    except ValueError as exc:
+        raise CodecError(f"not a cached response: {exc}") from None
+    try:
+        return validate(obj)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(_foreign(e) for e in errors):
+            raise CodecError(f"not a cached response: {errors[0]['msg']}") from None
+    return construct(obj)
 
 
-def _dump(obj: list[Any]) -> bytes:
-    return _encode(obj).encode("utf-8", "surrogatepass")
+def _foreign(error: Any) -> bool:
+    """A validation error no stored response has: a missing top-level field, a top level
+    (or list item) that is not an object."""
+    names = [p for p in error["loc"] if isinstance(p, str)]
+    if error["type"] in ("model_type", "model_attributes_type", "list_type"):
+        return not names
+    return error["type"] == "missing" and len(names) == 1
 
 
-def _load(data: bytes) -> Any:
-    # raw_decode on a str: json.loads would also sniff the encoding and check kwargs, a
-    # noticeable share of a hit's cost. Our own payloads have no surrounding whitespace.
-    text = data.decode("utf-8", "surrogatepass")
-    obj, end = _raw_decode(text)
-    if end != len(text):
-        raise CodecError("trailing data after the payload")
-    return obj
-
-
-def _usage_out(usage: Usage | None) -> list[int] | None:
-    if usage is None:
-        return None
-    return [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens]
-
-
-def _calls_out(calls: list[ToolCall] | None) -> list[list[Any]] | None:
-    if calls is None:
-        return None
-    return [[t.id, t.type, t.function.name, t.function.arguments, t.index] for t in calls]
-
-
-def _calls_in(calls: list[list[Any]]) -> list[ToolCall]:
-    return [
-        ToolCall(id_, FunctionCall(name, arguments), type_, index)
-        for id_, type_, name, arguments, index in calls
-    ]
+def _construct(cls: Any, obj: Any) -> Any:
+    if not isinstance(obj, dict):
+        raise CodecError("not a cached response: not an object")
+    return cls.construct(**obj)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from respan_router.cache.backend import CacheBackend, MemoryCacheBackend
 from respan_router.cache.codec import (
@@ -17,7 +17,9 @@ from respan_router.cache.codec import (
 )
 from respan_router.cache.lease import Lease
 from respan_router.config import DEFAULT_CACHE_TTL
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["DEFAULT_TTL", "CacheStats", "ResponseCache"]
 

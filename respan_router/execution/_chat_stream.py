@@ -15,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.errors import ProviderError, StreamInterruptedError
 from respan_router.execution._record import CallRecord
-from respan_router.responses import ChatCompletionChunk, Usage
+from respan_router.execution._stream_state import StreamState
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletionChunk
 
 __all__ = [
     "AsyncChatStream",
@@ -32,39 +34,10 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
-class StreamState:
-    """What a stream delivered so far: its text, usage and how it ended."""
-
-    model: str = ""
-    provider: str = ""
-    chunks: list[ChatCompletionChunk] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-    finish_reasons: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    completed: bool = False
-    closed_early: bool = False
-    error: BaseException | None = None
-
-    def observe(self, chunk: ChatCompletionChunk) -> None:
-        self.chunks.append(chunk)
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        for choice in chunk.choices:
-            if choice.delta.content:
-                self.text.append(choice.delta.content)
-            if choice.finish_reason:
-                self.finish_reasons.append(choice.finish_reason)
-
-    @property
-    def content(self) -> str:
-        return "".join(self.text)
-
-
 #: Called once when a stream ends (completed, failed or closed early); returns a last
 #: chunk to deliver after the upstream's (the request breakdown), or None. That chunk is
 #: delivered only by a stream that completed.
-OnEnd = Callable[[StreamState], ChatCompletionChunk | None]
+OnEnd = Callable[[StreamState], "ChatCompletionChunk | None"]
 
 
 def _interrupted(error: BaseException, state: StreamState) -> StreamInterruptedError:

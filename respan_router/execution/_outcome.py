@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from respan_router._json import stringify
 from respan_router.budgets import BudgetStage, settle_open
 from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request import ChatRequest
-from respan_router.responses import ChatCompletion
+from respan_router.responses import set_extra_field
 from respan_router.routing import Pricing
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion
 
 __all__ = ["CallEnd", "CallRecorder", "build_breakdown", "call_cost"]
 
@@ -92,7 +95,7 @@ def build_breakdown(
         "prompt_tokens": usage.prompt_tokens if usage else 0,
         "completion_tokens": usage.completion_tokens if usage else 0,
         "cost": cost,
-        "model": response.model,
+        "model": _routed_model(record, request, response),
         "cached": record.cache_hit,
         "latency": record.latency_seconds,
         "routing_time": record.routing_seconds,
@@ -106,6 +109,14 @@ def build_breakdown(
     if customer is not None:  # what the customer was charged (marked up), in USD
         out["customer_cost"] = float(customer.customer_cost_usd) if customer.priced else None
     return out
+
+
+def _routed_model(record: CallRecord, request: ChatRequest, response: ChatCompletion) -> str:
+    """The model as requested and routed (the answer's ``model`` is the upstream's)."""
+    answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
+    if answered is not None:
+        return answered.model
+    return request.model or response.model
 
 
 class CallEnd:
@@ -144,5 +155,6 @@ class CallEnd:
             return
         if response is not None and error is None and request.respan.request_breakdown:
             cost = call_cost(record, response, self._pricing)
-            response.request_breakdown = build_breakdown(record, request, response, cost)
+            breakdown = build_breakdown(record, request, response, cost)
+            set_extra_field(response, "request_breakdown", breakdown)
         self._recorder.finish(record, request, response, error)

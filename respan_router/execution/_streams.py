@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from respan_router.cache import CacheStage
 from respan_router.errors import ProviderTimeoutError
@@ -27,13 +28,16 @@ from respan_router.execution._outcome import CallEnd
 from respan_router.execution._record import CallRecord
 from respan_router.providers import Provider, ProviderCall
 from respan_router.request import ChatRequest
-from respan_router.responses import ChatCompletion, ChatCompletionChunk, Choice, Message, Usage
+from respan_router.responses import chunk_from_dict, extra_field, usage_from_tokens
 from respan_router.routing import Attempt
 
-__all__ = ["StreamStage"]
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletionChunk
 
-Opened = tuple[ChatCompletionChunk | None, Iterator[ChatCompletionChunk]]
-AsyncOpened = tuple[ChatCompletionChunk | None, AsyncIterator[ChatCompletionChunk]]
+    Opened = tuple[ChatCompletionChunk | None, Iterator[ChatCompletionChunk]]
+    AsyncOpened = tuple[ChatCompletionChunk | None, AsyncIterator[ChatCompletionChunk]]
+
+__all__ = ["StreamStage"]
 
 
 class StreamStage:
@@ -149,21 +153,28 @@ class StreamStage:
         def on_end(state: StreamState) -> ChatCompletionChunk | None:
             if state.usage is None and state.chunks and answered is not None:
                 counted = self._provider.count_tokens(
-                    answered.litellm_model, request.messages, state.content
+                    answered.litellm_model, request.messages, state.all_text
                 )
                 if counted is not None:
-                    state.usage = Usage(counted[0], counted[1], counted[0] + counted[1])
+                    state.usage = usage_from_tokens(*counted)
             if key is not None and state.completed:
                 self._cache.store_chunks(key, request, state.chunks)
             # What was delivered, even when the stream failed: the span records the
             # partial output; only a completed stream gets a breakdown chunk.
-            answer = _as_completion(state)
+            answer = state.as_completion()
             self._end(record, request, answer, state.error)
-            breakdown = answer.request_breakdown if answer is not None else None
+            breakdown = extra_field(answer, "request_breakdown") if answer is not None else None
             if breakdown is None or not state.completed:
                 return None
-            return ChatCompletionChunk(
-                id="request_breakdown", model=state.model, choices=[], request_breakdown=breakdown
+            return chunk_from_dict(
+                {
+                    "id": "request_breakdown",
+                    "object": "chat.completion.chunk",
+                    "created": answer.created if answer is not None else 0,
+                    "model": answer.model if answer is not None else state.model,
+                    "choices": [],
+                    "request_breakdown": breakdown,
+                }
             )
 
         return state, on_end, bool(options.get("include_usage"))
@@ -187,16 +198,3 @@ async def _first_within(
 async def _aiter(chunks: list[ChatCompletionChunk]) -> AsyncIterator[ChatCompletionChunk]:
     for chunk in chunks:
         yield chunk
-
-
-def _as_completion(state: StreamState) -> ChatCompletion | None:
-    """A streamed answer as one completion, for the call's record."""
-    if not state.chunks:
-        return None
-    finish = state.finish_reasons[-1] if state.finish_reasons else None
-    return ChatCompletion(
-        id=state.chunks[0].id,
-        model=state.model,
-        choices=[Choice(Message(content=state.content), 0, finish)],
-        usage=state.usage,
-    )

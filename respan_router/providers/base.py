@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from respan_router._secrets import Credentials, masked_params, param_secrets
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["Provider", "ProviderCall"]
 

@@ -17,12 +17,15 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.errors import RouterError, StreamInterruptedError
 from respan_router.providers._litellm_errors import map_litellm_error
+from respan_router.providers._litellm_response import chunk_of, completion_of, sdk_stream_of
 from respan_router.providers.base import ProviderCall
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["LiteLLMProvider"]
 
@@ -142,7 +145,7 @@ class LiteLLMProvider:
             response = litellm.completion(**_request_kwargs(call))
         except Exception as exc:
             raise _mapped(exc, call) from exc
-        return _completion(response, call.model)
+        return completion_of(response)
 
     def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``next()``.
@@ -154,7 +157,8 @@ class LiteLLMProvider:
             raw = litellm.completion(**_request_kwargs(call, stream=True))
         except Exception as exc:
             raise _mapped(exc, call) from exc
-        chunks = iter(raw)
+        sdk = sdk_stream_of(raw)
+        chunks = iter(raw if sdk is None else sdk)
         delivered = 0
         try:
             while True:
@@ -164,9 +168,11 @@ class LiteLLMProvider:
                     return
                 except Exception as exc:
                     raise _mapped(exc, call, delivered=delivered) from exc
-                yield _chunk(chunk, call.model)
+                yield chunk_of(chunk)
                 delivered += 1
         finally:
+            if sdk is not None:
+                _close(sdk)
             _close(raw)
 
     # -- async -------------------------------------------------------------------------------
@@ -177,7 +183,7 @@ class LiteLLMProvider:
             response = await litellm.acompletion(**_request_kwargs(call))
         except Exception as exc:
             raise _mapped(exc, call) from exc
-        return _completion(response, call.model)
+        return completion_of(response)
 
     def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``anext()``.
@@ -194,7 +200,8 @@ class LiteLLMProvider:
             raw = await litellm.acompletion(**_request_kwargs(call, stream=True))
         except Exception as exc:
             raise _mapped(exc, call) from exc
-        chunks = raw.__aiter__()
+        sdk = sdk_stream_of(raw)
+        chunks = (raw if sdk is None else sdk).__aiter__()
         delivered = 0
         try:
             while True:
@@ -204,9 +211,11 @@ class LiteLLMProvider:
                     return
                 except Exception as exc:
                     raise _mapped(exc, call, delivered=delivered) from exc
-                yield _chunk(chunk, call.model)
+                yield chunk_of(chunk)
                 delivered += 1
         finally:
+            if sdk is not None:
+                await sdk.close()  # the SDK's AsyncStream closes with an async close()
             await _aclose(raw)
 
 
@@ -226,18 +235,6 @@ def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, An
         "num_retries": 0,
         "max_retries": 0,
     }
-
-
-def _completion(response: Any, model: str) -> ChatCompletion:
-    completion = ChatCompletion.from_dict(response.model_dump())
-    completion.model = model
-    return completion
-
-
-def _chunk(chunk: Any, model: str) -> ChatCompletionChunk:
-    out = ChatCompletionChunk.from_dict(chunk.model_dump())
-    out.model = model
-    return out
 
 
 def _mapped(exc: Exception, call: ProviderCall, *, delivered: int = 0) -> RouterError:

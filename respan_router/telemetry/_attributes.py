@@ -9,7 +9,7 @@ these builders only when a span is recording. Nothing here reads credentials or 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router._json import compact_encoder, stringify
 from respan_router.budgets import span_attributes as budget_attributes
@@ -18,7 +18,9 @@ from respan_router.execution._record import AttemptRecord, CallRecord
 from respan_router.request._params import RespanParams
 from respan_router.request._rendered import RenderedPrompt
 from respan_router.request._request import ChatRequest
-from respan_router.responses import ChatCompletion, Usage
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, CompletionUsage
 
 __all__ = [
     "attempt_attributes",
@@ -175,7 +177,7 @@ def request_attributes(request: ChatRequest) -> Attributes:
     return out
 
 
-def usage_attributes(usage: Usage | None) -> Attributes:
+def usage_attributes(usage: CompletionUsage | None) -> Attributes:
     """Token counts under the current GenAI names and the legacy ones Respan reads."""
     if usage is None:
         return {}
@@ -254,14 +256,35 @@ def input_messages(messages: list[dict[str, Any]]) -> str:
     return _json(out)
 
 
+def _output_tool_calls(msg: Any) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for call in msg.tool_calls or ():
+        fn = getattr(call, "function", None) or getattr(call, "custom", None)
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.id,
+                "name": getattr(fn, "name", ""),
+                "arguments": getattr(fn, "arguments", getattr(fn, "input", None)),
+            }
+        )
+    if msg.function_call is not None:
+        fc = msg.function_call
+        parts.append({"type": "tool_call", "id": "", "name": fc.name, "arguments": fc.arguments})
+    return parts
+
+
 def output_messages(response: ChatCompletion) -> str:
-    """``gen_ai.output.messages``: one message per choice, as JSON."""
+    """``gen_ai.output.messages``: one message per choice, as JSON: its text, refusal,
+    tool calls and legacy function call."""
     out = []
     for choice in response.choices:
         msg = choice.message
         parts = _parts_of_content(msg.content)
-        if msg.tool_calls:
-            parts.extend(_tool_call_parts(c.to_dict() for c in msg.tool_calls))
+        if msg.refusal:
+            parts.append({"type": "refusal", "content": msg.refusal})
+        if msg.tool_calls or msg.function_call is not None:
+            parts.extend(_output_tool_calls(msg))
         reason = choice.finish_reason or ""
         out.append(
             {

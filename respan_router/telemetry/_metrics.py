@@ -11,14 +11,16 @@ Cache hits are not recorded: no provider operation took place.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.config import MeterProviderLike
 from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request._request import ChatRequest
-from respan_router.responses import ChatCompletion
 from respan_router.telemetry._attributes import OPERATION, requested_model
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion
 
 __all__ = ["Metrics"]
 

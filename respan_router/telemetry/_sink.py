@@ -18,17 +18,19 @@ import os
 import sys
 import traceback
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router._version import __version__
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
 from respan_router.execution import CallRecord, call_cost
 from respan_router.request._request import ChatRequest
-from respan_router.responses import ChatCompletion
 from respan_router.routing._pricing import Pricing
 from respan_router.telemetry import _attributes as attributes
 from respan_router.telemetry._metrics import Metrics
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion
 
 __all__ = ["Telemetry"]
 
