@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router import budgets
 from respan_router._assembly import assemble
+from respan_router._openai_compat import AsyncOpenAICompat, OpenAICompat
 from respan_router.cache import ResponseCache
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, StreamStage
@@ -108,6 +109,16 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router({self._config!r}, provider={type(self._provider).__name__})"
+
+    def as_openai(self) -> OpenAICompat:
+        """This Router in the OpenAI SDK's shape: ``.chat.completions.create(...)`` takes
+        what ``OpenAI().chat.completions.create(...)`` takes (``extra_body``,
+        ``extra_headers``, ``timeout`` included)."""
+        return OpenAICompat(self)
+
+    def as_async_openai(self) -> AsyncOpenAICompat:
+        """The async twin of :meth:`as_openai`, shaped like ``AsyncOpenAI()``."""
+        return AsyncOpenAICompat(self)
 
     def plan(self, **params: Any) -> list[Attempt]:
         """The ordered attempts a call with these parameters would make; calls nothing.

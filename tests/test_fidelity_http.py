@@ -225,3 +225,62 @@ def test_import_does_not_load_openai() -> None:
     code = "import sys, respan_router; print('openai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- the OpenAI-shaped entry point -------------------------------------------------------
+def test_as_openai_is_a_drop_in_client(maximal: FakeUpstream) -> None:
+    import httpx
+
+    expected = _sdk(maximal).chat.completions.create(model="gpt-4o", messages=MSG)  # type: ignore[arg-type]
+    client = _router(maximal).as_openai()
+    out = client.chat.completions.create(
+        model="openai/gpt-4o",
+        messages=MSG,
+        temperature=0.3,
+        user=openai.NOT_GIVEN,
+        extra_body={"fallback_models": ["openai/gpt-4o-mini"], "metadata": {"k": "v"}},
+        extra_headers={"X-Trace": "abc"},
+        extra_query=None,
+        timeout=httpx.Timeout(7.0),
+    )
+    assert out.model_dump() == expected.model_dump()
+    sent = maximal.requests[-1]
+    assert sent.body["temperature"] == 0.3 and "user" not in sent.body
+    assert "fallback_models" not in sent.body  # a Respan parameter, applied not forwarded
+    assert sent.headers.get("x-trace") == "abc"
+
+
+async def test_as_async_openai_streams_like_the_sdk(maximal: FakeUpstream) -> None:
+    expected = _sdk_chunks(maximal)
+    client = _router(maximal).as_async_openai()
+    stream = await client.chat.completions.create(
+        model="openai/gpt-4o",
+        messages=MSG,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    assert [c.model_dump() async for c in stream] == expected  # type: ignore[union-attr]
+
+
+def test_as_openai_takes_every_parameter_of_the_sdk(maximal: FakeUpstream) -> None:
+    import inspect
+
+    names = inspect.signature(_sdk(maximal).chat.completions.create).parameters
+    given = {name: openai.NOT_GIVEN for name in names if name not in ("model", "messages")}
+    out = (
+        _router(maximal)
+        .as_openai()
+        .chat.completions.create(model="openai/gpt-4o", messages=MSG, **given)
+    )
+    assert out.choices[0].message.content == "Hi, see https://example.com."
+    assert set(maximal.requests[-1].body) <= {"model", "messages", "stream"}
+
+
+def test_as_openai_rejects_extra_query_before_any_call(maximal: FakeUpstream) -> None:
+    from respan_router import FeatureNotAvailableError
+
+    client = _router(maximal).as_openai()
+    with pytest.raises(FeatureNotAvailableError, match="extra_query") as info:
+        client.chat.completions.create(model="openai/gpt-4o", messages=MSG, extra_query={"a": 1})
+    assert info.value.field == "extra_query"
+    assert maximal.requests == []
