@@ -76,16 +76,21 @@ class FakeProvider:
         *,
         provider_name: str = "fake",
         prices: dict[str, tuple[float, float]] | None = None,
+        kind_prices: dict[str, dict[str, float]] | None = None,
     ) -> None:
         """Args:
         default: the outcome of any call nothing else was scripted for.
         provider_name: the provider of model strings without a ``provider/`` prefix.
         prices: USD per (input, output) token, by model string, for cost and the
             ``cheapest`` routing strategy.
+        kind_prices: USD per token by litellm's price names (``input_cost_per_token``,
+            ``cache_read_input_token_cost``, ...), by model string, for the token
+            breakdown's cost by kind.
         """
         self._default: Outcome = Reply(default) if isinstance(default, str) else default
         self._provider_name = provider_name
         self._prices = dict(prices or {})
+        self._kind_prices = dict(kind_prices or {})
         self._queues: dict[str, deque[Outcome]] = {}
         self._defaults: dict[str, Outcome] = {}
         self._lock = threading.Lock()
@@ -122,6 +127,10 @@ class FakeProvider:
 
     def price_per_token(self, litellm_model: str) -> tuple[float, float] | None:
         return self._prices.get(litellm_model)
+
+    def prices_by_kind(self, litellm_model: str) -> dict[str, float] | None:
+        """USD per token by litellm's price names, as scripted (``kind_prices``)."""
+        return self._kind_prices.get(litellm_model)
 
     def count_tokens(
         self, litellm_model: str, messages: list[dict[str, Any]], text: str

@@ -8,11 +8,20 @@ ends each call on the main path (``request_breakdown``) before telemetry records
 
 from respan_router.execution._chat_stream import AsyncChatStream, ChatStream, StreamState
 from respan_router.execution._executor import AsyncSend, Executor, Send
-from respan_router.execution._outcome import CallEnd, CallRecorder, build_breakdown, call_cost
+from respan_router.execution._outcome import (
+    TOKEN_BREAKDOWN,
+    CallEnd,
+    CallRecorder,
+    build_breakdown,
+    call_cost,
+    token_breakdown,
+    wants_token_breakdown,
+)
 from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
 from respan_router.execution._streams import StreamStage
 
 __all__ = [
+    "TOKEN_BREAKDOWN",
     "AsyncChatStream",
     "AsyncSend",
     "AttemptRecord",
@@ -27,4 +36,6 @@ __all__ = [
     "StreamState",
     "build_breakdown",
     "call_cost",
+    "token_breakdown",
+    "wants_token_breakdown",
 ]

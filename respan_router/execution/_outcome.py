@@ -21,12 +21,59 @@ from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request import ChatRequest
 from respan_router.responses import set_extra_field
-from respan_router.routing import Pricing
+from respan_router.routing import Pricing, cost_by_kind, tokens_by_kind
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion
 
-__all__ = ["CallEnd", "CallRecorder", "build_breakdown", "call_cost"]
+__all__ = [
+    "TOKEN_BREAKDOWN",
+    "CallEnd",
+    "CallRecorder",
+    "build_breakdown",
+    "call_cost",
+    "token_breakdown",
+    "wants_token_breakdown",
+]
+
+#: The ``X-Respan-Beta`` flag that adds tokens and cost by kind to the breakdown and span.
+TOKEN_BREAKDOWN = "token-breakdown-2026-03-26"
+
+
+def wants_token_breakdown(request: ChatRequest) -> bool:
+    """Whether the call turned on the token-breakdown beta (``request.beta``: the
+    ``X-Respan-Beta`` flags the request stage accepted)."""
+    return TOKEN_BREAKDOWN in beta_flags(request)
+
+
+def beta_flags(request: ChatRequest) -> frozenset[str]:
+    """The request's ``X-Respan-Beta`` flags, once the request stage reports them."""
+    flags: frozenset[str] = getattr(request, "beta", frozenset())
+    return flags
+
+
+def token_breakdown(
+    record: CallRecord, response: ChatCompletion, pricing: Pricing
+) -> dict[str, Any] | None:
+    """``{"tokens": {...}, "cost": {...}}`` by kind; None when the answer has no usage.
+
+    ``cost`` is None when the model's price is unknown; all zero for a cache hit.
+    """
+    usage = response.usage
+    if usage is None:
+        return None
+    tokens = tokens_by_kind(usage)
+    cost: dict[str, Any] | None = None
+    if record.cache_hit:
+        cost = cost_by_kind(tokens, {})
+    else:
+        answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
+        if answered is not None:
+            prices = pricing.prices_by_kind(
+                answered.model, answered.pricing_model or answered.litellm_model
+            )
+            cost = cost_by_kind(tokens, prices) if prices else None
+    return {"tokens": tokens, "cost": cost}
 
 
 class CallRecorder(Protocol):
@@ -68,7 +115,11 @@ def call_cost(
 
 
 def build_breakdown(
-    record: CallRecord, request: ChatRequest, response: ChatCompletion, cost: float | None
+    record: CallRecord,
+    request: ChatRequest,
+    response: ChatCompletion,
+    cost: float | None,
+    kinds: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``request_breakdown`` object of a successful call.
 
@@ -77,6 +128,7 @@ def build_breakdown(
         request: the validated request (for ``stream`` and ``metadata``).
         response: the completion returned to the caller.
         cost: USD for the call, or None when the price is unknown.
+        kinds: tokens and cost by kind (:func:`token_breakdown`), with the beta flag.
     """
     usage = response.usage
     attempts = []
@@ -108,6 +160,9 @@ def build_breakdown(
     customer = record.customer
     if customer is not None:  # what the customer was charged (marked up), in USD
         out["customer_cost"] = float(customer.customer_cost_usd) if customer.priced else None
+    if kinds is not None:
+        out["token_breakdown"] = kinds["tokens"]
+        out["cost_breakdown"] = kinds["cost"]
     return out
 
 
@@ -155,6 +210,9 @@ class CallEnd:
             return
         if response is not None and error is None and request.respan.request_breakdown:
             cost = call_cost(record, response, self._pricing)
-            breakdown = build_breakdown(record, request, response, cost)
+            kinds = None
+            if wants_token_breakdown(request):
+                kinds = token_breakdown(record, response, self._pricing)
+            breakdown = build_breakdown(record, request, response, cost, kinds)
             set_extra_field(response, "request_breakdown", breakdown)
         self._recorder.finish(record, request, response, error)

@@ -53,6 +53,7 @@ class LiteLLMProvider:
         self._providers: dict[str, str] = {}
         self._prices: dict[str, tuple[float, float] | None] = {}
         self._info: dict[str, dict[str, Any] | None] = {}
+        self._kind_prices: dict[str, dict[str, float] | None] = {}
 
     # -- no I/O ------------------------------------------------------------------------------
 
@@ -124,6 +125,27 @@ class LiteLLMProvider:
         if len(self._info) < _PROVIDER_MEMO_LIMIT:
             self._info[litellm_model] = info
         return info
+
+    def prices_by_kind(self, litellm_model: str) -> dict[str, float] | None:
+        """USD per token by kind from litellm's model info: ``input_cost_per_token``,
+        ``cache_read_input_token_cost``, ``cache_creation_input_token_cost``,
+        ``output_cost_per_reasoning_token``, audio prices...; None if unknown."""
+        if litellm_model in self._kind_prices:
+            return self._kind_prices[litellm_model]
+        try:
+            info = self.litellm.get_model_info(litellm_model)
+            table: dict[str, float] | None = {
+                k: float(v)
+                for k, v in info.items()
+                if (k.endswith("_cost") or "_cost_per_" in k)
+                and isinstance(v, int | float)
+                and not k.endswith(("_priority", "_batches", "_flex"))
+            }
+        except Exception:
+            table = None
+        if len(self._kind_prices) < _PROVIDER_MEMO_LIMIT:
+            self._kind_prices[litellm_model] = table
+        return table
 
     def count_tokens(
         self, litellm_model: str, messages: list[dict[str, Any]], text: str

@@ -39,6 +39,22 @@ class Pricing:
             self._memo[key] = price
         return price
 
+    def prices_by_kind(self, model: str, litellm_model: str | None = None) -> dict[str, float]:
+        """USD per token by litellm's price names (``input_cost_per_token``,
+        ``cache_read_input_token_cost``, ...): the deployment's input/output prices, else
+        the provider's table (when it has one), else the (input, output) prices."""
+        deployment = self._config.deployments.get(model)
+        if deployment is None or deployment.input_cost_per_token is None:
+            backend = litellm_model or (deployment.model if deployment else model)
+            by_kind = getattr(self._provider, "prices_by_kind", None)
+            table = by_kind(backend) if by_kind is not None else None
+            if table:
+                return dict(table)
+        price = self.per_token(model, litellm_model)
+        if price is None:
+            return {}
+        return {"input_cost_per_token": price[0], "output_cost_per_token": price[1]}
+
     def cost(
         self,
         model: str,

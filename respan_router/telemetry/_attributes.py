@@ -189,6 +189,21 @@ def usage_attributes(usage: CompletionUsage | None) -> Attributes:
     }
 
 
+def token_breakdown_attributes(kinds: Mapping[str, Any]) -> Attributes:
+    """``respan.usage.<side>.<kind>_tokens`` and ``respan.cost.<side>.<kind>`` (USD) of the
+    token-breakdown beta; no cost attributes when the price is unknown."""
+    out: Attributes = {}
+    for side, counts in kinds["tokens"].items():
+        for kind, count in counts.items():
+            out[f"respan.usage.{side}.{kind}_tokens"] = count
+    cost = kinds["cost"]
+    if cost is not None:
+        for side in ("input", "output"):
+            for kind, amount in cost[side].items():
+                out[f"respan.cost.{side}.{kind}"] = amount
+    return out
+
+
 def response_attributes(response: ChatCompletion) -> Attributes:
     out: Attributes = {"gen_ai.response.model": response.model, "gen_ai.response.id": response.id}
     reasons = tuple(c.finish_reason for c in response.choices if c.finish_reason)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from respan_router._version import __version__
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
-from respan_router.execution import CallRecord, call_cost
+from respan_router.execution import CallRecord, call_cost, token_breakdown, wants_token_breakdown
 from respan_router.request._request import ChatRequest
 from respan_router.routing._pricing import Pricing
 from respan_router.telemetry import _attributes as attributes
@@ -162,6 +162,10 @@ class Telemetry:
                 record_customer_email=self._record_email,
             )
         )
+        if response is not None and wants_token_breakdown(request):
+            kinds = token_breakdown(record, response, self._pricing)
+            if kinds is not None:
+                span.set_attributes(attributes.token_breakdown_attributes(kinds))
         context = trace.set_span_in_context(span)
         for attempt in record.attempts:
             child = tracer.start_span(
