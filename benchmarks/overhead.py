@@ -119,9 +119,52 @@ def _measure(
                     ("variant", "median", "p99", "overhead")))  # fmt: skip
 
 
+TYPICAL = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1_700_000_000,
+    "model": "gpt-4o-2024-08-06",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello! How can I help?", "refusal": None},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+    ],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16},
+    "system_fingerprint": "fp_1",
+}
+TYPICAL_CHUNK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1_700_000_000,
+    "model": "gpt-4o-2024-08-06",
+    "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}],
+}
+
+
+def _building(rounds: int, batch: int, results: dict[str, Any]) -> None:
+    """What building one response costs: an upstream's dict -> the OpenAI SDK's type."""
+    from respan_router.responses import chunk_from_dict, completion_from_dict
+
+    series = run_sync(
+        {
+            "completion_from_dict": lambda: completion_from_dict(TYPICAL),
+            "chunk_from_dict": lambda: chunk_from_dict(TYPICAL_CHUNK),
+        },
+        rounds=rounds,
+        batch=batch,
+    )
+    results["response_building"] = {n: s.summary() for n, s in series.items()}
+    rows = [(n, f"{s.median_us:.2f}", f"{s.p99_us:.2f}") for n, s in series.items()]
+    print(table("response building (µs per response)", rows, ("variant", "median", "p99")))
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     rounds, batch = (8, 400) if quick else (30, 1000)
     results: dict[str, Any] = {}
+    _building(rounds, batch, results)
     fake = FakeProvider(Reply("ok", usage=(3, 1)))
     call = ProviderCall(model="gpt-4o", litellm_model="gpt-4o", provider="fake", messages=MSG)
     plain = {"model": "gpt-4o", "messages": MSG}
