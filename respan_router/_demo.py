@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from respan_router.errors import RouterError
+from respan_router.responses import extra_field
 from respan_router.router import Router
 from respan_router.testing import Failure, FakeProvider, Reply
 
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] = ()) -> int:
         request_breakdown=True,
     )
     print(f"sync  -> {out.model}: {out.choices[0].message.content!r} usage={out.usage}")
-    breakdown = out.request_breakdown or {}
+    breakdown = extra_field(out, "request_breakdown") or {}
     print(
         "        request_breakdown: "
         + ", ".join(f"{k}={breakdown[k]}" for k in ("prompt_tokens", "completion_tokens", "cost"))

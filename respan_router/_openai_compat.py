@@ -59,7 +59,8 @@ class _Completions:
 
     def create(self, **kwargs: Any) -> ChatCompletion | ChatStream:
         """As ``OpenAI().chat.completions.create``; routed through the Router."""
-        return self._router.complete(**_params(kwargs))
+        out: ChatCompletion | ChatStream = self._router.complete(**_params(kwargs))
+        return out
 
 
 class _AsyncCompletions:
@@ -68,7 +69,8 @@ class _AsyncCompletions:
 
     async def create(self, **kwargs: Any) -> ChatCompletion | AsyncChatStream:
         """As ``AsyncOpenAI().chat.completions.create``; routed through the Router."""
-        return await self._router.acomplete(**_params(kwargs))
+        out: ChatCompletion | AsyncChatStream = await self._router.acomplete(**_params(kwargs))
+        return out
 
 
 class _Chat:

@@ -44,7 +44,8 @@ def completion(**kw: Any) -> Any:
 
 
 def text_choice(text: Any) -> list[dict[str, Any]]:
-    return [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+    message = {"role": "assistant", "content": text}
+    return [{"index": 0, "message": message, "finish_reason": "stop"}]
 
 
 def test_completion_round_trip() -> None:

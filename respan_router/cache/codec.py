@@ -38,9 +38,10 @@ _COMPLETION_HEAD = b'["chat.completion/3",'
 _CHUNKS_HEAD = b'["chat.completion.chunks/3",'
 _TAIL = b"]"
 #: Extra fields of the router's own, never stored.
-_NOT_STORED = frozenset({"request_breakdown"})
+_NOT_STORED: set[str] = {"request_breakdown"}
 
 T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
 
 
 class CodecError(ValueError):
@@ -104,7 +105,7 @@ def decode_chunks(data: bytes) -> list[ChatCompletionChunk]:
 def _chunks_adapter() -> TypeAdapter[list[ChatCompletionChunk]]:
     from pydantic import TypeAdapter
 
-    return TypeAdapter(list[chunk_type()])  # type: ignore[misc]
+    return TypeAdapter(list[chunk_type()])  # type: ignore[arg-type,misc]
 
 
 def _payload(data: bytes, head: bytes, what: str) -> bytes:
@@ -149,7 +150,7 @@ def _foreign(error: Any) -> bool:
     return error["type"] == "missing" and len(names) == 1
 
 
-def _construct(cls: Any, obj: Any) -> Any:
+def _construct(cls: type[M], obj: Any) -> M:
     if not isinstance(obj, dict):
         raise CodecError("not a cached response: not an object")
     return cls.construct(**obj)
