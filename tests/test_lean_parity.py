@@ -97,7 +97,9 @@ _IDS = re.compile(r"chatcmpl-[0-9a-f]+")
 def scrub(value: Any) -> Any:
     """A response dictionary without what differs between two upstream replies."""
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if k != "created"}
+        # "model": litellm's stream wrapper names the model as called, the lean path (and
+        # the OpenAI SDK) as the upstream answered.
+        return {k: scrub(v) for k, v in value.items() if k not in ("created", "model")}
     if isinstance(value, list):
         return [scrub(v) for v in value]
     if isinstance(value, str):
@@ -122,9 +124,9 @@ def outcome_sync(provider: Any, call: ProviderCall, *, stream: bool) -> Any:
     try:
         if stream:
             for chunk in provider.stream(call):
-                chunks.append(scrub(chunk.to_dict()))
+                chunks.append(scrub(chunk.model_dump()))
             return ("chunks", chunks)
-        return ("completion", scrub(provider.complete(call).to_dict()))
+        return ("completion", scrub(provider.complete(call).model_dump()))
     except RouterError as err:
         return ("error", chunks, error_view(err))
 
@@ -134,9 +136,9 @@ async def outcome_async(provider: Any, call: ProviderCall, *, stream: bool) -> A
     try:
         if stream:
             async for chunk in provider.astream(call):
-                chunks.append(scrub(chunk.to_dict()))
+                chunks.append(scrub(chunk.model_dump()))
             return ("chunks", chunks)
-        return ("completion", scrub((await provider.acomplete(call)).to_dict()))
+        return ("completion", scrub((await provider.acomplete(call)).model_dump()))
     except RouterError as err:
         return ("error", chunks, error_view(err))
 

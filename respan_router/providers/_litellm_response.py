@@ -11,6 +11,10 @@ A stream: when litellm streams through the OpenAI SDK (OpenAI and OpenAI-compati
 upstreams), the SDK's own chunks are passed through unchanged; litellm's stream wrapper
 keeps only the first choice, drops refusal deltas and rewrites ``model`` and
 ``created``. Other providers' streams come through the wrapper, converted chunk by chunk.
+
+One normalisation is kept from litellm, on every path: a finish reason outside OpenAI's
+set (``"eos"``, ``"end_turn"``) is mapped onto it (``"stop"``), as litellm maps it;
+litellm's ``native_finish_reason`` note is not passed on.
 """
 
 from __future__ import annotations
@@ -22,37 +26,66 @@ from respan_router.responses import chunk_from_dict, completion_from_dict
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
-__all__ = ["chunk_of", "completion_of", "sdk_stream_of"]
+__all__ = ["chunk_of", "completion_of", "restore_chunk", "restore_completion", "sdk_stream_of"]
 
 _PSF = "provider_specific_fields"
+_OPENAI_FINISH = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+_LITELLM_NOTES = ("native_finish_reason",)
 
 
 def completion_of(response: Any) -> ChatCompletion:
     """The completion of litellm's ``ModelResponse``."""
-    data = response.model_dump()
+    return completion_from_dict(restore_completion(response.model_dump()))
+
+
+def restore_completion(data: dict[str, Any]) -> dict[str, Any]:
+    """litellm's dump of a completion, its ``provider_specific_fields`` put back (in place)."""
     for choice in data.get("choices") or ():
         _lift(choice)
+        for note in _LITELLM_NOTES:
+            choice.pop(note, None)
         message = choice.get("message")
         if isinstance(message, dict):
             _lift(message)
     _lift(data)
-    return completion_from_dict(data)
+    return data
 
 
 def chunk_of(chunk: Any) -> ChatCompletionChunk:
     """The chunk of litellm's ``ModelResponseStream`` (or an SDK chunk, unchanged)."""
     if _is_sdk_chunk(chunk):
+        for choice in chunk.choices:
+            reason = choice.finish_reason
+            if reason is not None and reason not in _OPENAI_FINISH:
+                choice.finish_reason = _map_finish(reason)
         return chunk  # type: ignore[no-any-return]
-    data = chunk.model_dump()
+    return chunk_from_dict(restore_chunk(chunk.model_dump()))
+
+
+def restore_chunk(data: dict[str, Any]) -> dict[str, Any]:
+    """litellm's dump of a stream chunk, its ``provider_specific_fields`` put back, its
+    empty ``citations`` dropped, and the usage details its stream wrapper fills in with
+    zeros when the provider sent none (in place)."""
     if data.get("citations", 0) is None:
         del data["citations"]
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        for key, total in (
+            ("prompt_tokens_details", "prompt_tokens"),
+            ("completion_tokens_details", "completion_tokens"),
+        ):
+            details = usage.get(key)
+            if isinstance(details, dict) and _filled_in(details, usage.get(total)):
+                usage[key] = None
     for choice in data.get("choices") or ():
         _lift(choice)
+        for note in _LITELLM_NOTES:
+            choice.pop(note, None)
         delta = choice.get("delta")
         if isinstance(delta, dict):
             _lift(delta)
     _lift(data)
-    return chunk_from_dict(data)
+    return data
 
 
 def sdk_stream_of(wrapper: Any) -> Any:
@@ -63,6 +96,19 @@ def sdk_stream_of(wrapper: Any) -> Any:
     import openai  # loaded by litellm already
 
     return inner if isinstance(inner, openai.Stream | openai.AsyncStream) else None
+
+
+def _filled_in(details: dict[str, Any], total: Any) -> bool:
+    """Details that say nothing: zeros and nulls, and text tokens equal to the total (what
+    litellm's stream wrapper writes when the provider sent no details)."""
+    return all(not v or (k == "text_tokens" and v == total) for k, v in details.items())
+
+
+def _map_finish(reason: str) -> str:
+    from litellm.litellm_core_utils.core_helpers import map_finish_reason
+
+    mapped: str = map_finish_reason(reason)
+    return mapped
 
 
 def _is_sdk_chunk(chunk: Any) -> bool:

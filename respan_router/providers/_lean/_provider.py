@@ -88,6 +88,9 @@ class LeanProvider:
         """Per-kind prices and the output cap (for budgets): litellm's model table."""
         return self._fallback.price_info(litellm_model)
 
+    def prices_by_kind(self, litellm_model: str) -> dict[str, float] | None:
+        return self._fallback.prices_by_kind(litellm_model)
+
     def count_tokens(
         self, litellm_model: str, messages: list[dict[str, Any]], text: str
     ) -> tuple[int, int] | None:

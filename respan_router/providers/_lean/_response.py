@@ -1,4 +1,5 @@
-"""Provider replies into the router's responses, through ``responses.py``'s one converter.
+"""Provider replies into the router's responses, through ``responses.py``'s one converter
+(the OpenAI SDK's types; ``model`` as the provider answered).
 
 A reply whose shape is plain OpenAI (the provider's config translates responses with
 OpenAI's own code, and every message holds only role, content, tool calls and refusal)
@@ -10,10 +11,14 @@ dictionary the litellm path converts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean._deployment import Deployment
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
+from respan_router.providers._litellm_response import restore_chunk, restore_completion
+from respan_router.responses import chunk_from_dict, completion_from_dict
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["ChunkDecoder", "completion_from"]
 
@@ -71,13 +76,11 @@ def completion_from(
         and all(isinstance(c, dict) and _plain_message(c.get("message")) for c in choices)
     ):
         _map_finish(choices, finish)
-        completion = ChatCompletion.from_dict(payload)
-    else:
-        completion = ChatCompletion.from_dict(
-            _transformed(litellm, deployment, raw, headers, request_data, messages, optional_params)
-        )
-    completion.model = model
-    return completion
+        return completion_from_dict(payload)
+    dumped = _transformed(
+        litellm, deployment, raw, headers, request_data, messages, optional_params
+    )
+    return completion_from_dict(restore_completion(dumped))
 
 
 def _transformed(
@@ -143,7 +146,10 @@ class ChunkDecoder:
         if self._parser is not None:
             had_choices = bool(event.get("choices"))
             parsed = self._parser(event)
-            event = parsed.model_dump() if hasattr(parsed, "model_dump") else dict(parsed)
+            if hasattr(parsed, "model_dump"):
+                event = restore_chunk(parsed.model_dump())
+            else:
+                event = dict(parsed)
             if not had_choices:  # litellm passes a usage-only chunk on without choices
                 event["choices"] = []
         choices = event.get("choices")
@@ -153,6 +159,4 @@ class ChunkDecoder:
             event = {**event, "usage": None}
         if isinstance(choices, list):
             _map_finish(choices, self._finish)
-        chunk = ChatCompletionChunk.from_dict(event)
-        chunk.model = self._model
-        return chunk
+        return chunk_from_dict(event)

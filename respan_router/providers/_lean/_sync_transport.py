@@ -74,4 +74,3 @@ class SyncTransport:
         for manager in managers:
             if manager is not None:
                 manager.clear()
-
