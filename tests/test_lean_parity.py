@@ -229,9 +229,7 @@ def test_reply_parity_sync(
     if not all(supports(provider, name) for name in PARAMS[params] if name != "extra_headers"):
         pytest.skip(f"{provider}'s config does not take {params}: litellm's own path")
     for reply in REPLIES.values():
-        run_both_sync(
-            upstream, reference, lean, provider, reply, stream=stream, **PARAMS[params]
-        )
+        run_both_sync(upstream, reference, lean, provider, reply, stream=stream, **PARAMS[params])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
