@@ -281,4 +281,4 @@ def _echo(result: ChatCompletion | ChatStream | AsyncChatStream, request: ChatRe
     """``prompt_message``: the messages a prompt rendered to, when the request echoes."""
     prompt = request.prompt
     if prompt is not None and prompt.echo:
-        result.prompt_message = prompt.messages
+        setattr(result, "prompt_message", prompt.messages)  # noqa: B010  an extra field of a completion

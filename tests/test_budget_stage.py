@@ -26,7 +26,7 @@ from respan_router.errors import (
 )
 from respan_router.request._params import build_schemas
 from respan_router.request._request import ChatRequest, build_request
-from respan_router.responses import Usage
+from respan_router.responses import usage_from_dict
 from respan_router.testing import FakeProvider
 
 # 1 USD per million input tokens, 4 per million output tokens: 1 and 4 micro-dollars a token.
@@ -40,6 +40,18 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def Usage(prompt: int, completion: int, total: int, cached: int = 0) -> Any:
+    """An OpenAI usage, its cached tokens in ``prompt_tokens_details``."""
+    data: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+    }
+    if cached:
+        data["prompt_tokens_details"] = {"cached_tokens": cached}
+    return usage_from_dict(data)
 
 
 def attempt(model: str = "fake/m") -> tuple[str, str]:
@@ -118,7 +130,7 @@ def test_cached_input_tokens_are_priced_lower() -> None:
     )
     call = admitted(stage, total_budget=1.0)
     held = stage.reserve_for(call, request(max_tokens=10), *attempt())
-    stage.settle(call, held, Usage(1000, 10, 1010, cached_tokens=800))
+    stage.settle(call, held, Usage(1000, 10, 1010, cached=800))
     # 200 * 2 + 800 * 0.5 + 10 * 8
     assert call.cost_micro == 880
 

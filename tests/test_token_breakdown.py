@@ -31,10 +31,7 @@ PRICES = {
 }
 
 
-@pytest.fixture
-def beta_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The flag as the request stage reports it (``ChatRequest.beta``)."""
-    monkeypatch.setattr(_outcome, "beta_flags", lambda request: {_outcome.TOKEN_BREAKDOWN})
+BETA = {"extra_headers": {"X-Respan-Beta": _outcome.TOKEN_BREAKDOWN}}
 
 
 def _router(**kw: object) -> Router:
@@ -52,9 +49,8 @@ def test_without_the_flag_no_token_breakdown() -> None:
     assert "token_breakdown" not in out.request_breakdown  # type: ignore[attr-defined]
 
 
-@pytest.mark.usefixtures("beta_on")
 def test_breakdown_adds_tokens_and_cost_by_kind() -> None:
-    out = _router().complete(model="m", messages=MSG, request_breakdown=True)
+    out = _router().complete(model="m", messages=MSG, request_breakdown=True, **BETA)
     breakdown = out.request_breakdown  # type: ignore[attr-defined]
     assert breakdown["token_breakdown"] == {
         "input": {"uncached": 50, "cached": 40, "cache_creation": 10, "audio": 0},
@@ -68,19 +64,19 @@ def test_breakdown_adds_tokens_and_cost_by_kind() -> None:
     assert cost["total"] == pytest.approx(50 * 2e-6 + 40 * 5e-7 + 10 * 2.5e-6 + 50 * 8e-6)
 
 
-@pytest.mark.usefixtures("beta_on")
 def test_unknown_prices_give_tokens_without_cost() -> None:
     router = Router(provider=FakeProvider(REPLY))
-    breakdown = router.complete(model="m", messages=MSG, request_breakdown=True).request_breakdown  # type: ignore[attr-defined]
+    breakdown = router.complete(
+        model="m", messages=MSG, request_breakdown=True, **BETA
+    ).request_breakdown  # type: ignore[attr-defined]
     assert breakdown["token_breakdown"]["input"]["cached"] == 40
     assert breakdown["cost_breakdown"] is None
 
 
-@pytest.mark.usefixtures("beta_on")
 def test_span_carries_tokens_and_cost_by_kind(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    _router(tracer_provider=provider).complete(model="m", messages=MSG)
+    _router(tracer_provider=provider).complete(model="m", messages=MSG, **BETA)
     [call] = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.INTERNAL]
     attrs = dict(call.attributes or {})
     assert attrs["respan.usage.input.cached_tokens"] == 40

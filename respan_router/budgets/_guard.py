@@ -10,14 +10,16 @@ provider reported, else to what was delivered.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from respan_router.budgets._customer import CustomerCall
 from respan_router.budgets._stage import BudgetStage
 from respan_router.errors import RouterError
 from respan_router.providers.base import ProviderCall
 from respan_router.request._request import ChatRequest
-from respan_router.responses import ChatCompletion, Usage
+
+if TYPE_CHECKING:
+    from respan_router.responses import CompletionUsage
 from respan_router.routing._plan import Attempt
 
 __all__ = [
@@ -48,8 +50,9 @@ def _backend(request: ChatRequest, record: Any, call: ProviderCall) -> str:
     return call.litellm_model
 
 
-def _usage(result: Any) -> Usage | None:
-    return result.usage if isinstance(result, ChatCompletion) else None
+def _usage(result: Any) -> CompletionUsage | None:
+    usage: CompletionUsage | None = getattr(result, "usage", None)  # a stream opens to a tuple
+    return usage
 
 
 def _refused(record: Any, error: RouterError) -> None:
@@ -118,13 +121,15 @@ def aguarded(
     return send_within_budget
 
 
-def settle_open(stage: BudgetStage, customer: CustomerCall, usage: Usage | None) -> None:
+def settle_open(stage: BudgetStage, customer: CustomerCall, usage: CompletionUsage | None) -> None:
     """Settle the call's reservations still open (a stream's, when it ends)."""
     for held, _ in list(customer.open.values()):
         stage.settle(customer, held, usage)
 
 
-async def asettle_open(stage: BudgetStage, customer: CustomerCall, usage: Usage | None) -> None:
+async def asettle_open(
+    stage: BudgetStage, customer: CustomerCall, usage: CompletionUsage | None
+) -> None:
     for held, _ in list(customer.open.values()):
         await stage.asettle(customer, held, usage)
 

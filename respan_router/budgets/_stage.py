@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from respan_router.budgets._cost import BudgetPricing, marked_up, to_micro, to_usd
 from respan_router.budgets._customer import CustomerCall, customer_budget, rate_limit_info
@@ -31,7 +31,10 @@ from respan_router.errors import BudgetExceededError, CustomerRateLimitError, In
 from respan_router.providers.base import Provider
 from respan_router.request._params import CustomerSettings
 from respan_router.request._request import ChatRequest
-from respan_router.responses import Usage
+from respan_router.routing import cached_prompt_tokens
+
+if TYPE_CHECKING:
+    from respan_router.responses import CompletionUsage
 
 __all__ = ["BudgetStage"]
 
@@ -197,7 +200,9 @@ class _StageBase:
             return f"estimate ${to_usd(amount)} exceeds the total budget's remaining room"
         return None
 
-    def _charge(self, call: CustomerCall, held: Reservation, usage: Usage | None) -> int | None:
+    def _charge(
+        self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None
+    ) -> int | None:
         """What a finished try costs the customer (micro-dollars), recorded on ``call``;
         None when it was settled or released already. Without a usage or a price the
         reservation is charged in full (the worst case)."""
@@ -209,7 +214,7 @@ class _StageBase:
             call.priced = False
             call.customer_cost_micro += held.amount
             return held.amount
-        usd = price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        usd = price.cost(usage.prompt_tokens, usage.completion_tokens, cached_prompt_tokens(usage))
         charged = to_micro(marked_up(usd, call.budget.markup))
         call.cost_micro += to_micro(usd)
         call.customer_cost_micro += charged
@@ -329,7 +334,7 @@ class BudgetStage(_StageBase):
         assert held is not None
         return self._checked(call, held, priced)
 
-    def settle(self, call: CustomerCall, held: Reservation, usage: Usage | None) -> int:
+    def settle(self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None) -> int:
         """Charge a finished try's actual cost; returns the micro-dollars charged (0 when
         it was settled or released already)."""
         charged = self._charge(call, held, usage)
@@ -338,7 +343,9 @@ class BudgetStage(_StageBase):
         self.store.settle(held, charged, self.now())
         return charged
 
-    async def asettle(self, call: CustomerCall, held: Reservation, usage: Usage | None) -> int:
+    async def asettle(
+        self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None
+    ) -> int:
         charged = self._charge(call, held, usage)
         if charged is None:
             return 0

@@ -43,13 +43,7 @@ TOKEN_BREAKDOWN = "token-breakdown-2026-03-26"
 def wants_token_breakdown(request: ChatRequest) -> bool:
     """Whether the call turned on the token-breakdown beta (``request.beta``: the
     ``X-Respan-Beta`` flags the request stage accepted)."""
-    return TOKEN_BREAKDOWN in beta_flags(request)
-
-
-def beta_flags(request: ChatRequest) -> frozenset[str]:
-    """The request's ``X-Respan-Beta`` flags, once the request stage reports them."""
-    flags: frozenset[str] = getattr(request, "beta", frozenset())
-    return flags
+    return TOKEN_BREAKDOWN in request.beta
 
 
 def token_breakdown(

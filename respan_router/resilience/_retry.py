@@ -172,9 +172,7 @@ class RetryPolicy:
         clock: Clock,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "stop": self.stop_strategy(
-                deadline=deadline, budget=budget, clock=clock
-            ),
+            "stop": self.stop_strategy(deadline=deadline, budget=budget, clock=clock),
             "wait": self.wait_strategy(),
             "retry": retry_if_retryable,
             "reraise": True,

@@ -7,6 +7,14 @@ resolution; prices for the ``cheapest`` strategy and the cost of a call.
 from respan_router.routing._plan import Attempt, Planner
 from respan_router.routing._pricing import Pricing
 from respan_router.routing._selection import LatencyTracker
-from respan_router.routing._usage_kinds import cost_by_kind, tokens_by_kind
+from respan_router.routing._usage_kinds import cached_prompt_tokens, cost_by_kind, tokens_by_kind
 
-__all__ = ["Attempt", "LatencyTracker", "Planner", "Pricing", "cost_by_kind", "tokens_by_kind"]
+__all__ = [
+    "Attempt",
+    "LatencyTracker",
+    "Planner",
+    "Pricing",
+    "cached_prompt_tokens",
+    "cost_by_kind",
+    "tokens_by_kind",
+]

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["INPUT_KINDS", "OUTPUT_KINDS", "PRICE_KEYS", "cost_by_kind", "tokens_by_kind"]
+__all__ = [
+    "INPUT_KINDS",
+    "OUTPUT_KINDS",
+    "PRICE_KEYS",
+    "cached_prompt_tokens",
+    "cost_by_kind",
+    "tokens_by_kind",
+]
 
 INPUT_KINDS = ("uncached", "cached", "cache_creation", "audio")
 OUTPUT_KINDS = ("text", "reasoning", "audio")
@@ -45,13 +52,19 @@ def _extra(usage: Any, name: str) -> int:
     return _int(extra.get(name))
 
 
+def cached_prompt_tokens(usage: Any) -> int:
+    """Prompt tokens read from the provider's prompt cache: the OpenAI detail, else
+    litellm's ``cache_read_input_tokens``."""
+    return _detail(usage, "prompt_tokens_details", "cached_tokens") or _extra(
+        usage, "cache_read_input_tokens"
+    )
+
+
 def tokens_by_kind(usage: Any) -> dict[str, dict[str, int]]:
     """``{"input": {uncached, cached, cache_creation, audio}, "output": {text, reasoning,
     audio}}``; each side sums to the usage's prompt / completion tokens."""
     prompt, completion = _int(usage.prompt_tokens), _int(usage.completion_tokens)
-    cached = _detail(usage, "prompt_tokens_details", "cached_tokens") or _extra(
-        usage, "cache_read_input_tokens"
-    )
+    cached = cached_prompt_tokens(usage)
     creation = _extra(usage, "cache_creation_input_tokens") or _detail(
         usage, "prompt_tokens_details", "cache_write_tokens"
     )
