@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.cache.lease import Lease
 from respan_router.cache.response_cache import ResponseCache
-from respan_router.responses import ChatCompletion
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion
 
 __all__ = ["alead_across", "lead_across"]
 
@@ -43,7 +45,7 @@ def lead_across(
     deadline = time.monotonic() + lease_ttl
     while True:
         found = cache.lease_completion(key)
-        if isinstance(found, ChatCompletion):
+        if not isinstance(found, Lease):
             cache.count(hit=True)
             return found, False
         if found is Lease.WAIT and time.monotonic() < deadline:
@@ -75,7 +77,7 @@ async def alead_across(
     deadline = time.monotonic() + lease_ttl
     while True:
         found = await cache.alease_completion(key)
-        if isinstance(found, ChatCompletion):
+        if not isinstance(found, Lease):
             cache.count(hit=True)
             return found, False
         if found is Lease.WAIT and time.monotonic() < deadline:

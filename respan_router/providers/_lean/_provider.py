@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean import _async_calls, _sync_calls
 from respan_router.providers._lean._async_transport import AsyncTransport
@@ -28,7 +28,9 @@ from respan_router.providers._lean._support import (
 from respan_router.providers._lean._sync_transport import SyncTransport
 from respan_router.providers.base import ProviderCall
 from respan_router.providers.litellm import LiteLLMProvider
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["LEAN", "LITELLM", "LeanProvider"]
 

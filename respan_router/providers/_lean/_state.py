@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.errors import RouterError
 from respan_router.providers._lean._deployment import Deployment
@@ -13,7 +13,9 @@ from respan_router.providers._lean._errors import connection_error, mapped, tran
 from respan_router.providers._lean._request import BuiltRequest
 from respan_router.providers._lean._response import completion_from
 from respan_router.providers.base import ProviderCall
-from respan_router.responses import ChatCompletion
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion
 
 __all__ = ["Attempt"]
 

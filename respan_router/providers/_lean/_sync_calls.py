@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respan_router.errors import RouterError
 from respan_router.providers._lean._errors import (
@@ -16,7 +16,9 @@ from respan_router.providers._lean._errors import (
 from respan_router.providers._lean._response import ChunkDecoder
 from respan_router.providers._lean._sse import DONE, event_of, lines_of
 from respan_router.providers._lean._state import Attempt
-from respan_router.responses import ChatCompletion, ChatCompletionChunk
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["complete", "stream"]
 
