@@ -40,15 +40,7 @@ def completion_of(response: Any) -> ChatCompletion:
 
 def restore_completion(data: dict[str, Any]) -> dict[str, Any]:
     """litellm's dump of a completion, its ``provider_specific_fields`` put back (in place)."""
-    for choice in data.get("choices") or ():
-        _lift(choice)
-        for note in _LITELLM_NOTES:
-            choice.pop(note, None)
-        message = choice.get("message")
-        if isinstance(message, dict):
-            _lift(message)
-    _lift(data)
-    return data
+    return _restore_choices(data, "message")
 
 
 def chunk_of(chunk: Any) -> ChatCompletionChunk:
@@ -77,13 +69,19 @@ def restore_chunk(data: dict[str, Any]) -> dict[str, Any]:
             details = usage.get(key)
             if isinstance(details, dict) and _filled_in(details, usage.get(total)):
                 usage[key] = None
+    return _restore_choices(data, "delta")
+
+
+def _restore_choices(data: dict[str, Any], inner: str) -> dict[str, Any]:
+    """Each choice's and its ``inner`` object's (message or delta) provider-specific
+    fields put back, litellm's own notes dropped; then the top level's."""
     for choice in data.get("choices") or ():
         _lift(choice)
         for note in _LITELLM_NOTES:
             choice.pop(note, None)
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            _lift(delta)
+        body = choice.get(inner)
+        if isinstance(body, dict):
+            _lift(body)
     _lift(data)
     return data
 
