@@ -361,6 +361,11 @@ class HealthRegistry:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._create_lock = threading.Lock()
 
+    @property
+    def clock(self) -> Clock:
+        """The monotonic clock the breakers' cooldowns are measured on."""
+        return self._clock
+
     def breaker(self, key: str) -> CircuitBreaker:
         """The breaker of ``key``, made if needed."""
         breaker = self._breakers.get(key)

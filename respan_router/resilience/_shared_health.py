@@ -101,7 +101,7 @@ def share_health(registry: HealthRegistry, store: HealthStore, origin: str) -> N
     """Connect ``registry`` to ``store``: its state changes and failures go out, the
     others' come in (applied without reporting them as this process's changes)."""
     ref = weakref.ref(registry)
-    clock_offset = time.time() - registry._clock()
+    clock_offset = time.time() - registry.clock()
 
     def apply(event: HealthEvent) -> None:
         target = ref()
