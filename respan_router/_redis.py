@@ -21,6 +21,7 @@ redis-py is imported here only when a Router is given ``redis=...``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import threading
 import weakref
@@ -211,12 +212,11 @@ class SharedRedis:
         """Defer the writes of the block to its end: one round trip for all of them.
 
         Inside an open batch of the same connection it joins that one."""
-        current = BATCH.get()
-        if current is not None and current.owner is self:
+        opened = self._open_batch()
+        if opened is None:
             yield
             return
-        batch = Batch(self)
-        token = BATCH.set(batch)
+        batch, token = opened
         try:
             yield
         finally:
@@ -227,18 +227,26 @@ class SharedRedis:
     @contextlib.asynccontextmanager
     async def abatch(self) -> AsyncIterator[None]:
         """The async twin of :meth:`batch` (the asyncio client)."""
-        current = BATCH.get()
-        if current is not None and current.owner is self:
+        opened = self._open_batch()
+        if opened is None:
             yield
             return
-        batch = Batch(self)
-        token = BATCH.set(batch)
+        batch, token = opened
         try:
             yield
         finally:
             BATCH.reset(token)
             if batch.writes:
                 await self._aflush(batch.writes)
+
+    def _open_batch(self) -> tuple[Batch, contextvars.Token[Batch | None]] | None:
+        """A new batch made current, or None inside an open batch of this connection
+        (the block joins that one)."""
+        current = BATCH.get()
+        if current is not None and current.owner is self:
+            return None
+        batch = Batch(self)
+        return batch, BATCH.set(batch)
 
     def _flush(self, writes: list[Write]) -> None:
         def send(client: Any) -> bool:

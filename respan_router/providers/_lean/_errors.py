@@ -40,32 +40,27 @@ def status_error(
     original: BaseException = deployment.config.get_error_class(
         error_message=text, status_code=status, headers=dict(headers)
     )
-    try:
-        litellm.exception_type(
-            model=deployment.model,
-            original_exception=original,
-            custom_llm_provider=deployment.provider,
-            completion_kwargs={},
-            extra_kwargs={},
-        )
-    except Exception as exc:
-        return exc
-    return original  # pragma: no cover - exception_type always raises
+    return _as_litellm_maps(litellm, deployment, original)
 
 
 def translation_error(litellm: Any, deployment: Deployment, cause: Exception) -> BaseException:
     """litellm's exception for a reply its config could not translate (as litellm maps it)."""
+    return _as_litellm_maps(litellm, deployment, cause)
+
+
+def _as_litellm_maps(litellm: Any, deployment: Deployment, error: BaseException) -> BaseException:
+    """What litellm's ``exception_type`` turns ``error`` into (it raises its answer)."""
     try:
         litellm.exception_type(
             model=deployment.model,
-            original_exception=cause,
+            original_exception=error,
             custom_llm_provider=deployment.provider,
             completion_kwargs={},
             extra_kwargs={},
         )
     except Exception as exc:
         return exc
-    return cause  # pragma: no cover - exception_type always raises
+    return error  # pragma: no cover - exception_type always raises
 
 
 def timeout_error(litellm: Any, deployment: Deployment, cause: BaseException) -> BaseException:
