@@ -36,17 +36,17 @@ from respan_router.errors import (
     StreamInterruptedError,
 )
 from respan_router.providers.base import Provider, ProviderCall
-from respan_router.request._params import (
+from respan_router.request import (
     CacheOptions,
+    ChatRequest,
     Customer,
     LoadBalanceGroup,
     LoadBalanceModel,
     RespanParams,
     RetryParams,
 )
-from respan_router.request._request import ChatRequest
 from respan_router.router import Router
-from respan_router.routing._plan import Attempt
+from respan_router.routing import Attempt
 
 if TYPE_CHECKING:
     from openai.types import CompletionUsage as Usage

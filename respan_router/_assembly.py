@@ -21,12 +21,18 @@ from respan_router.errors import InvalidRequestError
 from respan_router.execution import CallEnd, Executor
 from respan_router.prompts import PromptRegistry, PromptStage
 from respan_router.providers import Provider
-from respan_router.resilience import BreakerConfig, HealthRegistry, RetryBudget, RetryPolicy
+from respan_router.resilience import (
+    BreakerConfig,
+    HealthRegistry,
+    RetryBudget,
+    RetryPolicy,
+    SharedHealthRegistry,
+)
 from respan_router.routing import LatencyTracker, Planner, Pricing
 from respan_router.telemetry import Telemetry
 
 if TYPE_CHECKING:  # redis-py and the shared-state modules load only with redis=...
-    from respan_router._redis import SharedRedis
+    from respan_router.redis import SharedRedis
 
 __all__ = ["Stages", "assemble", "resolve_provider"]
 
@@ -71,7 +77,7 @@ def _settings(name: str, factory: Callable[..., Any], setting: Any, **extra: Any
 def _cache_backend(config: RouterConfig, shared: SharedRedis | None) -> CacheBackend:
     backend = config.cache_backend
     if backend is None and shared is not None:
-        from respan_router.cache.redis_backend import RedisCacheBackend
+        from respan_router.redis import RedisCacheBackend
 
         return RedisCacheBackend(shared, lease_ttl=config.cache_lease_ttl)
     if backend is None:  # an empty backend is falsy (it has a length): compare to None
@@ -89,7 +95,7 @@ def _budget_store(config: RouterConfig, shared: SharedRedis | None) -> Any:
         return config.budget_store
     if shared is None:
         return InMemoryBudgetStore()
-    from respan_router.budgets._redis_store import RedisBudgetStore
+    from respan_router.redis import RedisBudgetStore
 
     return RedisBudgetStore(shared, policy=config.redis_budget_policy)
 
@@ -98,7 +104,7 @@ def _shared_redis(config: RouterConfig) -> SharedRedis | None:
     """The Redis of shared state (``redis=...``), or None: all state per process."""
     if config.redis is None:
         return None
-    from respan_router._redis import SharedRedis
+    from respan_router.redis import SharedRedis
 
     shared: SharedRedis = _settings(
         "redis",
@@ -116,7 +122,7 @@ def _shared_redis(config: RouterConfig) -> SharedRedis | None:
 def _health(config: BreakerConfig, clock: Callable[[], float], shared: SharedRedis | None) -> Any:
     if shared is None:
         return HealthRegistry(config, clock=clock)
-    from respan_router.resilience._shared_health import RedisHealthStore, SharedHealthRegistry
+    from respan_router.redis import RedisHealthStore
 
     return SharedHealthRegistry(RedisHealthStore(shared), config, clock)
 

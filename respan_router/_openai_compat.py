@@ -17,14 +17,23 @@ replacing the client. The request options of the SDK map as follows:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
 
 if TYPE_CHECKING:
     from respan_router.execution import AsyncChatStream, ChatStream
     from respan_router.responses import ChatCompletion
-    from respan_router.router import Router
+
+
+class Router(Protocol):
+    """What the SDK shape calls: the Router's two entry points (no import of the Router
+    itself, which builds these objects)."""
+
+    def complete(self, **params: Any) -> ChatCompletion | ChatStream: ...
+
+    async def acomplete(self, **params: Any) -> ChatCompletion | AsyncChatStream: ...
+
 
 __all__ = ["AsyncOpenAICompat", "OpenAICompat"]
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from respan_router.errors import InvalidRequestError
 from respan_router.providers.base import Provider
-from respan_router.request._params import (
+from respan_router.request import (
     CustomerSettings,
     LoadBalanceModel,
     RetryBackoff,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from respan_router._demo import main
+from respan_router.__main__ import main
 
 
 def test_demo_prints_the_span_tree(capsys: pytest.CaptureFixture[str]) -> None:

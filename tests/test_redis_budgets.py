@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from respan_router._redis import SharedRedis
 from respan_router.budgets import CustomerBudget, Refusal, Reservation, ReserveRequest
-from respan_router.budgets._redis_store import UNRECORDED, RedisBudgetStore
 from respan_router.errors import BudgetUnavailableError
+from respan_router.redis import UNRECORDED, RedisBudgetStore, SharedRedis
 from tests.redis_helpers import REDIS_URL, new_prefix, redis_available, redis_server, wipe
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from respan_router import Router
-from respan_router._redis import SharedRedis
-from respan_router.cache.lease import Lease
-from respan_router.cache.redis_backend import RedisCacheBackend
+from respan_router.cache import Lease
 from respan_router.errors import ProviderBadRequestError
+from respan_router.redis import RedisCacheBackend, SharedRedis
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.redis_helpers import REDIS_URL, new_prefix, redis_available, wipe
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from respan_router._redis import SharedRedis
 from respan_router.errors import ProviderError
+from respan_router.redis import RedisHealthStore, SharedRedis
+from respan_router.resilience import SharedHealthRegistry
 from respan_router.resilience._health import BreakerConfig, BreakerState
-from respan_router.resilience._shared_health import RedisHealthStore, SharedHealthRegistry
 from tests.redis_helpers import REDIS_URL, new_prefix, redis_available, redis_server, wipe
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")

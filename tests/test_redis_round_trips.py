@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from respan_router import Router
-from respan_router._redis import SharedRedis
 from respan_router.providers.base import ProviderCall
+from respan_router.redis import SharedRedis
 from respan_router.responses import ChatCompletion
 from respan_router.testing import FakeProvider, Reply
 from tests.redis_helpers import REDIS_URL, counted, new_prefix, redis_available, wipe

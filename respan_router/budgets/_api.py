@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from respan_router.budgets._stage import BudgetStage
 from respan_router.budgets._store import CustomerBudget
 from respan_router.errors import InvalidRequestError
-from respan_router.request._params import CustomerSettings
+from respan_router.request import CustomerSettings
 
 __all__ = ["Budgets", "CustomerUsage"]
 

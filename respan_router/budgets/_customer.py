@@ -9,7 +9,7 @@ from typing import Any
 from respan_router.budgets._cost import to_micro, to_usd
 from respan_router.budgets._periods import Period
 from respan_router.budgets._store import CustomerBudget, RateDecision, Reservation
-from respan_router.request._params import CustomerSettings
+from respan_router.request import CustomerSettings
 
 __all__ = ["CustomerCall", "customer_budget", "rate_limit_info", "span_attributes"]
 

@@ -16,11 +16,11 @@ from respan_router.budgets._customer import CustomerCall
 from respan_router.budgets._stage import BudgetStage
 from respan_router.errors import RouterError
 from respan_router.providers.base import ProviderCall
-from respan_router.request._request import ChatRequest
+from respan_router.request import ChatRequest
 
 if TYPE_CHECKING:
     from respan_router.responses import CompletionUsage
-from respan_router.routing._plan import Attempt
+from respan_router.routing import Attempt
 
 __all__ = [
     "aadmit",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from respan_router.budgets._store import CustomerBudget, Duration
-from respan_router.request._params import parse_moment
+from respan_router.request import parse_moment
 
 __all__ = ["Period", "current_period", "parse_moment", "period_key"]
 

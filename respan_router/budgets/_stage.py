@@ -29,8 +29,7 @@ from respan_router.budgets._store import (
 )
 from respan_router.errors import BudgetExceededError, CustomerRateLimitError, InvalidRequestError
 from respan_router.providers.base import Provider
-from respan_router.request._params import CustomerSettings
-from respan_router.request._request import ChatRequest
+from respan_router.request import ChatRequest, CustomerSettings
 from respan_router.routing import cached_prompt_tokens
 
 if TYPE_CHECKING:

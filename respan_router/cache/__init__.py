@@ -18,6 +18,7 @@ from respan_router.cache.codec import (
     encode_completion,
 )
 from respan_router.cache.keys import HEADERS_EXCLUDED, KEY_EXCLUDED, cache_key, key_fields
+from respan_router.cache.lease import Lease, LeasingBackend
 from respan_router.cache.response_cache import DEFAULT_TTL, CacheStats, ResponseCache
 from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
 
@@ -31,6 +32,8 @@ __all__ = [
     "CacheStage",
     "CacheStats",
     "CodecError",
+    "Lease",
+    "LeasingBackend",
     "MemoryCacheBackend",
     "ResponseCache",
     "SingleFlight",

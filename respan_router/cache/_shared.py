@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from respan_router.cache.lease import Lease
 from respan_router.cache.response_cache import ResponseCache
@@ -33,7 +33,7 @@ __all__ = ["alead_across", "lead_across"]
 
 
 def _bounds(cache: ResponseCache) -> tuple[float, float]:
-    backend: Any = cache.backend
+    backend = cache.leasing
     return float(backend.lease_ttl), float(backend.poll_interval)
 
 

@@ -19,7 +19,7 @@ from respan_router.cache.codec import decode_completion, encode_completion
 from respan_router.cache.keys import cache_key, key_fields
 from respan_router.cache.response_cache import DEFAULT_TTL, ResponseCache
 from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
-from respan_router.request._request import ChatRequest
+from respan_router.request import ChatRequest
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from respan_router.cache.backend import CacheBackend, MemoryCacheBackend
 from respan_router.cache.codec import (
@@ -15,7 +15,7 @@ from respan_router.cache.codec import (
     encode_chunks,
     encode_completion,
 )
-from respan_router.cache.lease import Lease
+from respan_router.cache.lease import Lease, LeasingBackend
 from respan_router.config import DEFAULT_CACHE_TTL
 
 if TYPE_CHECKING:
@@ -86,16 +86,22 @@ class ResponseCache:
     @property
     def shared(self) -> bool:
         """Whether the backend is shared by processes and leads a single flight across them."""
-        return bool(getattr(self.backend, "shared", False))
+        return isinstance(self.backend, LeasingBackend) and bool(self.backend.shared)
+
+    @property
+    def leasing(self) -> LeasingBackend:
+        """The backend as a shared one (only when :attr:`shared`)."""
+        backend = self.backend
+        if not isinstance(backend, LeasingBackend):
+            raise TypeError(f"{backend!r} takes no leases")
+        return backend
 
     def lease_completion(self, key: str) -> ChatCompletion | Lease:
         """The stored completion, or the lease outcome (shared backends only)."""
-        backend: Any = self.backend
-        return self._leased(key, backend.get_or_lease(key + _COMPLETION_SUFFIX))
+        return self._leased(key, self.leasing.get_or_lease(key + _COMPLETION_SUFFIX))
 
     async def alease_completion(self, key: str) -> ChatCompletion | Lease:
-        backend: Any = self.backend
-        return self._leased(key, await backend.aget_or_lease(key + _COMPLETION_SUFFIX))
+        return self._leased(key, await self.leasing.aget_or_lease(key + _COMPLETION_SUFFIX))
 
     def _leased(self, key: str, found: bytes | Lease) -> ChatCompletion | Lease:
         if isinstance(found, Lease):
@@ -109,13 +115,11 @@ class ResponseCache:
     def fill_completion(self, key: str, resp: ChatCompletion | None, ttl: float) -> None:
         """Store a leader's answer (None after a failure) and release its lease."""
         data = None if resp is None else encode_completion(resp)
-        backend: Any = self.backend
-        backend.fill(key + _COMPLETION_SUFFIX, data, ttl)
+        self.leasing.fill(key + _COMPLETION_SUFFIX, data, ttl)
 
     async def afill_completion(self, key: str, resp: ChatCompletion | None, ttl: float) -> None:
         data = None if resp is None else encode_completion(resp)
-        backend: Any = self.backend
-        await backend.afill(key + _COMPLETION_SUFFIX, data, ttl)
+        await self.leasing.afill(key + _COMPLETION_SUFFIX, data, ttl)
 
     def set_completion(self, key: str, resp: ChatCompletion, ttl: float | None = None) -> None:
         """Store ``resp`` under ``key`` for ``ttl`` seconds (default: ``default_ttl``)."""

@@ -8,14 +8,18 @@ what must not pass is rejected here, before anything else happens.
 from respan_router.request._merge import HEADER, LEGACY_HEADER, merge_sources
 from respan_router.request._params import (
     CacheOptions,
+    Customer,
+    CustomerSettings,
     LoadBalanceGroup,
     LoadBalanceModel,
     OpenAIParams,
     OverrideConfig,
     PromptParam,
     RespanParams,
+    RetryBackoff,
     RetryParams,
     WeightedCredentials,
+    parse_moment,
 )
 from respan_router.request._rendered import RenderedPrompt
 from respan_router.request._request import ChatRequest, build_request
@@ -27,6 +31,8 @@ __all__ = [
     "LEGACY_HEADER",
     "CacheOptions",
     "ChatRequest",
+    "Customer",
+    "CustomerSettings",
     "LoadBalanceGroup",
     "LoadBalanceModel",
     "OpenAIParams",
@@ -34,10 +40,12 @@ __all__ = [
     "PromptParam",
     "RenderedPrompt",
     "RespanParams",
+    "RetryBackoff",
     "RetryParams",
     "WeightedCredentials",
     "build_request",
     "check_messages",
     "merge_sources",
+    "parse_moment",
     "validated",
 ]

@@ -8,14 +8,24 @@ from respan_router.resilience._health import (
     HealthRegistry,
 )
 from respan_router.resilience._retry import RetryPolicy, zero_waits
+from respan_router.resilience._shared_health import (
+    HealthEvent,
+    HealthStore,
+    SharedHealthRegistry,
+    share_health,
+)
 
 __all__ = [
     "BreakerConfig",
     "BreakerSnapshot",
     "BreakerState",
+    "HealthEvent",
     "HealthRegistry",
+    "HealthStore",
     "RetryBudget",
     "RetryBudgetSnapshot",
     "RetryPolicy",
+    "SharedHealthRegistry",
+    "share_health",
     "zero_waits",
 ]

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from respan_router.request._params import RetryBackoff, RetryParams
+from respan_router.request import RetryBackoff, RetryParams
 from respan_router.resilience._strategies import (
     Clock,
     RetryAfterWait,

@@ -1,8 +1,8 @@
 """Deployment health shared by processes: each one's breakers, told what the others see.
 
 Every process keeps its own :class:`~respan_router.resilience.HealthRegistry` (the local
-view, read on every call without any I/O). A :class:`HealthStore` carries events between
-processes:
+view, read on every call without any I/O). A :class:`HealthStore` (the health bus this
+stage needs; the Redis one lives in the Redis adapter) carries events between processes:
 
 - ``failure``: a counted provider failure; the other processes count it in their breaker
   of that deployment too (so N processes trip on the failures of all of them);
@@ -12,31 +12,16 @@ processes:
 Half-open probes are not duplicated: the process whose breaker would let its probe go
 first claims the deployment's probe in the store; the others keep waiting for its outcome
 (an ``open`` or ``close`` event) or for ``probe_timeout``.
-
-:class:`RedisHealthStore` sends events with Redis pub/sub from a background thread (the
-call never waits for it) and receives them on another, applying them to the local view
-within the pub/sub latency (well under a millisecond on one host; the documented
-staleness bound is one network round trip while Redis is up). The breakers open now are
-also kept in a hash, read when a process (re)connects. While Redis is down each process
-is on its own view; when it returns, the listener reconnects and resynchronises.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import os
-import queue
-import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from respan_router._redis import SharedRedis
-from respan_router._redis_clients import is_cluster
 from respan_router.errors import ProviderError
 from respan_router.resilience._health import (
     BreakerConfig,
@@ -45,15 +30,7 @@ from respan_router.resilience._health import (
     StateChange,
 )
 
-__all__ = [
-    "HealthEvent",
-    "HealthStore",
-    "RedisHealthStore",
-    "SharedHealthRegistry",
-    "share_health",
-]
-
-logger = logging.getLogger("respan_router.redis")
+__all__ = ["HealthEvent", "HealthStore", "SharedHealthRegistry", "share_health"]
 
 Kind = Literal["failure", "open", "close"]
 
@@ -88,6 +65,10 @@ class HealthStore(Protocol):
         """Start delivering the other processes' events (and the open breakers) to ``apply``."""
         ...
 
+    def stop(self) -> None:
+        """Ask the carrier to stop, without waiting for it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -118,144 +99,18 @@ def share_health(registry: HealthRegistry, store: HealthStore, origin: str) -> N
     store.listen(apply)
 
 
-class RedisHealthStore:
-    """A :class:`HealthStore` on Redis pub/sub, with the open breakers in a hash.
-
-    Args:
-        redis: the Router's :class:`SharedRedis`.
-    """
-
-    def __init__(self, redis: SharedRedis) -> None:
-        self.redis = redis
-        self.origin = os.urandom(8).hex()
-        self.channel = redis.prefix + "health"
-        self._open_key = redis.key("health", "open")
-        self._outbox: queue.SimpleQueue[HealthEvent | None] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.connected = threading.Event()  # set while the listener is subscribed
-
-    # -- sending ----------------------------------------------------------------------
-    def publish(self, event: HealthEvent) -> None:
-        self._outbox.put(event)
-
-    def _send(self) -> None:
-        while not self._stop.is_set():
-            event = self._outbox.get()
-            batch = [event]
-            while not self._outbox.empty():
-                batch.append(self._outbox.get())
-            events = [e for e in batch if e is not None]
-            if events:
-                try:
-                    self.redis.run(lambda c, ev=events: self._write(c, ev), None)  # type: ignore[misc]
-                except Exception:  # never let the sender die: the events are only lost
-                    logger.warning("health events not sent", exc_info=True)
-            if None in batch:
-                return
-
-    def _write(self, client: Any, events: list[HealthEvent]) -> None:
-        """One round trip for a batch of events: the open breakers' hash, the probes that
-        are over, and one message carrying every event."""
-        pipe = client.pipeline(transaction=False)
-        for e in events:
-            if e.kind == "open":
-                pipe.hset(self._open_key, e.key, repr(e.until))
-            elif e.kind == "close":
-                pipe.hdel(self._open_key, e.key)
-            if e.kind != "failure":  # the probe, if any, is over
-                pipe.delete(self.redis.key("health", e.key, "probe"))
-        body = [{"k": e.kind, "d": e.key, "o": e.origin, "u": e.until} for e in events]
-        message = json.dumps(body, separators=(",", ":"))
-        if is_cluster(client):  # redis-py sends no PUBLISH in a Cluster pipeline
-            if len(pipe):
-                pipe.execute()
-            client.publish(self.channel, message)
-            return
-        pipe.publish(self.channel, message)
-        pipe.execute()
-
-    # -- probes -----------------------------------------------------------------------
-    def claim_probe(self, key: str, ttl: float) -> bool:
-        probe_key = self.redis.key("health", key, "probe")
-        ms = max(1, int(ttl * 1000))
-        # Redis down: this process probes for itself (its own view).
-        return bool(self.redis.run(lambda c: c.set(probe_key, self.origin, nx=True, px=ms), True))
-
-    # -- receiving --------------------------------------------------------------------
-    def listen(self, apply: Callable[[HealthEvent], None]) -> None:
-        if self._threads:
-            raise RuntimeError("this health store already listens")
-        for target, name in ((self._send, "sender"), (lambda: self._listen(apply), "listener")):
-            thread = threading.Thread(target=target, name=f"respan-health-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _listen(self, apply: Callable[[HealthEvent], None]) -> None:
-        outage = self.redis.outage
-        while not self._stop.is_set():
-            pubsub = None
-            try:
-                pubsub = self.redis.client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(self.channel)
-                self._resync(apply)
-                self.connected.set()
-                outage.succeeded()
-                while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=0.2)
-                    if message is not None and message.get("type") == "message":
-                        _deliver(apply, message["data"])
-            except Exception as exc:
-                self.connected.clear()
-                outage.failed(exc)
-                self._stop.wait(max(outage.retry_interval, 0.05))
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):  # a dead connection closes as it can
-                        pubsub.close()
-        self.connected.clear()
-
-    def _resync(self, apply: Callable[[HealthEvent], None]) -> None:
-        now = time.time()
-        for key, until in self.redis.client.hgetall(self._open_key).items():
-            if float(until) > now:
-                apply(HealthEvent("open", key.decode(), "", float(until)))
-
-    def stop(self) -> None:
-        """Ask the threads to stop, without waiting for them."""
-        self._stop.set()
-        self._outbox.put(None)
-
-    def close(self) -> None:
-        """Stop the threads (they are daemons: a process may also just exit)."""
-        self.stop()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(2)
-
-
-def _deliver(apply: Callable[[HealthEvent], None], data: bytes) -> None:
-    try:
-        events = [HealthEvent(b["k"], b["d"], b["o"], float(b["u"])) for b in json.loads(data)]
-    except (ValueError, KeyError, TypeError):
-        logger.warning("ignored a malformed health message")
-        return
-    for event in events:
-        apply(event)
-
-
 class SharedHealthRegistry(HealthRegistry):
     """A :class:`HealthRegistry` whose failures, opens and closes reach other processes
     through ``store``, and whose half-open probes are claimed in it.
 
     Args:
-        store: the events' carrier (:class:`RedisHealthStore`).
+        store: the events' carrier (the Redis adapter's ``RedisHealthStore``).
         config, clock, on_state_change: as for :class:`HealthRegistry`.
     """
 
     def __init__(
         self,
-        store: RedisHealthStore,
+        store: HealthStore,
         config: BreakerConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         *,

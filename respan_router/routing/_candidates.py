@@ -30,8 +30,7 @@ from typing import Any, NamedTuple
 
 from respan_router.config import RouterConfig
 from respan_router.errors import InvalidRequestError, NoCandidateError
-from respan_router.request._params import LoadBalanceModel, RespanParams
-from respan_router.request._request import ChatRequest
+from respan_router.request import ChatRequest, LoadBalanceModel, RespanParams
 from respan_router.routing._models import ModelResolver, ResolvedModel, apply_name_map
 from respan_router.routing._selection import (
     LatencyTracker,

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from respan_router._secrets import Credentials, is_secret_name
-from respan_router.request._params import RespanParams, WeightedCredentials
+from respan_router.request import RespanParams, WeightedCredentials
 from respan_router.routing._selection import weighted_index
 
 

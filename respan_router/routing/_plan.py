@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 
 from respan_router._secrets import Credentials
 from respan_router.config import RouterConfig
-from respan_router.request._params import RespanParams
-from respan_router.request._request import ChatRequest
+from respan_router.request import ChatRequest, RespanParams
 from respan_router.routing._candidates import CandidateBuilder
 from respan_router.routing._credentials import RequestCredentials, credentials_for
 from respan_router.routing._models import ModelResolver

@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Any
 from respan_router._json import compact_encoder, stringify
 from respan_router.budgets import span_attributes as budget_attributes
 from respan_router.errors import error_type
-from respan_router.execution._record import AttemptRecord, CallRecord
-from respan_router.request._params import RespanParams
-from respan_router.request._rendered import RenderedPrompt
-from respan_router.request._request import ChatRequest
+from respan_router.execution import AttemptRecord, CallRecord
+from respan_router.request import ChatRequest, RenderedPrompt, RespanParams
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, CompletionUsage

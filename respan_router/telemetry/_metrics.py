@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from respan_router.config import MeterProviderLike
 from respan_router.errors import error_type
-from respan_router.execution._record import CallRecord
-from respan_router.request._request import ChatRequest
+from respan_router.execution import CallRecord
+from respan_router.request import ChatRequest
 from respan_router.telemetry._attributes import OPERATION, requested_model
 
 if TYPE_CHECKING:

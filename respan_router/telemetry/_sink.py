@@ -24,8 +24,8 @@ from respan_router._version import __version__
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
 from respan_router.execution import CallRecord, call_cost, token_breakdown, wants_token_breakdown
-from respan_router.request._request import ChatRequest
-from respan_router.routing._pricing import Pricing
+from respan_router.request import ChatRequest
+from respan_router.routing import Pricing
 from respan_router.telemetry import _attributes as attributes
 from respan_router.telemetry._metrics import Metrics
 

@@ -1,19 +1,4 @@
-"""A test kit for services that call the router: a scriptable fake provider.
-
-Example::
-
-    from respan_router import Router
-    from respan_router.testing import FakeProvider, Failure, Reply
-
-    fake = FakeProvider(default=Reply("hello"))
-    fake.script("gpt-4o", Failure(429, retry_after=1.0), Reply("second try"))
-    router = Router(provider=fake)
-    router.complete(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-    assert fake.calls[0].model == "gpt-4o"
-
-Scripts are per model (the name as requested, or the backend model string); a model's
-queue is consumed in order, then its default, then the provider's default applies.
-"""
+"""The scriptable fake provider (see the package docs)."""
 
 from __future__ import annotations
 
@@ -24,13 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from respan_router._fake_script import (
-    Failure,
-    Reply,
-    chunks_of,
-    completion_of,
-    partial_chunks,
-)
 from respan_router._secrets import redact
 from respan_router.errors import (
     ProviderConnectionError,
@@ -40,12 +18,18 @@ from respan_router.errors import (
     error_for_status,
 )
 from respan_router.providers.base import ProviderCall
-from respan_router.resilience._retry import zero_waits
+from respan_router.testing._script import (
+    Failure,
+    Reply,
+    chunks_of,
+    completion_of,
+    partial_chunks,
+)
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
-__all__ = ["Failure", "FakeProvider", "RecordedCall", "Reply", "zero_waits"]
+__all__ = ["FakeProvider", "RecordedCall"]
 
 
 Outcome = Reply | Failure | BaseException

@@ -28,9 +28,9 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from respan_router._redis_batch import BATCH, Batch, Write, failed, no_script, pipe
-from respan_router._redis_clients import is_async_client, is_cluster, make_client
-from respan_router._redis_outage import DEFAULT_RETRY_INTERVAL, Outage, is_redis_error
+from respan_router.redis._batch import BATCH, Batch, Write, failed, no_script, pipe
+from respan_router.redis._clients import is_async_client, is_cluster, make_client
+from respan_router.redis._outage import DEFAULT_RETRY_INTERVAL, Outage, is_redis_error
 
 if TYPE_CHECKING:
     import asyncio
@@ -254,10 +254,12 @@ class SharedRedis:
                 for w in writes:
                     self.eval(client, w.source, w.keys, w.args)
                 return True
-            results = pipe(self, client, writes, by_sha=True).execute(raise_on_error=False)
+            results = pipe(self.script_sha, client, writes, by_sha=True).execute(
+                raise_on_error=False
+            )
             missing = [w for w, r in zip(writes, results, strict=True) if no_script(r)]
             if missing:  # the server lost its scripts (a restart): send them whole once
-                pipe(self, client, missing, by_sha=False).execute()
+                pipe(self.script_sha, client, missing, by_sha=False).execute()
             return True
 
         if not self.run(send, False):
@@ -269,10 +271,12 @@ class SharedRedis:
                 for w in writes:
                     await self.aeval(client, w.source, w.keys, w.args)
                 return True
-            results = await pipe(self, client, writes, by_sha=True).execute(raise_on_error=False)
+            results = await pipe(self.script_sha, client, writes, by_sha=True).execute(
+                raise_on_error=False
+            )
             missing = [w for w, r in zip(writes, results, strict=True) if no_script(r)]
             if missing:
-                await pipe(self, client, missing, by_sha=False).execute()
+                await pipe(self.script_sha, client, missing, by_sha=False).execute()
             return True
 
         if not await self.arun(send, False):

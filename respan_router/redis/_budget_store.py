@@ -1,6 +1,6 @@
 """The budget store on Redis: one ledger for every process of a service.
 
-Each ledger step is one Lua script (:mod:`respan_router.budgets._redis_scripts`), called
+Each ledger step is one Lua script (:mod:`respan_router.redis._budget_scripts`), called
 by SHA (loaded once per server), so it is atomic across processes; money is integer
 micro-dollars. :meth:`RedisBudgetStore.hit_and_reserve` counts the rate limit and holds
 the money in one round trip.
@@ -9,7 +9,7 @@ Configurations are read through a per-process view (:mod:`._redis_customers`), r
 every ``config_ttl`` seconds and by ``configure`` in this process: reading a customer's
 budget costs no round trip on most calls.
 
-When Redis is down or slow (see :class:`respan_router._redis.SharedRedis`):
+When Redis is down or slow (see :class:`respan_router.redis._shared.SharedRedis`):
 
 - ``reserve``: ``policy="fail_closed"`` (the default) raises
   :class:`~respan_router.errors.BudgetUnavailableError`: no money is spent without a
@@ -32,11 +32,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from respan_router._redis import SharedRedis
-from respan_router.budgets._redis_customers import DOWN as _DOWN
-from respan_router.budgets._redis_customers import RedisCustomers
-from respan_router.budgets._redis_scripts import RESERVE, SETTLE, USAGE
-from respan_router.budgets._store import (
+from respan_router.budgets import (
     BudgetUsage,
     RateDecision,
     Refusal,
@@ -46,6 +42,10 @@ from respan_router.budgets._store import (
     SettleOutcome,
 )
 from respan_router.errors import BudgetUnavailableError
+from respan_router.redis._budget_customers import DOWN as _DOWN
+from respan_router.redis._budget_customers import RedisCustomers
+from respan_router.redis._budget_scripts import RESERVE, SETTLE, USAGE
+from respan_router.redis._shared import SharedRedis
 
 __all__ = ["UNRECORDED", "RedisBudgetStore"]
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from respan_router._redis import SharedRedis
+from typing import Any
 
 __all__ = ["BATCH", "Batch", "Write", "failed", "no_script", "pipe"]
 
@@ -23,7 +20,7 @@ class Write:
 
 @dataclass(slots=True)
 class Batch:
-    owner: SharedRedis
+    owner: object  # the SharedRedis whose writes these are (compared by identity)
     writes: list[Write] = field(default_factory=list)
 
 
@@ -33,12 +30,12 @@ BATCH: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
 )
 
 
-def pipe(owner: SharedRedis, client: Any, writes: list[Write], *, by_sha: bool) -> Any:
+def pipe(sha_of: Callable[[str], str], client: Any, writes: list[Write], *, by_sha: bool) -> Any:
     """A pipeline of ``writes``, by SHA or with each script whole."""
     pipe = client.pipeline(transaction=False)
     for w in writes:
         if by_sha:
-            pipe.evalsha(owner.script_sha(w.source), len(w.keys), *w.keys, *w.args)
+            pipe.evalsha(sha_of(w.source), len(w.keys), *w.keys, *w.args)
         else:
             pipe.eval(w.source, len(w.keys), *w.keys, *w.args)
     return pipe

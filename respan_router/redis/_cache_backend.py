@@ -9,7 +9,7 @@ the lease, then call themselves. A leader that fails releases its lease; one tha
 leaves it to expire.
 
 When Redis is down or slow, every read is a miss and every write is dropped: the call
-goes on as if uncached (see :class:`respan_router._redis.SharedRedis`).
+goes on as if uncached (see :class:`respan_router.redis.SharedRedis`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from respan_router._redis import SharedRedis
-from respan_router.cache.backend import BackendStats
-from respan_router.cache.lease import Lease
+from respan_router.cache import BackendStats, Lease
+from respan_router.redis._shared import SharedRedis
 
-__all__ = ["Lease", "RedisCacheBackend"]
+__all__ = ["RedisCacheBackend"]
 
 # KEYS[1] value, KEYS[2] lease; ARGV[1] token, ARGV[2] lease ms.
 # -> {1, value} stored; {2} the lease is ours; {3} another process holds it.

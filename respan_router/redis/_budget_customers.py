@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Any
 
-from respan_router._redis import SharedRedis
-from respan_router.budgets._redis_scripts import CONFIGURE
-from respan_router.budgets._store import CustomerBudget
+from respan_router.budgets import CustomerBudget
+from respan_router.redis._budget_scripts import CONFIGURE
+from respan_router.redis._shared import SharedRedis
 
 __all__ = ["DOWN", "RedisCustomers"]
 
