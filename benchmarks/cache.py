@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks.common import MSG, run_async, run_sync, table
 from respan_router import Router
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.testing import FakeProvider, Reply
 
 

@@ -95,7 +95,7 @@ def _cpu_sync(variants: dict[str, Callable[[], Any]], rounds: int, batch: int) -
 def _routers(base_url: str) -> tuple[Any, Any, Any]:
     """A Router on the lean path, one through litellm, and the lean provider (to close)."""
     from respan_router import Router
-    from respan_router.providers.lean import LeanProvider
+    from respan_router.providers import LeanProvider
 
     providers = {"openai": {"api_key": KEY, "api_base": base_url}}
     provider = LeanProvider()

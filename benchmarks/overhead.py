@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks.common import MSG, Series, run_async, run_sync, table
 from respan_router import Router
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.testing import FakeProvider, Reply
 
 ROUTED = {

@@ -35,7 +35,7 @@ from respan_router.errors import (
     RouterError,
     StreamInterruptedError,
 )
-from respan_router.providers.base import Provider, ProviderCall
+from respan_router.providers import Provider, ProviderCall
 from respan_router.request import (
     CacheOptions,
     ChatRequest,

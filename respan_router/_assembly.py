@@ -41,7 +41,7 @@ def resolve_provider(provider: Provider | str, *, lean: bool = True) -> Provider
     """The dispatch backend: ``"litellm"`` (litellm imported on first use; through the lean
     path where proven, unless ``lean`` is False) or a Provider."""
     if provider == "litellm":
-        from respan_router.providers.lean import LeanProvider
+        from respan_router.providers import LeanProvider
 
         return LeanProvider(enabled=lean)
     if isinstance(provider, str):

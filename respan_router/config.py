@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from respan_router.errors import InvalidRequestError
-from respan_router.providers.base import Provider
+from respan_router.providers import Provider
 from respan_router.request import (
     CustomerSettings,
     LoadBalanceModel,

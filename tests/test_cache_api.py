@@ -2,7 +2,7 @@ import importlib
 
 import respan_router.cache as cache
 
-MODULES = ["_stage", "backend", "codec", "keys", "lease", "response_cache", "singleflight"]
+MODULES = ["_backend", "_codec", "_keys", "_lease", "_response_cache", "_singleflight", "_stage"]
 
 
 def isort_key(name: str) -> tuple[int, str]:

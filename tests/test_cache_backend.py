@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from respan_router.cache.backend import CacheBackend, MemoryCacheBackend
+from respan_router.cache import CacheBackend, MemoryCacheBackend
 
 
 class Clock:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from respan_router.cache.codec import (
+from respan_router.cache import (
     CodecError,
     decode_chunks,
     decode_completion,

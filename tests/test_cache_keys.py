@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from respan_router.cache.keys import KEY_EXCLUDED, cache_key, key_fields
+from respan_router.cache import KEY_EXCLUDED, cache_key, key_fields
 from respan_router.errors import InvalidRequestError
 
 KEY = re.compile(r"^respan:chat:[0-9a-f]{64}$")

@@ -4,8 +4,13 @@ from typing import Any
 
 import pytest
 
-from respan_router.cache.backend import BackendStats, MemoryCacheBackend
-from respan_router.cache.response_cache import DEFAULT_TTL, CacheStats, ResponseCache
+from respan_router.cache import (
+    DEFAULT_TTL,
+    BackendStats,
+    CacheStats,
+    MemoryCacheBackend,
+    ResponseCache,
+)
 from tests.helpers import chunk
 from tests.helpers import completion as make_completion
 

@@ -8,9 +8,8 @@ import threading
 import pytest
 
 from respan_router import ProviderError, Router, StreamInterruptedError
-from respan_router.cache import MemoryCacheBackend, ResponseCache
-from respan_router.cache._stage import CacheStage
-from respan_router.providers.base import ProviderCall
+from respan_router.cache import CacheStage, MemoryCacheBackend, ResponseCache
+from respan_router.providers import ProviderCall
 from respan_router.request._request import build_request
 from respan_router.testing import Failure, FakeProvider, Reply
 from tests.helpers import MSG

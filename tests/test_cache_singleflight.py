@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from respan_router.cache import singleflight
-from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
+from respan_router.cache import AsyncSingleFlight, SingleFlight
+from respan_router.cache import _singleflight as singleflight
 
 # --- asyncio ---------------------------------------------------------------------------
 

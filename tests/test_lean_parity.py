@@ -19,10 +19,8 @@ import pytest
 
 from respan_router._secrets import Credentials
 from respan_router.errors import RouterError
+from respan_router.providers import LEAN, LITELLM, LeanProvider, LiteLLMProvider, ProviderCall
 from respan_router.providers._lean._support import PROVIDERS
-from respan_router.providers.base import ProviderCall
-from respan_router.providers.lean import LEAN, LITELLM, LeanProvider
-from respan_router.providers.litellm import LiteLLMProvider
 from tests.upstream import Behaviour, Drop, Error, FakeUpstream, RecordedRequest, Reply
 
 API_KEY = "sk-parity-0123456789"

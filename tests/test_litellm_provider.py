@@ -27,9 +27,8 @@ from respan_router.errors import (
     RouterError,
     StreamInterruptedError,
 )
+from respan_router.providers import LiteLLMProvider, Provider, ProviderCall
 from respan_router.providers._litellm_errors import parse_retry_after
-from respan_router.providers.base import Provider, ProviderCall
-from respan_router.providers.litellm import LiteLLMProvider
 from tests.upstream import Behaviour, Drop, Error, FakeUpstream, Reply
 
 API_KEY = "sk-test-0123456789abcdef"
@@ -430,7 +429,7 @@ def test_provider_of_unknown(provider: LiteLLMProvider, capsys: pytest.CaptureFi
 def test_import_does_not_import_litellm() -> None:
     code = (
         "import sys\n"
-        "from respan_router.providers.litellm import LiteLLMProvider\n"
+        "from respan_router.providers import LiteLLMProvider\n"
         "p = LiteLLMProvider()\n"
         "assert p.provider_of('openai/gpt-4o') == 'openai'\n"
         "assert 'litellm' not in sys.modules, 'litellm was imported'\n"

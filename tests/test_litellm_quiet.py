@@ -7,7 +7,7 @@ import pytest
 
 from respan_router import Router
 from respan_router.errors import RouterError
-from respan_router.providers.litellm import LiteLLMProvider
+from respan_router.providers import LiteLLMProvider
 from tests.helpers import MSG
 from tests.upstream import Error, FakeUpstream
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from respan_router import AuthenticationError, InvalidRequestError, Router
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.request._request import build_request
 from respan_router.testing import Failure, FakeProvider
 from tests.helpers import MSG, header

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from respan_router import Router
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.redis import SharedRedis
 from respan_router.responses import ChatCompletion
 from respan_router.testing import FakeProvider, Reply

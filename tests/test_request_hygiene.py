@@ -168,7 +168,7 @@ def test_known_params_match_the_libraries() -> None:
 
     from openai.types.chat import completion_create_params as params
 
-    from respan_router.providers.litellm import LiteLLMProvider
+    from respan_router.providers import LiteLLMProvider
 
     litellm = LiteLLMProvider().litellm  # the local price table, no network fetch
 

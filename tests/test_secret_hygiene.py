@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from respan_router import InvalidRequestError, RouterError
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.request._request import build_request
 from respan_router.router import Router
 from respan_router.testing import Failure, FakeProvider, Reply

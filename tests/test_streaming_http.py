@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from respan_router import ProviderError, Router, StreamInterruptedError
-from respan_router.providers.litellm import LiteLLMProvider
+from respan_router.providers import LiteLLMProvider
 from tests.helpers import MSG
 from tests.upstream import Drop, Error, FakeUpstream, Reply, split_text
 

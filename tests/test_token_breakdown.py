@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind
 
 from respan_router import Router
 from respan_router.execution import _outcome
-from respan_router.providers.litellm import LiteLLMProvider
+from respan_router.providers import LiteLLMProvider
 from respan_router.testing import FakeProvider, Reply
 from tests.helpers import MSG
 

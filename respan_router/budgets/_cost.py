@@ -19,7 +19,7 @@ from typing import Any
 
 from respan_router.budgets._store import MICRO
 from respan_router.config import RouterConfig
-from respan_router.providers.base import Provider
+from respan_router.providers import Provider
 
 __all__ = ["BudgetPricing", "ModelPrice", "to_micro", "to_usd"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from respan_router.budgets._customer import CustomerCall
 from respan_router.budgets._stage import BudgetStage
 from respan_router.errors import RouterError
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.request import ChatRequest
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from respan_router.budgets._store import (
     ReserveRequest,
 )
 from respan_router.errors import BudgetExceededError, CustomerRateLimitError, InvalidRequestError
-from respan_router.providers.base import Provider
+from respan_router.providers import Provider
 from respan_router.request import ChatRequest, CustomerSettings
 from respan_router.routing import cached_prompt_tokens
 

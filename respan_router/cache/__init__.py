@@ -8,19 +8,19 @@
   share one provider call.
 """
 
-from respan_router.cache._stage import CacheStage
-from respan_router.cache.backend import BackendStats, CacheBackend, MemoryCacheBackend
-from respan_router.cache.codec import (
+from respan_router.cache._backend import BackendStats, CacheBackend, MemoryCacheBackend
+from respan_router.cache._codec import (
     CodecError,
     decode_chunks,
     decode_completion,
     encode_chunks,
     encode_completion,
 )
-from respan_router.cache.keys import HEADERS_EXCLUDED, KEY_EXCLUDED, cache_key, key_fields
-from respan_router.cache.lease import Lease, LeasingBackend
-from respan_router.cache.response_cache import DEFAULT_TTL, CacheStats, ResponseCache
-from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
+from respan_router.cache._keys import HEADERS_EXCLUDED, KEY_EXCLUDED, cache_key, key_fields
+from respan_router.cache._lease import Lease, LeasingBackend
+from respan_router.cache._response_cache import DEFAULT_TTL, CacheStats, ResponseCache
+from respan_router.cache._singleflight import AsyncSingleFlight, SingleFlight
+from respan_router.cache._stage import CacheStage
 
 __all__ = [
     "DEFAULT_TTL",

@@ -23,8 +23,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from respan_router.cache.lease import Lease
-from respan_router.cache.response_cache import ResponseCache
+from respan_router.cache._lease import Lease
+from respan_router.cache._response_cache import ResponseCache
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion

@@ -14,11 +14,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from respan_router.cache._codec import decode_completion, encode_completion
+from respan_router.cache._keys import cache_key, key_fields
+from respan_router.cache._response_cache import DEFAULT_TTL, ResponseCache
 from respan_router.cache._shared import alead_across, lead_across
-from respan_router.cache.codec import decode_completion, encode_completion
-from respan_router.cache.keys import cache_key, key_fields
-from respan_router.cache.response_cache import DEFAULT_TTL, ResponseCache
-from respan_router.cache.singleflight import AsyncSingleFlight, SingleFlight
+from respan_router.cache._singleflight import AsyncSingleFlight, SingleFlight
 from respan_router.request import ChatRequest
 
 if TYPE_CHECKING:

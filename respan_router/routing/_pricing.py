@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from respan_router.config import RouterConfig
-from respan_router.providers.base import Provider
+from respan_router.providers import Provider
 
 __all__ = ["Pricing"]
 

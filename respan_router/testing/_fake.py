@@ -17,7 +17,7 @@ from respan_router.errors import (
     StreamInterruptedError,
     error_for_status,
 )
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.testing._script import (
     Failure,
     Reply,

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from respan_router.providers.base import ProviderCall
+from respan_router.providers import ProviderCall
 from respan_router.responses import chunk_from_dict, completion_from_dict, new_completion_id
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The lean dispatch path (private): see :mod:`respan_router.providers.lean`."""
+"""The lean dispatch path (private): see :class:`respan_router.providers.LeanProvider`."""
 
 from respan_router.providers._lean._provider import LEAN, LITELLM, LeanProvider
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from respan_router.errors import RouterError, StreamInterruptedError
+from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._litellm_errors import map_litellm_error
-from respan_router.providers.base import ProviderCall
 
 __all__ = [
     "connection_error",

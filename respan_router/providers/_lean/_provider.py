@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean import _async_calls, _sync_calls
 from respan_router.providers._lean._async_transport import AsyncTransport
 from respan_router.providers._lean._deployment import DeploymentCache
@@ -26,8 +27,7 @@ from respan_router.providers._lean._support import (
     unsupported_reason,
 )
 from respan_router.providers._lean._sync_transport import SyncTransport
-from respan_router.providers.base import ProviderCall
-from respan_router.providers.litellm import LiteLLMProvider
+from respan_router.providers._litellm import LiteLLMProvider
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
@@ -40,7 +40,7 @@ _log = logging.getLogger("respan_router.providers.lean")
 
 
 class LeanProvider:
-    """Implements :class:`~respan_router.providers.base.Provider`; see the module docstring.
+    """Implements :class:`~respan_router.providers._base.Provider`; see the module docstring.
 
     Args:
         enabled: False sends every call through litellm.

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from respan_router.errors import RouterError
+from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._errors import connection_error, mapped, translation_error
 from respan_router.providers._lean._request import BuiltRequest
 from respan_router.providers._lean._response import completion_from
-from respan_router.providers.base import ProviderCall
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion

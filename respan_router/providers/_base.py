@@ -2,7 +2,7 @@
 
 A :class:`Provider` performs one attempt, with no retries of its own, and raises only
 :class:`~respan_router.errors.ProviderError` subclasses. The default is
-:class:`~respan_router.providers.litellm.LiteLLMProvider`; tests use
+:class:`~respan_router.providers._litellm.LiteLLMProvider`; tests use
 :class:`~respan_router.testing.FakeProvider`.
 """
 

@@ -7,15 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from respan_router.cache.backend import CacheBackend, MemoryCacheBackend
-from respan_router.cache.codec import (
+from respan_router.cache._backend import CacheBackend, MemoryCacheBackend
+from respan_router.cache._codec import (
     CodecError,
     decode_chunks,
     decode_completion,
     encode_chunks,
     encode_completion,
 )
-from respan_router.cache.lease import Lease, LeasingBackend
+from respan_router.cache._lease import Lease, LeasingBackend
 from respan_router.config import DEFAULT_CACHE_TTL
 
 if TYPE_CHECKING:

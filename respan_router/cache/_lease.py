@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from typing import Protocol, runtime_checkable
 
-from respan_router.cache.backend import CacheBackend
+from respan_router.cache._backend import CacheBackend
 
 __all__ = ["Lease", "LeasingBackend"]
 

@@ -20,9 +20,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from respan_router.errors import RouterError, StreamInterruptedError
+from respan_router.providers._base import ProviderCall
 from respan_router.providers._litellm_errors import map_litellm_error
 from respan_router.providers._litellm_response import chunk_of, completion_of, sdk_stream_of
-from respan_router.providers.base import ProviderCall
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
@@ -40,7 +40,7 @@ _PRICE_KEYS = (
 
 
 class LiteLLMProvider:
-    """Calls models through litellm; implements :class:`~respan_router.providers.base.Provider`.
+    """Calls models through litellm; implements :class:`~respan_router.providers._base.Provider`.
 
     Every litellm exception is mapped onto :mod:`respan_router.errors` (messages redacted
     of the call's secrets) and raised ``from`` the original. A stream that fails after

@@ -1,6 +1,6 @@
 """Where cache entries live: a small bytes-in, bytes-out interface and its in-memory store.
 
-Values are opaque bytes (see :mod:`respan_router.cache.codec`), so a store shared by many
+Values are opaque bytes (see :mod:`respan_router.cache._codec`), so a store shared by many
 processes (Redis) fits the same interface.
 """
 
