@@ -20,14 +20,9 @@ from respan_router.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from respan_router.resilience._health import (
-    BreakerConfig,
-    BreakerSnapshot,
-    BreakerState,
-    CircuitBreaker,
-    HealthRegistry,
-    StateChange,
-)
+from respan_router.resilience import BreakerConfig, BreakerSnapshot, BreakerState, HealthRegistry
+from respan_router.resilience._breaker import CircuitBreaker
+from respan_router.resilience._breaker_config import StateChange
 
 KEY = "openai/gpt-4o|environment"
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN

@@ -11,8 +11,7 @@ import pytest
 
 from respan_router.errors import ProviderError
 from respan_router.redis import RedisHealthStore, SharedRedis
-from respan_router.resilience import SharedHealthRegistry
-from respan_router.resilience._health import BreakerConfig, BreakerState
+from respan_router.resilience import BreakerConfig, BreakerState, SharedHealthRegistry
 from tests.redis_helpers import REDIS_URL, new_prefix, redis_available, redis_server, wipe
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")

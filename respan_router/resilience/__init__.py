@@ -1,12 +1,12 @@
 """State that outlives a call: the retry policy (tenacity), the retry budget, breakers."""
 
-from respan_router.resilience._budget import RetryBudget, RetryBudgetSnapshot
-from respan_router.resilience._health import (
+from respan_router.resilience._breaker_config import (
     BreakerConfig,
     BreakerSnapshot,
     BreakerState,
-    HealthRegistry,
 )
+from respan_router.resilience._budget import RetryBudget, RetryBudgetSnapshot
+from respan_router.resilience._health import HealthRegistry
 from respan_router.resilience._retry import RetryPolicy, zero_waits
 from respan_router.resilience._shared_health import (
     HealthEvent,

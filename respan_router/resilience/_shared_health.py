@@ -23,12 +23,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from respan_router.errors import ProviderError
-from respan_router.resilience._health import (
-    BreakerConfig,
-    BreakerState,
-    HealthRegistry,
-    StateChange,
-)
+from respan_router.resilience._breaker_config import BreakerConfig, BreakerState, StateChange
+from respan_router.resilience._health import HealthRegistry
 
 __all__ = ["HealthEvent", "HealthStore", "SharedHealthRegistry", "share_health"]
 
