@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -146,7 +145,7 @@ class Router:
         started = time.perf_counter()
         try:
             return budgets.plan_within_budget(
-                self._budgets, record, request, self._planner.plan(request)
+                self._budgets, record.customer, request, self._planner.plan(request)
             )
         finally:
             record.routing_seconds = time.perf_counter() - started
@@ -170,14 +169,14 @@ class Router:
         try:
             call = self._prepare(stream, params)
             request = call.request
-            budgets.admit(self._budgets, record, request)
+            record.customer = self._budgets.admit(request)
             if self._redis is None:
                 result = self._run(call, record)
-                budgets.check_rate(self._budgets, record)
+                budgets.check_rate(self._budgets, record.customer)
             else:  # the call's Redis writes (cache fill, settle) go in one round trip
                 with self._redis.batch():
                     result = self._run(call, record)
-                    budgets.check_rate(self._budgets, record)  # a cache hit's rate limit
+                    budgets.check_rate(self._budgets, record.customer)  # a cache hit's rate limit
                 record.redis_degraded = self._redis.degraded
             _echo(result, request)
         except BaseException as exc:
@@ -194,16 +193,16 @@ class Router:
             if call.replay:
                 return self._streams.replay(request, record, call.replay)
             attempts = self._plan(request, record)
-            wrap = partial(budgets.with_budget, self._budgets, record, request, stream=True)
-            return self._streams.open(request, record, attempts, key, wrap)
+            hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
+            return self._streams.open(request, record, attempts, key, hooks)
         if call.hit is not None:
             record.cache_hit = True
             return call.hit
 
         def fetch() -> ChatCompletion:
             attempts = self._plan(request, record)
-            send = budgets.with_budget(self._budgets, record, request, self._provider.complete)
-            return self._executor.run(request, attempts, record, send)
+            hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
+            return self._executor.run(request, attempts, record, self._provider.complete, hooks)
 
         if key is None:
             return fetch()
@@ -235,14 +234,14 @@ class Router:
         try:
             call = self._prepare(stream, params)
             request = call.request
-            await budgets.aadmit(self._budgets, record, request)
+            record.customer = await self._budgets.aadmit(request)
             if self._redis is None:
                 result = await self._arun(call, record)
-                await budgets.acheck_rate(self._budgets, record)
+                await budgets.acheck_rate(self._budgets, record.customer)
             else:
                 async with self._redis.abatch():
                     result = await self._arun(call, record)
-                    await budgets.acheck_rate(self._budgets, record)
+                    await budgets.acheck_rate(self._budgets, record.customer)
                 record.redis_degraded = self._redis.degraded
             _echo(result, request)
         except BaseException as exc:
@@ -259,16 +258,17 @@ class Router:
             if call.replay:
                 return self._streams.areplay(request, record, call.replay)
             attempts = self._plan(request, record)
-            awrap = partial(budgets.awith_budget, self._budgets, record, request, stream=True)
-            return await self._streams.aopen(request, record, attempts, key, awrap)
+            hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
+            return await self._streams.aopen(request, record, attempts, key, hooks)
         if call.hit is not None:
             record.cache_hit = True
             return call.hit
 
         async def fetch() -> ChatCompletion:
             attempts = self._plan(request, record)
-            send = budgets.awith_budget(self._budgets, record, request, self._provider.acomplete)
-            return await self._executor.arun(request, attempts, record, send)
+            hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
+            send = self._provider.acomplete
+            return await self._executor.arun(request, attempts, record, send, hooks)
 
         if key is None:
             return await fetch()

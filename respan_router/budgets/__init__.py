@@ -8,18 +8,14 @@ from respan_router.budgets._api import Budgets, CustomerUsage
 from respan_router.budgets._cost import BudgetPricing, ModelPrice, to_micro, to_usd
 from respan_router.budgets._customer import CustomerCall, customer_budget, span_attributes
 from respan_router.budgets._guard import (
-    aadmit,
+    BudgetHooks,
     acheck_rate,
-    admit,
-    aguarded,
     asettle_open,
-    awith_budget,
+    attempt_hooks,
     check_rate,
     fitting,
-    guarded,
     plan_within_budget,
     settle_open,
-    with_budget,
 )
 from respan_router.budgets._memory import InMemoryBudgetStore
 from respan_router.budgets._periods import Period, current_period
@@ -42,6 +38,7 @@ from respan_router.budgets._store import (
 __all__ = [
     "MICRO",
     "AsyncMovingWindow",
+    "BudgetHooks",
     "BudgetPricing",
     "BudgetStage",
     "BudgetStore",
@@ -61,21 +58,16 @@ __all__ = [
     "Reservation",
     "ReserveRequest",
     "SettleOutcome",
-    "aadmit",
     "acheck_rate",
-    "admit",
-    "aguarded",
     "asettle_open",
-    "awith_budget",
+    "attempt_hooks",
     "check_rate",
     "current_period",
     "customer_budget",
     "fitting",
-    "guarded",
     "plan_within_budget",
     "settle_open",
     "span_attributes",
     "to_micro",
     "to_usd",
-    "with_budget",
 ]

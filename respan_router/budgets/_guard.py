@@ -1,5 +1,6 @@
 """The budget around each try: reserve before the provider is called, settle or release
-after. What the execution stage wraps its ``send`` with; one wrapper per call.
+after. :class:`BudgetHooks` is what the execution stage calls around each try of a
+customer's call (its ``AttemptHooks``); one per call.
 
 A completion settles as soon as it returns (to its reported usage). A stream's try
 returns when its first chunk arrives: its reservation stays open and is settled when the
@@ -9,116 +10,67 @@ provider reported, else to what was delivered.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from respan_router.budgets._customer import CustomerCall
 from respan_router.budgets._stage import BudgetStage
-from respan_router.errors import RouterError
+from respan_router.budgets._store import Reservation
 from respan_router.providers import ProviderCall
 from respan_router.request import ChatRequest
+from respan_router.routing import Attempt
 
 if TYPE_CHECKING:
     from respan_router.responses import CompletionUsage
-from respan_router.routing import Attempt
 
 __all__ = [
-    "aadmit",
+    "BudgetHooks",
     "acheck_rate",
-    "admit",
-    "aguarded",
     "asettle_open",
-    "awith_budget",
+    "attempt_hooks",
     "check_rate",
     "fitting",
-    "guarded",
     "plan_within_budget",
     "settle_open",
-    "with_budget",
 ]
 
-T = TypeVar("T")
+
+class BudgetHooks:
+    """A customer's budget around each try of one call: hold the try's worst case before
+    it is sent, settle it to the reported usage after, release it when the try fails."""
+
+    __slots__ = ("_customer", "_request", "_stage")
+
+    def __init__(self, stage: BudgetStage, customer: CustomerCall, request: ChatRequest) -> None:
+        self._stage = stage
+        self._customer = customer
+        self._request = request
+
+    def before(self, call: ProviderCall, pricing_model: str) -> Reservation:
+        return self._stage.reserve_for(self._customer, self._request, call.model, pricing_model)
+
+    async def abefore(self, call: ProviderCall, pricing_model: str) -> Reservation:
+        stage = self._stage
+        return await stage.areserve_for(self._customer, self._request, call.model, pricing_model)
+
+    def after(self, hold: Reservation, usage: CompletionUsage | None) -> None:
+        self._stage.settle(self._customer, hold, usage)
+
+    async def aafter(self, hold: Reservation, usage: CompletionUsage | None) -> None:
+        await self._stage.asettle(self._customer, hold, usage)
+
+    def release(self, hold: Reservation) -> None:
+        self._stage.release(self._customer, hold)
+
+    async def arelease(self, hold: Reservation) -> None:
+        await self._stage.arelease(self._customer, hold)
 
 
-def _backend(request: ChatRequest, record: Any, call: ProviderCall) -> str:
-    """The standard model string of the try in progress (what prices are looked up by)."""
-    attempts = getattr(record, "attempts", None)
-    if attempts:
-        arec = attempts[-1]
-        if arec.model == call.model and arec.pricing_model:
-            return str(arec.pricing_model)
-    return call.litellm_model
-
-
-def _usage(result: Any) -> CompletionUsage | None:
-    usage: CompletionUsage | None = getattr(result, "usage", None)  # a stream opens to a tuple
-    return usage
-
-
-def _refused(record: Any, error: RouterError) -> None:
-    """The try in progress never reached the provider: its record says why."""
-    attempts = getattr(record, "attempts", None)
-    if attempts:
-        attempts[-1].finish(error)
-
-
-def guarded(
-    stage: BudgetStage,
-    customer: CustomerCall,
-    request: ChatRequest,
-    record: Any,
-    send: Callable[[ProviderCall], T],
-    *,
-    stream: bool = False,
-) -> Callable[[ProviderCall], T]:
-    """``send`` with a reservation around each try (see the module docstring)."""
-
-    def send_within_budget(call: ProviderCall) -> T:
-        try:
-            held = stage.reserve_for(customer, request, call.model, _backend(request, record, call))
-        except RouterError as exc:
-            _refused(record, exc)
-            raise
-        try:
-            result = send(call)
-        except BaseException:
-            stage.release(customer, held)
-            raise
-        if not stream:
-            stage.settle(customer, held, _usage(result))
-        return result
-
-    return send_within_budget
-
-
-def aguarded(
-    stage: BudgetStage,
-    customer: CustomerCall,
-    request: ChatRequest,
-    record: Any,
-    send: Callable[[ProviderCall], Awaitable[T]],
-    *,
-    stream: bool = False,
-) -> Callable[[ProviderCall], Awaitable[T]]:
-    """The async twin of :func:`guarded`."""
-
-    async def send_within_budget(call: ProviderCall) -> T:
-        backend = _backend(request, record, call)
-        try:
-            held = await stage.areserve_for(customer, request, call.model, backend)
-        except RouterError as exc:
-            _refused(record, exc)
-            raise
-        try:
-            result = await send(call)
-        except BaseException:
-            await stage.arelease(customer, held)
-            raise
-        if not stream:
-            await stage.asettle(customer, held, _usage(result))
-        return result
-
-    return send_within_budget
+def attempt_hooks(
+    stage: BudgetStage, customer: CustomerCall | None, request: ChatRequest
+) -> BudgetHooks | None:
+    """The hooks of a call's tries: its customer's budget, or None (no customer)."""
+    return None if customer is None else BudgetHooks(stage, customer, request)
 
 
 def settle_open(stage: BudgetStage, customer: CustomerCall, usage: CompletionUsage | None) -> None:
@@ -160,71 +112,23 @@ def fitting(
     return kept
 
 
-def with_budget(
-    stage: BudgetStage,
-    record: Any,
-    request: ChatRequest,
-    send: Callable[[ProviderCall], T],
-    *,
-    stream: bool = False,
-) -> Callable[[ProviderCall], T]:
-    """``send`` guarded by the call's customer budget, or ``send`` itself when the call
-    has no customer (``record.customer``, set by :func:`admit`)."""
-    customer = record.customer
-    if customer is None:
-        return send
-    return guarded(stage, customer, request, record, send, stream=stream)
-
-
-def awith_budget(
-    stage: BudgetStage,
-    record: Any,
-    request: ChatRequest,
-    send: Callable[[ProviderCall], Awaitable[T]],
-    *,
-    stream: bool = False,
-) -> Callable[[ProviderCall], Awaitable[T]]:
-    """The async twin of :func:`with_budget`."""
-    customer = record.customer
-    if customer is None:
-        return send
-    return aguarded(stage, customer, request, record, send, stream=stream)
-
-
-def admit(stage: BudgetStage, record: Any, request: ChatRequest) -> None:
-    """Admit the call (rate limit; ``customer_params`` applied); its customer, if any,
-    goes to ``record.customer`` for the guard, the call's end and the span."""
-    customer = stage.admit(request)
-    if customer is not None:
-        record.customer = customer
-
-
-async def aadmit(stage: BudgetStage, record: Any, request: ChatRequest) -> None:
-    customer = await stage.aadmit(request)
-    if customer is not None:
-        record.customer = customer
-
-
-def check_rate(stage: BudgetStage, record: Any) -> None:
+def check_rate(stage: BudgetStage, customer: CustomerCall | None) -> None:
     """The rate limit of a call that reserved nothing (a cache hit), when its store checks
     rate limits with the first reservation (:class:`~respan_router.budgets.RateAndReserve`).
     Raises :class:`~respan_router.errors.CustomerRateLimitError` when it is over."""
-    customer = record.customer
     if customer is not None and customer.rate_pending is not None:
         stage.check_rate(customer)
 
 
-async def acheck_rate(stage: BudgetStage, record: Any) -> None:
-    customer = record.customer
+async def acheck_rate(stage: BudgetStage, customer: CustomerCall | None) -> None:
     if customer is not None and customer.rate_pending is not None:
         await stage.acheck_rate(customer)
 
 
 def plan_within_budget(
-    stage: BudgetStage, record: Any, request: ChatRequest, attempts: list[Attempt]
+    stage: BudgetStage, customer: CustomerCall | None, request: ChatRequest, attempts: list[Attempt]
 ) -> list[Attempt]:
     """The plan, with budget-aware fallback applied when the Router asks for it."""
-    customer = record.customer
     if customer is None or not stage.aware_fallback:
         return attempts
     return fitting(stage, customer, request, attempts)

@@ -8,6 +8,7 @@ ends each call on the main path (``request_breakdown``) before telemetry records
 
 from respan_router.execution._chat_stream import AsyncChatStream, ChatStream, StreamState
 from respan_router.execution._executor import AsyncSend, Executor, Send
+from respan_router.execution._hooks import AttemptHooks
 from respan_router.execution._outcome import (
     TOKEN_BREAKDOWN,
     CallEnd,
@@ -24,6 +25,7 @@ __all__ = [
     "TOKEN_BREAKDOWN",
     "AsyncChatStream",
     "AsyncSend",
+    "AttemptHooks",
     "AttemptRecord",
     "CallEnd",
     "CallRecord",

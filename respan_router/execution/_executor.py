@@ -26,6 +26,7 @@ from respan_router.errors import (
     ProviderTimeoutError,
     RouterError,
 )
+from respan_router.execution._hooks import AttemptHooks, awith_hooks, with_hooks
 from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
 from respan_router.providers import ProviderCall
 from respan_router.request import ChatRequest
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncSend", "Executor", "Send"]
 
 T = TypeVar("T")
+H = TypeVar("H")
 
 #: One try of one candidate: the provider call in, the result out (or a ProviderError).
 Send = Callable[[ProviderCall], T]
@@ -99,14 +101,17 @@ class Executor:
         attempts: Sequence[Attempt],
         record: CallRecord,
         send: Send[T],
+        hooks: AttemptHooks[H] | None = None,
     ) -> T:
-        """Try each candidate (with its retries) until one succeeds.
+        """Try each candidate (with its retries) until one succeeds; ``hooks`` (a
+        customer's budget) are called around each try.
 
         Raises:
             ProviderError: the single candidate's error, or
             AllAttemptsFailedError: every candidate's, when there were several.
         """
         walk = _Walk(self, request, record)
+        send = with_hooks(hooks, record, send)
         for candidate in walk.candidates(attempts):
 
             def once(candidate: _Candidate = candidate) -> T:
@@ -144,9 +149,11 @@ class Executor:
         attempts: Sequence[Attempt],
         record: CallRecord,
         send: AsyncSend[T],
+        hooks: AttemptHooks[H] | None = None,
     ) -> T:
         """The async twin of :meth:`run`."""
         walk = _Walk(self, request, record)
+        send = awith_hooks(hooks, record, send)
         for candidate in walk.candidates(attempts):
 
             async def once(candidate: _Candidate = candidate) -> T:

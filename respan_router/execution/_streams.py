@@ -9,9 +9,9 @@ completed stream is stored in the cache, and the call is ended once (:class:`Cal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from respan_router.cache import CacheStage
 from respan_router.errors import ProviderTimeoutError
@@ -23,7 +23,8 @@ from respan_router.execution._chat_stream import (
     aclose_quietly,
     close_quietly,
 )
-from respan_router.execution._executor import AsyncSend, Executor, Send
+from respan_router.execution._executor import Executor
+from respan_router.execution._hooks import AttemptHooks
 from respan_router.execution._outcome import CallEnd
 from respan_router.execution._record import CallRecord
 from respan_router.providers import Provider, ProviderCall
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     AsyncOpened = tuple[ChatCompletionChunk | None, AsyncIterator[ChatCompletionChunk]]
 
 __all__ = ["StreamStage"]
+
+H = TypeVar("H")
 
 
 class StreamStage:
@@ -82,10 +85,10 @@ class StreamStage:
         record: CallRecord,
         attempts: Sequence[Attempt],
         key: str | None,
-        wrap: Callable[[Send[Opened]], Send[Opened]] | None = None,
+        hooks: AttemptHooks[H] | None = None,
     ) -> ChatStream:
         """Open a stream up to its first chunk; ``key``: where a completed one is stored;
-        ``wrap`` wraps each try (e.g. with the customer's budget)."""
+        ``hooks`` are called around each try (a customer's budget)."""
         record.stream = True
         ftt = request.respan.first_token_timeout
         provider = self._provider
@@ -105,8 +108,7 @@ class StreamStage:
                 raise
             return first, iterator
 
-        opened = send if wrap is None else wrap(send)
-        first, upstream = self._executor.run(request, attempts, record, opened)
+        first, upstream = self._executor.run(request, attempts, record, send, hooks)
         return ChatStream(first, upstream, record, *self._hooks(request, record, key))
 
     async def aopen(
@@ -115,7 +117,7 @@ class StreamStage:
         record: CallRecord,
         attempts: Sequence[Attempt],
         key: str | None,
-        wrap: Callable[[AsyncSend[AsyncOpened]], AsyncSend[AsyncOpened]] | None = None,
+        hooks: AttemptHooks[H] | None = None,
     ) -> AsyncChatStream:
         """The async twin of :meth:`open`."""
         record.stream = True
@@ -134,8 +136,7 @@ class StreamStage:
                 raise
             return first, iterator
 
-        opened = send if wrap is None else wrap(send)
-        first, upstream = await self._executor.arun(request, attempts, record, opened)
+        first, upstream = await self._executor.arun(request, attempts, record, send, hooks)
         return AsyncChatStream(first, upstream, record, *self._hooks(request, record, key))
 
     # -- the end -------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""The per-attempt hooks: what execution calls around each try of a call.
+
+A stage that must act around every try implements :class:`AttemptHooks` (a customer's
+budget: hold the try's worst case before it is sent, settle it after, release it when the
+try fails); the Router hands the call's hooks to the executor, which calls them around
+each ``send``. No stage wraps another's ``send`` or reads another's record.
+
+``before`` may refuse the try by raising a :class:`~respan_router.errors.RouterError`:
+the try never reaches the provider and its attempt record says why. A stream's try
+returns at its first chunk: ``after`` is not called for it (its hold stays open and is
+settled when the stream ends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from respan_router.errors import RouterError
+from respan_router.execution._record import CallRecord
+from respan_router.providers import ProviderCall
+
+if TYPE_CHECKING:
+    from respan_router.responses import CompletionUsage
+
+__all__ = ["AttemptHooks", "awith_hooks", "with_hooks"]
+
+T = TypeVar("T")
+H = TypeVar("H")
+
+
+class AttemptHooks(Protocol[H]):
+    """Called around each try of one call; ``H`` is what ``before`` holds for the try."""
+
+    def before(self, call: ProviderCall, pricing_model: str) -> H:
+        """Before the try is sent (``pricing_model``: the model string it is priced as)."""
+        ...
+
+    async def abefore(self, call: ProviderCall, pricing_model: str) -> H: ...
+
+    def after(self, hold: H, usage: CompletionUsage | None) -> None:
+        """After a whole completion returned, with its reported usage."""
+        ...
+
+    async def aafter(self, hold: H, usage: CompletionUsage | None) -> None: ...
+
+    def release(self, hold: H) -> None:
+        """After the try failed (or was cancelled): nothing was delivered."""
+        ...
+
+    async def arelease(self, hold: H) -> None: ...
+
+
+def _pricing_model(record: CallRecord, call: ProviderCall) -> str:
+    """The standard model string of the try in progress (what prices are looked up by)."""
+    if record.attempts:
+        current = record.attempts[-1]
+        if current.model == call.model and current.pricing_model:
+            return current.pricing_model
+    return call.litellm_model
+
+
+def _refused(record: CallRecord, error: RouterError) -> None:
+    """The try in progress never reached the provider: its record says why."""
+    if record.attempts:
+        record.attempts[-1].finish(error)
+
+
+def _usage(result: object) -> CompletionUsage | None:
+    usage: CompletionUsage | None = getattr(result, "usage", None)  # a stream opens to a tuple
+    return usage
+
+
+def with_hooks(
+    hooks: AttemptHooks[H] | None, record: CallRecord, send: Callable[[ProviderCall], T]
+) -> Callable[[ProviderCall], T]:
+    """``send`` with ``hooks`` called around each try (``send`` itself without hooks)."""
+    if hooks is None:
+        return send
+    stream = record.stream
+
+    def hooked(call: ProviderCall) -> T:
+        try:
+            hold = hooks.before(call, _pricing_model(record, call))
+        except RouterError as exc:
+            _refused(record, exc)
+            raise
+        try:
+            result = send(call)
+        except BaseException:
+            hooks.release(hold)
+            raise
+        if not stream:
+            hooks.after(hold, _usage(result))
+        return result
+
+    return hooked
+
+
+def awith_hooks(
+    hooks: AttemptHooks[H] | None,
+    record: CallRecord,
+    send: Callable[[ProviderCall], Awaitable[T]],
+) -> Callable[[ProviderCall], Awaitable[T]]:
+    """The async form of :func:`with_hooks` (the hooks' async methods)."""
+    if hooks is None:
+        return send
+    stream = record.stream
+
+    async def hooked(call: ProviderCall) -> T:
+        pricing_model = _pricing_model(record, call)
+        try:
+            hold = await hooks.abefore(call, pricing_model)
+        except RouterError as exc:
+            _refused(record, exc)
+            raise
+        try:
+            result = await send(call)
+        except BaseException:
+            await hooks.arelease(hold)
+            raise
+        if not stream:
+            await hooks.aafter(hold, _usage(result))
+        return result
+
+    return hooked
