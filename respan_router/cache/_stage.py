@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from respan_router.cache._codec import decode_completion, encode_completion
 from respan_router.cache._keys import cache_key, key_fields
+from respan_router.cache._lead_async import alead_across
+from respan_router.cache._lead_sync import lead_across
 from respan_router.cache._response_cache import DEFAULT_TTL, ResponseCache
-from respan_router.cache._shared import alead_across, lead_across
 from respan_router.cache._singleflight import AsyncSingleFlight, SingleFlight
 from respan_router.request import ChatRequest
 
@@ -82,7 +83,7 @@ class CacheStage:
         :meth:`ashared` follows and counts the call once its outcome is known.
 
         A shared backend is not looked at here: the single flight's leader reads the
-        value and takes the lease in one round trip (:mod:`respan_router.cache._shared`).
+        value and takes the lease in one round trip (:mod:`respan_router.cache._lead_async`).
         """
         if self.cache.shared:
             return None

@@ -13,7 +13,6 @@ settled when the stream ends).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from respan_router.errors import RouterError
@@ -23,9 +22,8 @@ from respan_router.providers import ProviderCall
 if TYPE_CHECKING:
     from respan_router.responses import CompletionUsage
 
-__all__ = ["AttemptHooks", "awith_hooks", "with_hooks"]
+__all__ = ["AttemptHooks", "pricing_model_of", "refused", "usage_of"]
 
-T = TypeVar("T")
 H = TypeVar("H")
 
 
@@ -51,7 +49,7 @@ class AttemptHooks(Protocol[H]):
     async def arelease(self, hold: H) -> None: ...
 
 
-def _pricing_model(record: CallRecord, call: ProviderCall) -> str:
+def pricing_model_of(record: CallRecord, call: ProviderCall) -> str:
     """The standard model string of the try in progress (what prices are looked up by)."""
     if record.attempts:
         current = record.attempts[-1]
@@ -60,67 +58,12 @@ def _pricing_model(record: CallRecord, call: ProviderCall) -> str:
     return call.litellm_model
 
 
-def _refused(record: CallRecord, error: RouterError) -> None:
+def refused(record: CallRecord, error: RouterError) -> None:
     """The try in progress never reached the provider: its record says why."""
     if record.attempts:
         record.attempts[-1].finish(error)
 
 
-def _usage(result: object) -> CompletionUsage | None:
+def usage_of(result: object) -> CompletionUsage | None:
     usage: CompletionUsage | None = getattr(result, "usage", None)  # a stream opens to a tuple
     return usage
-
-
-def with_hooks(
-    hooks: AttemptHooks[H] | None, record: CallRecord, send: Callable[[ProviderCall], T]
-) -> Callable[[ProviderCall], T]:
-    """``send`` with ``hooks`` called around each try (``send`` itself without hooks)."""
-    if hooks is None:
-        return send
-    stream = record.stream
-
-    def hooked(call: ProviderCall) -> T:
-        try:
-            hold = hooks.before(call, _pricing_model(record, call))
-        except RouterError as exc:
-            _refused(record, exc)
-            raise
-        try:
-            result = send(call)
-        except BaseException:
-            hooks.release(hold)
-            raise
-        if not stream:
-            hooks.after(hold, _usage(result))
-        return result
-
-    return hooked
-
-
-def awith_hooks(
-    hooks: AttemptHooks[H] | None,
-    record: CallRecord,
-    send: Callable[[ProviderCall], Awaitable[T]],
-) -> Callable[[ProviderCall], Awaitable[T]]:
-    """The async form of :func:`with_hooks` (the hooks' async methods)."""
-    if hooks is None:
-        return send
-    stream = record.stream
-
-    async def hooked(call: ProviderCall) -> T:
-        pricing_model = _pricing_model(record, call)
-        try:
-            hold = await hooks.abefore(call, pricing_model)
-        except RouterError as exc:
-            _refused(record, exc)
-            raise
-        try:
-            result = await send(call)
-        except BaseException:
-            await hooks.arelease(hold)
-            raise
-        if not stream:
-            await hooks.aafter(hold, _usage(result))
-        return result
-
-    return hooked

@@ -1,4 +1,8 @@
+# Generated from _lead_async.py by scripts/unasync.py: edit that file, not this one.
 """The single flight across processes, on a shared backend's leases.
+
+Written once, async (``_lead_async``); the sync form (``_lead_sync``) is generated from it
+by ``scripts/unasync.py``.
 
 Within a process, :class:`~respan_router.cache.SingleFlight` already makes identical
 concurrent misses wait for one leader. That leader then asks the shared store, in one
@@ -20,7 +24,7 @@ leader lives, and at most one more per ``lease_ttl`` of a leader that hangs or d
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from respan_router.cache._lease import Lease
@@ -29,34 +33,30 @@ from respan_router.cache._response_cache import ResponseCache
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion
 
-__all__ = ["alead_across", "lead_across"]
-
-
-def _bounds(cache: ResponseCache) -> tuple[float, float]:
-    backend = cache.leasing
-    return float(backend.lease_ttl), float(backend.poll_interval)
+__all__ = ["lead_across"]
 
 
 def lead_across(
     cache: ResponseCache, key: str, ttl: float, fetch: Callable[[], ChatCompletion]
 ) -> tuple[ChatCompletion, bool]:
     """Return ``(response, fetched)``: the stored or awaited answer, or this call's."""
-    lease_ttl, poll = _bounds(cache)
-    deadline = time.monotonic() + lease_ttl
+
+    backend = cache.leasing
+    deadline = time.monotonic() + backend.lease_ttl
     while True:
         found = cache.lease_completion(key)
         if not isinstance(found, Lease):
             cache.count(hit=True)
             return found, False
         if found is Lease.WAIT and time.monotonic() < deadline:
-            time.sleep(poll)
+            time.sleep(backend.poll_interval)
             continue
         break
     cache.count(hit=False)
     if found is not Lease.LEADER:
         response = fetch()
         if found is Lease.WAIT:  # waited out a leader that never filled: store ours
-            cache.set_completion(key, response, ttl)
+            cache.fill_completion(key, response, ttl)
         return response, True
     try:
         response = fetch()
@@ -64,36 +64,4 @@ def lead_across(
         cache.fill_completion(key, None, ttl)
         raise
     cache.fill_completion(key, response, ttl)
-    return response, True
-
-
-async def alead_across(
-    cache: ResponseCache, key: str, ttl: float, fetch: Callable[[], Awaitable[ChatCompletion]]
-) -> tuple[ChatCompletion, bool]:
-    """The async twin of :func:`lead_across` (the asyncio client, ``asyncio.sleep``)."""
-    import asyncio
-
-    lease_ttl, poll = _bounds(cache)
-    deadline = time.monotonic() + lease_ttl
-    while True:
-        found = await cache.alease_completion(key)
-        if not isinstance(found, Lease):
-            cache.count(hit=True)
-            return found, False
-        if found is Lease.WAIT and time.monotonic() < deadline:
-            await asyncio.sleep(poll)
-            continue
-        break
-    cache.count(hit=False)
-    if found is not Lease.LEADER:
-        response = await fetch()
-        if found is Lease.WAIT:
-            await cache.afill_completion(key, response, ttl)
-        return response, True
-    try:
-        response = await fetch()
-    except BaseException:
-        await cache.afill_completion(key, None, ttl)
-        raise
-    await cache.afill_completion(key, response, ttl)
     return response, True

@@ -1,0 +1,215 @@
+"""The bookkeeping of one call's walk through its plan, with no I/O (a sans-I/O core).
+
+:class:`Walk` orders the candidates (breakers), counts tries, builds each try's
+:class:`~respan_router.providers.ProviderCall`, reports outcomes to the breakers and the
+latency tracker, and decides the call's error; ``_walk_async`` (and its generated sync
+form ``_walk_sync``) only sends and waits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from respan_router.errors import (
+    AllAttemptsFailedError,
+    AttemptFailure,
+    ProviderError,
+    ProviderTimeoutError,
+    RouterError,
+)
+from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
+from respan_router.providers import ProviderCall
+from respan_router.request import ChatRequest
+from respan_router.resilience import HealthRegistry, RetryBudget, RetryPolicy
+from respan_router.routing import Attempt, LatencyTracker
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
+__all__ = ["Candidate", "Walk", "WalkSettings", "on_wait"]
+
+
+class WalkSettings(Protocol):
+    """What a walk reads of its executor."""
+
+    @property
+    def health(self) -> HealthRegistry | None: ...
+    @property
+    def budget(self) -> RetryBudget | None: ...
+    @property
+    def latency(self) -> LatencyTracker: ...
+    @property
+    def default_timeout(self) -> float | None: ...
+    def clock(self) -> float: ...
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One attempt of the plan as the walk tries it."""
+
+    attempt: Attempt
+    key: str  # its circuit-breaker key; "" when breakers are off
+    last_resort: bool  # its breaker is open: one try, after every other candidate
+    record: AttemptRecord
+
+
+class Walk:
+    """The bookkeeping of one call's walk through its plan (no I/O)."""
+
+    __slots__ = ("_ex", "deadline", "failures", "policy", "record", "request")
+
+    def __init__(
+        self,
+        executor: WalkSettings,
+        request: ChatRequest,
+        record: CallRecord,
+        policy: RetryPolicy,
+        deadline: float | None,
+    ) -> None:
+        self._ex = executor
+        self.request = request
+        self.record = record
+        self.policy = policy
+        self.deadline = deadline
+        self.failures: list[AttemptFailure] = []
+
+    def candidates(self, attempts: Sequence[Attempt]) -> Iterator[Candidate]:
+        """The candidates in the order to try them, until the deadline passes.
+
+        Those whose breaker lets them through come first, in plan order; the others
+        follow as last resorts, in plan order too. This is the one place where health
+        orders a plan.
+        """
+        health = self._ex.health
+        deferred: list[tuple[Attempt, str]] = []
+        for attempt in attempts:
+            key = attempt.health_key if health is not None else ""
+            if health is None or health.allow(key):
+                if self._expired():
+                    if key:
+                        health.release(key)  # type: ignore[union-attr]  # key implies health
+                    return
+                yield self._start(attempt, key, False)
+            else:
+                deferred.append((attempt, key))
+        for attempt, key in deferred:
+            if self._expired():
+                return
+            yield self._start(attempt, key, True)
+
+    def _start(self, attempt: Attempt, key: str, last_resort: bool) -> Candidate:
+        arec = AttemptRecord(
+            attempt.model,
+            attempt.provider,
+            attempt.litellm_model,
+            attempt.credential_source,
+            pricing_model=attempt.pricing_model,
+        )
+        self.record.attempts.append(arec)
+        return Candidate(attempt, key, last_resort, arec)
+
+    def _expired(self) -> bool:
+        return self.deadline is not None and self._ex.clock() >= self.deadline
+
+    def single_try(self, candidate: Candidate) -> bool:
+        """No retry can follow this candidate's first try (tenacity is not needed)."""
+        return candidate.last_resort or self.policy.max_attempts == 1
+
+    # -- one try ---------------------------------------------------------------------
+    def begin(self, candidate: Candidate) -> tuple[ProviderCall, float]:
+        """A try starts: counted on the attempt's record, and a candidate's first try as
+        one request for the retry budget (this is the one place that counts them; the
+        retry policy's stop asks the budget for each retry). Returns its call."""
+        candidate.record.tries += 1
+        if candidate.record.tries == 1 and self._ex.budget is not None:
+            self._ex.budget.record_request()
+        return self._call_for(candidate.attempt), time.perf_counter()
+
+    def end(
+        self,
+        candidate: Candidate,
+        call: ProviderCall,
+        error: BaseException | None,
+        started: float,
+    ) -> None:
+        """A try ended: its outcome goes to the breakers and, on success, its latency;
+        the dispatch path the provider took goes on the attempt's record."""
+        candidate.record.dispatch_path = call.dispatch_path
+        if error is None:
+            self._ex.latency.observe(candidate.record.model, time.perf_counter() - started)
+        health, key = self._ex.health, candidate.key
+        if health is None or not key:
+            return
+        if error is None:
+            health.record_success(key)
+        else:
+            health.record_failure(key, error)
+
+    def _call_for(self, attempt: Attempt) -> ProviderCall:
+        request = self.request
+        params = request.params
+        if request.headers:
+            params = {**params, "extra_headers": request.headers}
+        timeout = request.timeout if request.timeout is not None else self._ex.default_timeout
+        if self.deadline is not None:
+            remaining = self.deadline - self._ex.clock()
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        return ProviderCall(
+            model=attempt.model,
+            litellm_model=attempt.litellm_model,
+            provider=attempt.provider,
+            messages=request.messages,
+            params=params,
+            credentials=attempt.credentials,
+            credential_source=attempt.credential_source,
+            timeout=timeout,
+        )
+
+    # -- outcomes ----------------------------------------------------------------------
+    def failed(self, candidate: Candidate, error: ProviderError) -> None:
+        arec = candidate.record
+        arec.finish(error)
+        attempt = candidate.attempt
+        self.failures.append(
+            AttemptFailure(
+                attempt.model,
+                attempt.provider,
+                error,
+                attempt.credential_source,
+                tries=arec.tries,
+                waits=tuple(w.seconds for w in arec.waits),
+            )
+        )
+
+    def give_up(self) -> RouterError:
+        """The single attempt's own error, or every attempt's when there were several."""
+        failures = self.failures
+        if not failures:
+            return ProviderTimeoutError(
+                "the call's total_timeout passed before any attempt could be made"
+            )
+        if len(failures) == 1:
+            return failures[0].error
+        error = AllAttemptsFailedError(failures)
+        error.__cause__ = failures[-1].error
+        return error
+
+
+def on_wait(arec: AttemptRecord) -> Callable[[RetryCallState], None]:
+    """tenacity's ``before_sleep``: the wait goes on the attempt's record (a span event)."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        arec.waits.append(
+            RetryWait(
+                at_ns=time.time_ns(),
+                seconds=float(state.upcoming_sleep),
+                try_number=state.attempt_number,
+                error_type=type(error).__name__,
+            )
+        )
+
+    return before_sleep

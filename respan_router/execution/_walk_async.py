@@ -1,0 +1,61 @@
+"""The walk's I/O: send each try and wait between retries (tenacity), around :class:`Walk`.
+
+Written once, async (``_walk_async``); the sync form (``_walk_sync``) is generated from it
+by ``scripts/unasync.py``. Every decision is the walk's (``_walk``, no I/O).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from respan_router.errors import ProviderError
+from respan_router.execution._walk import Candidate, Walk, on_wait
+from respan_router.providers import ProviderCall
+from respan_router.resilience import RetryBudget
+from respan_router.routing import Attempt
+
+__all__ = ["arun_plan"]
+
+T = TypeVar("T")
+
+
+async def arun_plan(
+    walk: Walk,
+    attempts: Sequence[Attempt],
+    send: Callable[[ProviderCall], Awaitable[T]],
+    async_sleep: Callable[[float], Awaitable[None]] | None,
+    budget: RetryBudget | None,
+    clock: Callable[[], float],
+) -> T:
+    """Try each candidate (with its retries) until one succeeds; raise the walk's error."""
+    for candidate in walk.candidates(attempts):
+
+        async def once(candidate: Candidate = candidate) -> T:
+            call, started = walk.begin(candidate)
+            try:
+                result = await send(call)
+            except BaseException as exc:
+                walk.end(candidate, call, exc, started)
+                raise
+            walk.end(candidate, call, None, started)
+            return result
+
+        try:
+            if walk.single_try(candidate):
+                result = await once()
+            else:
+                retrying = walk.policy.async_retrying(
+                    sleep=async_sleep,
+                    before_sleep=on_wait(candidate.record),
+                    deadline=walk.deadline,
+                    budget=budget,
+                    clock=clock,
+                )
+                result = await retrying(once)
+        except ProviderError as exc:
+            walk.failed(candidate, exc)
+            continue
+        candidate.record.finish()
+        return result
+    raise walk.give_up()

@@ -1,0 +1,94 @@
+"""Generate the sync modules from their async sources (the way httpcore keeps its two).
+
+Each I/O path that is the same but for ``await`` is written once, async, in a module named
+``_<name>_async.py`` (or listed in ``FILES``); this script rewrites it into its sync twin:
+``async def`` -> ``def``, ``await x`` -> ``x``, ``async with``/``async for`` -> ``with``/``for``,
+``AsyncIterator`` -> ``Iterator``, ``Awaitable[T]`` -> ``T``, and the names of ``RENAMES``.
+A line whose sync form differs otherwise ends with ``# unasync: <sync code>`` (or
+``# unasync: remove``). The generated files are committed; a test checks they are current.
+
+Usage: ``python scripts/unasync.py`` (write) or ``python scripts/unasync.py --check``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "respan_router"
+
+# (async source, generated sync module), relative to the package.
+FILES = [
+    ("cache/_lead_async.py", "cache/_lead_sync.py"),
+    ("execution/_hooked_async.py", "execution/_hooked_sync.py"),
+    ("execution/_walk_async.py", "execution/_walk_sync.py"),
+]
+
+# Whole-word renames, async name -> sync name.
+RENAMES = {
+    "AsyncIterator": "Iterator",
+    "AsyncIterable": "Iterable",
+    "AsyncSend": "Send",
+    "aafter": "after",
+    "abefore": "before",
+    "afill_completion": "fill_completion",
+    "alead_across": "lead_across",
+    "alease_completion": "lease_completion",
+    "arelease": "release",
+    "arun_plan": "run_plan",
+    "async_retrying": "retrying",
+    "async_sleep": "sleep",
+    "awith_hooks": "with_hooks",
+}
+
+_MARK = re.compile(r"^(?P<indent>\s*)(?P<code>.*?)\s*# unasync: (?P<sync>.*)$")
+_AWAITABLE = re.compile(r"\bAwaitable\[([^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*)\]")
+_WORDS = re.compile(r"\b(" + "|".join(sorted(RENAMES, key=len, reverse=True)) + r")\b")
+
+
+def unasync_line(line: str) -> str | None:
+    """The sync form of one source line (None: the line has no sync form)."""
+    marked = _MARK.match(line)
+    if marked is not None:
+        sync = marked.group("sync").strip()
+        return None if sync == "remove" else marked.group("indent") + sync
+    if line.startswith(("from ", "import ")):  # names only the async form needs
+        line = re.sub(r"\bAwaitable, |, Awaitable\b", "", line)
+    line = re.sub(r"\basync def\b", "def", line)
+    line = re.sub(r"\basync (with|for)\b", r"\1", line)
+    line = re.sub(r"\bawait ", "", line)
+    while _AWAITABLE.search(line):
+        line = _AWAITABLE.sub(r"\1", line)
+    return _WORDS.sub(lambda m: RENAMES[m.group(1)], line)
+
+
+def unasync(source: str, name: str) -> str:
+    """The generated sync module for an async ``source`` (named ``name``)."""
+    out = [f"# Generated from {name} by scripts/unasync.py: edit that file, not this one.\n"]
+    for line in source.splitlines(keepends=True):
+        sync = unasync_line(line.rstrip("\n"))
+        if sync is not None:
+            out.append(sync.rstrip() + "\n")
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for source, target in FILES:
+        text = unasync((ROOT / source).read_text(), Path(source).name)
+        path = ROOT / target
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(target)
+        if not check:
+            path.write_text(text)
+    if check and stale:
+        print("stale generated sync modules (run scripts/unasync.py):", *stale, sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
