@@ -1,4 +1,8 @@
-"""One lean attempt over aiohttp: a completion, or a stream of chunks."""
+"""One lean attempt over aiohttp: a completion, or a stream of chunks.
+
+The aiohttp driver of the sans-I/O reader (``_reading``): it sends, reads and releases;
+the reader decides.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from respan_router.errors import RouterError
-from respan_router.providers._lean._errors import (
-    connection_error,
-    mapped,
-    status_error,
-    timeout_error,
-    translation_error,
-)
-from respan_router.providers._lean._response import ChunkDecoder
-from respan_router.providers._lean._sse import DONE, event_of
+from respan_router.providers._lean._errors import connection_error, mapped, timeout_error
+from respan_router.providers._lean._reading import END, Reader, raise_status
 from respan_router.providers._lean._state import Attempt
 
 if TYPE_CHECKING:
@@ -50,10 +46,7 @@ async def acomplete(attempt: Attempt, session: Any, proxy: str | None) -> ChatCo
         error = _transport_error(attempt, exc)
         raise mapped(error, call) from error
     if status >= 400:
-        error = status_error(
-            attempt.litellm, attempt.deployment, status, raw.decode("utf-8", "replace"), headers
-        )
-        raise mapped(error, call) from error
+        raise_status(attempt, status, raw, headers)
     return attempt.completion(raw, headers)
 
 
@@ -76,57 +69,35 @@ async def astream(
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         error = _transport_error(attempt, exc)
         raise mapped(error, call) from error
+    reader = Reader(attempt, _transport_error)
     finished = False
-    delivered = 0
     try:
         if response.status >= 400:
             try:
                 raw = await response.read()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                error = _transport_error(attempt, exc)
-                raise mapped(error, call) from error
-            error = status_error(
-                attempt.litellm,
-                attempt.deployment,
-                response.status,
-                raw.decode("utf-8", "replace"),
-                response.headers,
-            )
-            raise mapped(error, call) from error
-        decoder = ChunkDecoder(
-            attempt.deployment, call.model, attempt.finish, usage=attempt.wants_usage
-        )
+                reader.lost(exc)
+            raise_status(attempt, response.status, raw, response.headers)
         content = response.content
         while True:
             try:
                 line = await content.readline()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                error = _transport_error(attempt, exc)
-                raise mapped(error, call, delivered=delivered) from error
+                reader.lost(exc)
             if not line:
                 finished = True
                 return
-            try:
-                event = event_of(line)
-                chunk = None if event is None or event is DONE else decoder.decode(event)
-            except RouterError:
-                raise
-            except Exception as exc:
-                error = translation_error(attempt.litellm, attempt.deployment, exc)
-                raise mapped(error, call, delivered=delivered) from error
-            if event is None:
-                continue
-            if event is DONE:
+            out = reader.feed(line)
+            if out is END:
                 try:  # the chunked terminator: then the connection is reusable
                     await content.read()
                     finished = True
                 except (TimeoutError, aiohttp.ClientError, OSError):
                     pass
                 return
-            if chunk is None:
-                continue
-            yield chunk
-            delivered += 1
+            if out is not None:
+                yield out
+                reader.delivered += 1
     finally:
         if finished:
             response.release()

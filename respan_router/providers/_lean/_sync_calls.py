@@ -1,20 +1,17 @@
-"""One lean attempt over urllib3: a completion, or a stream of chunks."""
+"""One lean attempt over urllib3: a completion, or a stream of chunks.
+
+The urllib3 driver of the sans-I/O reader (``_reading``): it sends, reads and releases;
+the reader decides.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from respan_router.errors import RouterError
-from respan_router.providers._lean._errors import (
-    connection_error,
-    mapped,
-    status_error,
-    timeout_error,
-    translation_error,
-)
-from respan_router.providers._lean._response import ChunkDecoder
-from respan_router.providers._lean._sse import DONE, event_of, lines_of
+from respan_router.providers._lean._errors import connection_error, mapped, timeout_error
+from respan_router.providers._lean._reading import END, Reader, raise_status
+from respan_router.providers._lean._sse import lines_of
 from respan_router.providers._lean._state import Attempt
 
 if TYPE_CHECKING:
@@ -51,22 +48,11 @@ def _send(attempt: Attempt, pool: Any, *, preload: bool) -> Any:
         raise mapped(error, attempt.call) from error
 
 
-def _raise_status(attempt: Attempt, response: Any, raw: bytes) -> None:
-    error = status_error(
-        attempt.litellm,
-        attempt.deployment,
-        response.status,
-        raw.decode("utf-8", "replace"),
-        response.headers,
-    )
-    raise mapped(error, attempt.call) from error
-
-
 def complete(attempt: Attempt, pool: Any) -> ChatCompletion:
     response = _send(attempt, pool, preload=True)
     raw: bytes = response.data
     if response.status >= 400:
-        _raise_status(attempt, response, raw)
+        raise_status(attempt, response.status, raw, response.headers)
     return attempt.completion(raw, response.headers)
 
 
@@ -84,42 +70,27 @@ def _pieces(response: Any) -> Iterator[bytes]:
 def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
     import urllib3
 
-    call = attempt.call
     response = _send(attempt, pool, preload=False)
+    reader = Reader(attempt, _transport_error)
     finished = False
-    delivered = 0
     try:
         if response.status >= 400:
             try:
                 raw = response.read()
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                error = _transport_error(attempt, exc)
-                raise mapped(error, call) from error
-            _raise_status(attempt, response, raw)
-        decoder = ChunkDecoder(
-            attempt.deployment, call.model, attempt.finish, usage=attempt.wants_usage
-        )
+                reader.lost(exc)
+            raise_status(attempt, response.status, raw, response.headers)
         lines = lines_of(_pieces(response))
         while True:
             try:
                 line = next(lines, None)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                error = _transport_error(attempt, exc)
-                raise mapped(error, call, delivered=delivered) from error
+                reader.lost(exc)
             if line is None:
                 finished = True
                 return
-            try:
-                event = event_of(line)
-                chunk = None if event is None or event is DONE else decoder.decode(event)
-            except RouterError:
-                raise
-            except Exception as exc:
-                error = translation_error(attempt.litellm, attempt.deployment, exc)
-                raise mapped(error, call, delivered=delivered) from error
-            if event is None:
-                continue
-            if event is DONE:
+            out = reader.feed(line)
+            if out is END:
                 try:
                     for _ in lines:  # the chunked terminator: then the connection is reusable
                         pass
@@ -127,10 +98,9 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
                 except (urllib3.exceptions.HTTPError, OSError):
                     pass
                 return
-            if chunk is None:
-                continue
-            yield chunk
-            delivered += 1
+            if out is not None:
+                yield out
+                reader.delivered += 1
     finally:
         if finished:
             response.release_conn()
