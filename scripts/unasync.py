@@ -23,20 +23,27 @@ FILES = [
     ("cache/_lead_async.py", "cache/_lead_sync.py"),
     ("execution/_hooked_async.py", "execution/_hooked_sync.py"),
     ("execution/_walk_async.py", "execution/_walk_sync.py"),
+    ("redis/_io_async.py", "redis/_io_sync.py"),
 ]
 
 # Whole-word renames, async name -> sync name.
 RENAMES = {
+    "AsyncIO": "SyncIO",
     "AsyncIterator": "Iterator",
     "AsyncIterable": "Iterable",
     "AsyncSend": "Send",
+    "_aflush": "_flush",
     "aafter": "after",
+    "abatch": "batch",
     "abefore": "before",
     "afill_completion": "fill_completion",
     "alead_across": "lead_across",
     "alease_completion": "lease_completion",
+    "aeval": "eval",
     "arelease": "release",
+    "arun": "run",
     "arun_plan": "run_plan",
+    "asynccontextmanager": "contextmanager",
     "async_retrying": "retrying",
     "async_sleep": "sleep",
     "awith_hooks": "with_hooks",
@@ -60,7 +67,19 @@ def unasync_line(line: str) -> str | None:
     line = re.sub(r"\bawait ", "", line)
     while _AWAITABLE.search(line):
         line = _AWAITABLE.sub(r"\1", line)
-    return _WORDS.sub(lambda m: RENAMES[m.group(1)], line)
+    line = _WORDS.sub(lambda m: RENAMES[m.group(1)], line)
+    return _sorted_import(line)
+
+
+def _sorted_import(line: str) -> str:
+    """A one-line ``from m import a, b`` with its names in isort's order (renames move them)."""
+    found = re.match(r"^(from \S+ import )([\w, ]+)$", line)
+    if found is None or "," not in found.group(2):
+        return line
+    names = [n.strip() for n in found.group(2).split(",")]
+    kind = {True: 0, False: 1}  # CONSTANTS, then Classes, then functions (ruff's order)
+    names.sort(key=lambda n: (0 if n.isupper() else kind[n[0].isupper()] + 1, n))
+    return found.group(1) + ", ".join(names)
 
 
 def unasync(source: str, name: str) -> str:

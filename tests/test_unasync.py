@@ -51,7 +51,7 @@ def test_the_rewrite() -> None:
         "        yield await hooks.abefore(y)\n"
     )
     assert script.unasync(source, "_x_async.py").splitlines()[1:] == [
-        "from collections.abc import Iterator, Callable",
+        "from collections.abc import Callable, Iterator",
         "def lead_across(f: Callable[[], list[int]]) -> Iterator[int]:",
         "    with lock:",
         "        x = f()",

@@ -14,8 +14,9 @@ this package ``import redis`` is absolute: it names redis-py, never this package
 
 from respan_router.redis._budget_store import UNRECORDED, RedisBudgetStore
 from respan_router.redis._cache_backend import RedisCacheBackend
+from respan_router.redis._connection import DEFAULT_PREFIX, hash_tag
 from respan_router.redis._health_bus import RedisHealthStore
-from respan_router.redis._shared import DEFAULT_PREFIX, SharedRedis, hash_tag
+from respan_router.redis._shared import SharedRedis
 
 __all__ = [
     "DEFAULT_PREFIX",

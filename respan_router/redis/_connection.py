@@ -1,0 +1,218 @@
+"""The Redis connection shared by every stage that keeps state across processes.
+
+One :class:`SharedRedis` per Router holds:
+
+- the sync client (used by the sync API) and one asyncio client per event loop (used by
+  the async API). An asyncio client's connections belong to the loop that opened them,
+  so a client is never handed to another loop: each loop gets its own, made from the
+  same settings. No event loop is ever started in a thread;
+- the key layout: every key under ``prefix``; keys of one customer or one deployment
+  share a Cluster hash tag (``{...}``), so a script touching several of them runs on one
+  Redis Cluster node;
+- the outage detector (:class:`Outage`): a Redis error or timeout marks Redis as down:
+  one warning log per outage, a flag for spans (:attr:`SharedRedis.degraded`), a metric
+  counter, and for ``retry_interval`` seconds calls do not even try Redis (each stage
+  applies its failure policy at once). Then one call tries again; the first success ends
+  the outage. No restart is needed.
+
+redis-py is imported here only when a Router is given ``redis=...``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from respan_router.redis._batch import BATCH, Batch, Write
+from respan_router.redis._clients import is_async_client, make_client
+from respan_router.redis._outage import DEFAULT_RETRY_INTERVAL, Outage
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "Connection", "hash_tag"]
+
+T = TypeVar("T")
+
+DEFAULT_PREFIX = "respan:"
+#: Seconds a Redis command (and a connect) may take before the call goes on without it.
+DEFAULT_TIMEOUT = 0.05
+
+
+def hash_tag(value: str) -> str:
+    """A Cluster hash tag for ``value``: ``{value}``, hashed when it could break the tag.
+
+    Customer and deployment names are free text; one holding a brace, or a long one,
+    becomes a short digest, so the tag is always well formed.
+    """
+    if value and len(value) <= 64 and "{" not in value and "}" not in value:
+        return "{" + value + "}"
+    return "{#" + hashlib.blake2b(value.encode(), digest_size=12).hexdigest() + "}"
+
+
+class Connection:
+    """What a :class:`~respan_router.redis.SharedRedis` holds without I/O: the clients
+    (made on first use), the key layout, the scripts' SHAs, the outage state and the
+    current call's batch of deferred writes (its I/O: ``_io_async`` / ``_io_sync``).
+
+    Args:
+        source: a URL (``redis://host:6379/0``, ``rediss://``, ``unix://``), a redis-py
+            client (``redis.Redis``, ``redis.RedisCluster``, a Sentinel's
+            ``master_for(...)``, or their ``redis.asyncio`` twins), or a pair
+            ``(sync_client, async_client)``. A plain client of one kind is cloned (same
+            connection settings) for the other API; a Cluster or Sentinel client of one
+            kind serves only that API: give the pair to use both.
+        prefix: the start of every key.
+        timeout: seconds a command or a connect may take (clients made here).
+        retry_interval: seconds Redis is left alone after a failure.
+        meter_provider: an OpenTelemetry meter provider for the error counter.
+        max_connections: connections per client made here (one sync client, one
+            asyncio client per event loop).
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        meter_provider: Any = None,
+        max_connections: int = 100,
+    ) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("redis_prefix must not contain '{' or '}' (Cluster hash tags)")
+        self.prefix = prefix
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self._url: str | None = None
+        self._sync: Any = None
+        self._async_given: Any = None
+        self._async_home: Any = None  # the loop the given asyncio client was first used on
+        self._lock = threading.Lock()
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._scripts: dict[str, str] = {}
+        if isinstance(source, str):
+            self._url = source
+        elif isinstance(source, tuple) and len(source) == 2:
+            self._sync, self._async_given = source
+        elif is_async_client(source):
+            self._async_given = source
+        elif hasattr(source, "execute_command"):
+            self._sync = source
+        else:
+            raise TypeError("redis must be a URL, a redis-py client or (sync, async) clients")
+        counter = _error_counter(meter_provider)
+        self.outage = Outage(
+            retry_interval, on_error=(lambda: counter.add(1)) if counter is not None else None
+        )
+
+    # -- keys ---------------------------------------------------------------------------
+    def key(self, kind: str, tag: str, *rest: str) -> str:
+        """``<prefix><kind>:{tag}[:rest...]``: the keys of one ``tag`` share a slot."""
+        tail = "".join(":" + part for part in rest)
+        return f"{self.prefix}{kind}:{hash_tag(tag)}{tail}"
+
+    @property
+    def degraded(self) -> bool:
+        """Whether Redis is in an outage now (stages are on their failure policies)."""
+        return self.outage.down
+
+    # -- clients ------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The sync client (made on first use)."""
+        client = self._sync
+        if client is None:
+            with self._lock:
+                client = self._sync
+                if client is None:
+                    client = self._sync = self._make(sync=True)
+        return client
+
+    def aclient(self) -> Any:
+        """The asyncio client of the running event loop (made on first use per loop)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            with self._lock:
+                client = self._aclients.get(loop)
+                if client is None:
+                    if self._async_given is not None and self._async_home is None:
+                        self._async_home = weakref.ref(loop)
+                        client = self._async_given
+                    else:
+                        client = self._make(sync=False)
+                    self._aclients[loop] = client
+        return client
+
+    def _make(self, *, sync: bool) -> Any:
+        model = self._async_given if sync or self._sync is None else self._sync
+        return make_client(
+            sync=sync,
+            url=self._url,
+            model=model,
+            timeout=self.timeout,
+            max_connections=self.max_connections,
+        )
+
+    # -- scripts ------------------------------------------------------------------------
+    def script_sha(self, source: str) -> str:
+        """The SHA1 a script is called by (``EVALSHA``)."""
+        sha = self._scripts.get(source)
+        if sha is None:
+            sha = self._scripts[source] = hashlib.sha1(source.encode()).hexdigest()
+        return sha
+
+    # -- a call's deferred writes ---------------------------------------------------------
+    def write_later(
+        self,
+        source: str,
+        keys: list[str],
+        args: list[Any],
+        on_fail: Callable[[], None] | None = None,
+    ) -> bool:
+        """Queue a script whose answer nobody waits for (a settle, a cache fill) to the
+        current call's batch; False when no batch is open (then run it now)."""
+        batch = BATCH.get()
+        if batch is None or batch.owner is not self:
+            return False
+        batch.writes.append(Write(source, keys, args, on_fail))
+        return True
+
+    def _open_batch(self) -> tuple[Batch, contextvars.Token[Batch | None]] | None:
+        """A new batch made current, or None inside an open batch of this connection
+        (the block joins that one)."""
+        current = BATCH.get()
+        if current is not None and current.owner is self:
+            return None
+        batch = Batch(self)
+        return batch, BATCH.set(batch)
+
+    def close(self) -> None:
+        """Close the clients made here (given clients are the caller's to close)."""
+        if self._url is not None and self._sync is not None:
+            self._sync.close()
+
+    def __repr__(self) -> str:
+        state = "degraded" if self.degraded else "up"
+        return f"SharedRedis(prefix={self.prefix!r}, timeout={self.timeout}, {state})"
+
+
+def _error_counter(meter_provider: Any) -> Any:
+    if meter_provider is None:
+        return None
+    meter = meter_provider.get_meter("respan_router")
+    return meter.create_counter(
+        "respan_router.redis.errors",
+        unit="{error}",
+        description="Redis operations that failed or timed out (the stage applied its policy).",
+    )
