@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent / "respan_router"
 FILES = [
     ("cache/_lead_async.py", "cache/_lead_sync.py"),
     ("execution/_hooked_async.py", "execution/_hooked_sync.py"),
+    ("execution/_stream_async.py", "execution/_stream_sync.py"),
     ("execution/_walk_async.py", "execution/_walk_sync.py"),
     ("redis/_io_async.py", "redis/_io_sync.py"),
 ]
@@ -29,6 +30,12 @@ FILES = [
 # Whole-word renames, async name -> sync name.
 RENAMES = {
     "AsyncIO": "SyncIO",
+    "AsyncStream": "SyncStream",
+    "StopAsyncIteration": "StopIteration",
+    "__aenter__": "__enter__",
+    "__aexit__": "__exit__",
+    "__aiter__": "__iter__",
+    "__anext__": "__next__",
     "AsyncIterator": "Iterator",
     "AsyncIterable": "Iterable",
     "AsyncSend": "Send",
@@ -36,9 +43,12 @@ RENAMES = {
     "aafter": "after",
     "abatch": "batch",
     "abefore": "before",
+    "aclose": "close",
+    "aclose_quietly": "close_quietly",
     "afill_completion": "fill_completion",
     "alead_across": "lead_across",
     "alease_completion": "lease_completion",
+    "anext": "next",
     "aeval": "eval",
     "arelease": "release",
     "arun": "run",
