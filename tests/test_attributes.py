@@ -10,14 +10,13 @@ from respan_router.request._params import RespanParams
 from respan_router.request._request import build_request
 from respan_router.telemetry._attributes import (
     attempt_attributes,
-    input_messages,
     metadata_attributes,
-    output_messages,
     property_attributes,
     request_attributes,
     respan_attributes,
     stringify,
 )
+from respan_router.telemetry._messages import input_messages, output_messages
 from tests.helpers import MSG, completion
 
 

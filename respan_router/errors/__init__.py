@@ -81,3 +81,11 @@ __all__ = [
     "error_for_status",
     "error_type",
 ]
+
+# The classes live in private modules; they are named (in tracebacks, spans' exception.type,
+# pickles) by their public home.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -1,0 +1,122 @@
+"""The conversation as span attributes: ``gen_ai.input.messages`` and
+``gen_ai.output.messages`` in the GenAI semantic conventions' message schema (recorded only
+when content recording is on). Pure functions: no OpenTelemetry import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from respan_router._json import compact_encoder
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion
+
+__all__ = ["input_messages", "output_messages"]
+
+# OpenAI finish reasons -> the GenAI output-message schema's names.
+_FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
+
+# One encoder for every call: json.dumps with options builds a new encoder each time.
+_json = compact_encoder(default=str)
+
+
+def _parts_of_content(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if part.get("type") == "text":
+            parts.append({"type": "text", "content": part.get("text", "")})
+        else:
+            parts.append(dict(part))
+    return parts
+
+
+def _tool_call_parts(calls: Iterable[Any]) -> list[dict[str, Any]]:
+    parts = []
+    for call in calls:
+        fn = call.get("function") or {}
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id", ""),
+                "name": fn.get("name", ""),
+                "arguments": fn.get("arguments"),
+            }
+        )
+    return parts
+
+
+def input_messages(messages: list[dict[str, Any]]) -> str:
+    """``gen_ai.input.messages``: the conversation in the GenAI message schema, as JSON."""
+    out = []
+    for m in messages:
+        role = m.get("role")
+        content = m.get("content")
+        if type(content) is str and len(m) == 2:  # {"role", "content"}: the common case
+            out.append({"role": role, "parts": [{"type": "text", "content": content}]})
+            continue
+        if role in ("tool", "function"):
+            parts: list[dict[str, Any]] = [
+                {
+                    "type": "tool_call_response",
+                    "id": m.get("tool_call_id") or m.get("name") or "",
+                    "result": m.get("content"),
+                }
+            ]
+        else:
+            parts = _parts_of_content(m.get("content"))
+            if m.get("tool_calls"):
+                parts.extend(_tool_call_parts(m["tool_calls"]))
+        message: dict[str, Any] = {"role": role, "parts": parts}
+        if m.get("name") and role not in ("tool", "function"):
+            message["name"] = m["name"]
+        out.append(message)
+    return _json(out)
+
+
+def _output_tool_calls(msg: Any) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for call in msg.tool_calls or ():
+        fn = getattr(call, "function", None) or getattr(call, "custom", None)
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.id,
+                "name": getattr(fn, "name", ""),
+                "arguments": getattr(fn, "arguments", getattr(fn, "input", None)),
+            }
+        )
+    if msg.function_call is not None:
+        fc = msg.function_call
+        parts.append({"type": "tool_call", "id": "", "name": fc.name, "arguments": fc.arguments})
+    return parts
+
+
+def output_messages(response: ChatCompletion) -> str:
+    """``gen_ai.output.messages``: one message per choice, as JSON: its text, refusal,
+    tool calls and legacy function call."""
+    out = []
+    for choice in response.choices:
+        msg = choice.message
+        parts = _parts_of_content(msg.content)
+        if msg.refusal:
+            parts.append({"type": "refusal", "content": msg.refusal})
+        if msg.tool_calls or msg.function_call is not None:
+            parts.extend(_output_tool_calls(msg))
+        reason = choice.finish_reason or ""
+        out.append(
+            {
+                "role": msg.role,
+                "parts": parts,
+                "finish_reason": _FINISH_REASONS.get(reason, reason),
+            }
+        )
+    return _json(out)
+
+
+# -- whole spans ------------------------------------------------------------------------
