@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent / "respan_router"
 # (async source, generated sync module), relative to the package.
 FILES = [
     ("cache/_lead_async.py", "cache/_lead_sync.py"),
+    ("redis/_budget_async.py", "redis/_budget_sync.py"),
     ("execution/_hooked_async.py", "execution/_hooked_sync.py"),
     ("execution/_stream_async.py", "execution/_stream_sync.py"),
     ("execution/_walk_async.py", "execution/_walk_sync.py"),
@@ -30,6 +31,7 @@ FILES = [
 # Whole-word renames, async name -> sync name.
 RENAMES = {
     "AsyncIO": "SyncIO",
+    "AsyncLedger": "SyncLedger",
     "AsyncStream": "SyncStream",
     "StopAsyncIteration": "StopIteration",
     "__aenter__": "__enter__",
@@ -39,6 +41,7 @@ RENAMES = {
     "AsyncIterator": "Iterator",
     "AsyncIterable": "Iterable",
     "AsyncSend": "Send",
+    "_aclose": "_close",
     "_aflush": "_flush",
     "aafter": "after",
     "abatch": "batch",
@@ -50,7 +53,13 @@ RENAMES = {
     "alease_completion": "lease_completion",
     "anext": "next",
     "aeval": "eval",
+    "ahit": "hit",
+    "ahit_and_reserve": "hit_and_reserve",
     "arelease": "release",
+    "areserve": "reserve",
+    "areset": "reset",
+    "asettle": "settle",
+    "ausage": "usage",
     "arun": "run",
     "arun_plan": "run_plan",
     "asynccontextmanager": "contextmanager",
