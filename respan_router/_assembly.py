@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from respan_router.budgets import BudgetPricing, BudgetStage, BudgetStore, InMemoryBudgetStore
 from respan_router.cache import CacheBackend, CacheStage, MemoryCacheBackend, ResponseCache
@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # redis-py and the shared-state modules load only with redis=
     from respan_router.redis import SharedRedis
 
 __all__ = ["Stages", "assemble", "resolve_provider"]
+
+S = TypeVar("S")
 
 
 def resolve_provider(provider: Provider | str, *, lean: bool = True) -> Provider:
@@ -65,7 +67,7 @@ class Stages:
     redis: SharedRedis | None = None
 
 
-def _settings(name: str, factory: Callable[..., Any], setting: Any, **extra: Any) -> Any:
+def _settings(name: str, factory: Callable[..., S], setting: object, **extra: object) -> S:
     try:
         return factory(**(setting if isinstance(setting, dict) else {}), **extra)
     except (TypeError, ValueError) as exc:
@@ -90,7 +92,7 @@ def _cache_backend(config: RouterConfig, shared: SharedRedis | None) -> CacheBac
     return backend
 
 
-def _budget_store(config: RouterConfig, shared: SharedRedis | None) -> Any:
+def _budget_store(config: RouterConfig, shared: SharedRedis | None) -> object:
     if config.budget_store is not None:
         return config.budget_store
     if shared is None:
@@ -119,7 +121,9 @@ def _shared_redis(config: RouterConfig) -> SharedRedis | None:
     return shared
 
 
-def _health(config: BreakerConfig, clock: Callable[[], float], shared: SharedRedis | None) -> Any:
+def _health(
+    config: BreakerConfig, clock: Callable[[], float], shared: SharedRedis | None
+) -> HealthRegistry:
     if shared is None:
         return HealthRegistry(config, clock=clock)
     from respan_router.redis import RedisHealthStore

@@ -30,13 +30,7 @@ _WINDOW = 60.0  # the rate limit's window: requests per minute
 class Ledger(RedisCustomers):
     """What the Redis budget store decides without I/O: the scripts' keys and arguments,
     their answers read, the outage policy, the closes kept while Redis is down (its I/O:
-    ``_budget_async`` / ``_budget_sync``).
-
-    Args:
-        redis: the Router's :class:`SharedRedis`.
-        policy: ``"fail_closed"`` or ``"fail_open"`` (what ``reserve`` does without Redis).
-        config_ttl: seconds a configuration read from Redis is reused by this process.
-        max_pending: settles and releases kept while Redis is down.
+    ``_budget_async`` / ``_budget_sync``). Its arguments: see ``RedisBudgetStore``.
     """
 
     def __init__(

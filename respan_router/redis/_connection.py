@@ -1,21 +1,7 @@
-"""The Redis connection shared by every stage that keeps state across processes.
-
-One :class:`SharedRedis` per Router holds:
-
-- the sync client (used by the sync API) and one asyncio client per event loop (used by
-  the async API). An asyncio client's connections belong to the loop that opened them,
-  so a client is never handed to another loop: each loop gets its own, made from the
-  same settings. No event loop is ever started in a thread;
-- the key layout: every key under ``prefix``; keys of one customer or one deployment
-  share a Cluster hash tag (``{...}``), so a script touching several of them runs on one
-  Redis Cluster node;
-- the outage detector (:class:`Outage`): a Redis error or timeout marks Redis as down:
-  one warning log per outage, a flag for spans (:attr:`SharedRedis.degraded`), a metric
-  counter, and for ``retry_interval`` seconds calls do not even try Redis (each stage
-  applies its failure policy at once). Then one call tries again; the first success ends
-  the outage. No restart is needed.
-
-redis-py is imported here only when a Router is given ``redis=...``.
+"""A shared Redis connection's state, with no I/O: the clients (one sync, one asyncio
+client per event loop, made on first use), the key layout (Cluster hash tags), the
+scripts' SHAs, the outage detector and the current call's batch of deferred writes. See
+``_shared`` for the whole; its commands are ``_io_async`` / ``_io_sync``.
 """
 
 from __future__ import annotations
