@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent / "respan_router"
 FILES = [
     ("cache/_lead_async.py", "cache/_lead_sync.py"),
     ("redis/_budget_async.py", "redis/_budget_sync.py"),
+    ("redis/_cache_async.py", "redis/_cache_sync.py"),
     ("execution/_hooked_async.py", "execution/_hooked_sync.py"),
     ("execution/_stream_async.py", "execution/_stream_sync.py"),
     ("execution/_walk_async.py", "execution/_walk_sync.py"),
@@ -30,6 +31,7 @@ FILES = [
 
 # Whole-word renames, async name -> sync name.
 RENAMES = {
+    "AsyncCacheOps": "SyncCacheOps",
     "AsyncIO": "SyncIO",
     "AsyncLedger": "SyncLedger",
     "AsyncStream": "SyncStream",
@@ -46,6 +48,11 @@ RENAMES = {
     "aafter": "after",
     "abatch": "batch",
     "abefore": "before",
+    "adelete": "delete",
+    "afill": "fill",
+    "aget": "get",
+    "aget_or_lease": "get_or_lease",
+    "aset": "set",
     "aclose": "close",
     "aclose_quietly": "close_quietly",
     "afill_completion": "fill_completion",
