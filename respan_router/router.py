@@ -128,17 +128,15 @@ class Router:
 
     # -- the shared, I/O-free steps ----------------------------------------------------
     def _prepare(self, stream: Any, params: dict[str, Any]) -> _Prepared:
-        """Validate the call (rendered from its prompt, if any) and look it up in the cache."""
+        """Validate the call (rendered from its prompt, if any) and look it up in the cache
+        (a stream's stored chunks are looked up by the caller: sync or async)."""
         if stream is not False:
             params["stream"] = stream
         request = self._prompts.apply(build_request(params))
         key = self._cache.key(request)
         prepared = _Prepared(request, key)
-        if key is not None:
-            if request.stream:
-                prepared.replay = self._cache.chunks(key)
-            else:
-                prepared.hit = self._cache.lookup(key)
+        if key is not None and not request.stream:
+            prepared.hit = self._cache.lookup(key)
         return prepared
 
     def _plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
@@ -169,6 +167,8 @@ class Router:
         try:
             call = self._prepare(stream, params)
             request = call.request
+            if call.key is not None and request.stream:
+                call.replay = self._cache.chunks(call.key)
             record.customer = self._budgets.admit(request)
             if self._redis is None:
                 result = self._run(call, record)
@@ -234,6 +234,8 @@ class Router:
         try:
             call = self._prepare(stream, params)
             request = call.request
+            if call.key is not None and request.stream:
+                call.replay = await self._cache.achunks(call.key)
             record.customer = await self._budgets.aadmit(request)
             if self._redis is None:
                 result = await self._arun(call, record)

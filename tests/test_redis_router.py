@@ -430,3 +430,30 @@ def test_calls_in_flight_when_redis_dies_and_returns_all_complete() -> None:
             _close(other)
         finally:
             _close(router)
+
+
+def test_the_async_api_replays_a_stored_stream_with_the_async_client(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeProvider(default=Reply("streamed once"))
+    router = _router(REDIS_URL, prefix, fake)
+    try:
+        with router.complete(model="m", messages=MESSAGES, stream=True) as first:
+            assert "".join(c.choices[0].delta.content or "" for c in first if c.choices)
+        backend = router.cache.backend
+        assert isinstance(backend, RedisCacheBackend)
+
+        def blocked(key: str) -> bytes | None:
+            raise AssertionError("the async API read Redis with the sync client")
+
+        monkeypatch.setattr(backend, "get", blocked)
+
+        async def replay() -> str:
+            stream = await router.acomplete(model="m", messages=MESSAGES, stream=True)
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+        assert asyncio.run(replay()) == "streamed once"
+        assert len(fake.calls) == 1  # the second call was the stored stream
+        assert router.cache.stats.hits == 1
+    finally:
+        _close(router)

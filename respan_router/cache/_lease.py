@@ -34,6 +34,12 @@ class LeasingBackend(CacheBackend, Protocol):
     lease_ttl: float
     poll_interval: float
 
+    async def aget(self, key: str) -> bytes | None:
+        """:meth:`get` with the async client (the async API never blocks on the store)."""
+        ...
+
+    async def adelete(self, key: str) -> None: ...
+
     def get_or_lease(self, key: str) -> bytes | Lease:
         """The stored value, or whether this process now leads (one round trip)."""
         ...

@@ -129,6 +129,22 @@ class ResponseCache:
         """Return the chunks of the stream stored under ``key``, or None (a miss)."""
         return self._get(key + _CHUNKS_SUFFIX, decode_chunks)
 
+    async def aget_chunks(self, key: str) -> list[ChatCompletionChunk] | None:
+        """:meth:`get_chunks`; a shared backend is read with its async client."""
+        backend = self.backend
+        if not isinstance(backend, LeasingBackend):
+            return self.get_chunks(key)
+        stored_key = key + _CHUNKS_SUFFIX
+        data = await backend.aget(stored_key)
+        value = None
+        if data is not None:
+            try:
+                value = decode_chunks(data)
+            except CodecError:  # as _peek: never served again
+                await backend.adelete(stored_key)
+        self.count(hit=value is not None)
+        return value
+
     def set_chunks(
         self, key: str, chunks: list[ChatCompletionChunk], ttl: float | None = None
     ) -> None:

@@ -71,6 +71,10 @@ class CacheStage:
         """The stored chunks of a completed stream (counted as a hit when found)."""
         return self.cache.get_chunks(key) or None
 
+    async def achunks(self, key: str) -> list[ChatCompletionChunk] | None:
+        """:meth:`chunks`, reading a shared store with its async client."""
+        return await self.cache.aget_chunks(key) or None
+
     def store_chunks(
         self, key: str, request: ChatRequest, chunks: list[ChatCompletionChunk]
     ) -> None:
