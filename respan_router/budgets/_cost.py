@@ -19,7 +19,7 @@ from typing import Any
 
 from respan_router.budgets._store import MICRO
 from respan_router.config import RouterConfig
-from respan_router.providers import Provider
+from respan_router.providers import PriceInfo, Provider
 
 __all__ = ["BudgetPricing", "ModelPrice", "to_micro", "to_usd"]
 
@@ -95,6 +95,8 @@ class BudgetPricing:
         }
         self._deployments = config.deployments
         self._provider = provider
+        # An optional capability of the provider, looked up once.
+        self._info_of = provider.price_info if isinstance(provider, PriceInfo) else None
         self._memo: dict[tuple[str, str], ModelPrice | None] = {}
         self._lock = threading.Lock()
 
@@ -116,8 +118,7 @@ class BudgetPricing:
         override = self._overrides.get(model) or self._overrides.get(backend)
         if override is not None:
             return override
-        info_of = getattr(self._provider, "price_info", None)
-        info = info_of(backend) if callable(info_of) else None
+        info = self._info_of(backend) if self._info_of is not None else None
         cap = info.get("max_output_tokens") if info else None
         deployment = self._deployments.get(model)
         if deployment is not None and deployment.input_cost_per_token is not None:

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from respan_router.providers._base import Provider, ProviderCall
+from respan_router.providers._base import KindPrices, PriceInfo, Provider, ProviderCall
 
 if TYPE_CHECKING:
     from respan_router.providers._lean import LEAN, LITELLM, LeanProvider
     from respan_router.providers._litellm import LiteLLMProvider
 
-__all__ = ["LEAN", "LITELLM", "LeanProvider", "LiteLLMProvider", "Provider", "ProviderCall"]
+__all__ = [
+    "LEAN",
+    "LITELLM",
+    "KindPrices",
+    "LeanProvider",
+    "LiteLLMProvider",
+    "PriceInfo",
+    "Provider",
+    "ProviderCall",
+]
 
 _LAZY = {
     "LEAN": "respan_router.providers._lean",

@@ -17,7 +17,7 @@ from respan_router._secrets import Credentials, masked_params, param_secrets
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
-__all__ = ["Provider", "ProviderCall"]
+__all__ = ["KindPrices", "PriceInfo", "Provider", "ProviderCall"]
 
 
 @dataclass(slots=True)
@@ -91,3 +91,19 @@ class Provider(Protocol):
         ...
 
     def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]: ...
+
+
+@runtime_checkable
+class PriceInfo(Protocol):
+    """A provider that knows a model's price table (optional: the litellm adapter and the
+    lean path do); budgets read the model's ``max_output_tokens`` from it."""
+
+    def price_info(self, litellm_model: str) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class KindPrices(Protocol):
+    """A provider that prices each kind of token (cached input, reasoning, ...) apart
+    (optional); routing's cost and ``request_breakdown`` use it when there."""
+
+    def prices_by_kind(self, litellm_model: str) -> dict[str, float] | None: ...

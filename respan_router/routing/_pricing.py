@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from respan_router.config import RouterConfig
-from respan_router.providers import Provider
+from respan_router.providers import KindPrices, Provider
 
 __all__ = ["Pricing"]
 
@@ -20,6 +20,8 @@ class Pricing:
     def __init__(self, config: RouterConfig, provider: Provider) -> None:
         self._config = config
         self._provider = provider
+        # An optional capability of the provider, looked up once.
+        self._by_kind = provider.prices_by_kind if isinstance(provider, KindPrices) else None
         self._memo: dict[str, tuple[float, float] | None] = {}
         self._lock = threading.Lock()
 
@@ -46,8 +48,7 @@ class Pricing:
         deployment = self._config.deployments.get(model)
         if deployment is None or deployment.input_cost_per_token is None:
             backend = litellm_model or (deployment.model if deployment else model)
-            by_kind = getattr(self._provider, "prices_by_kind", None)
-            table = by_kind(backend) if by_kind is not None else None
+            table = self._by_kind(backend) if self._by_kind is not None else None
             if table:
                 return dict(table)
         price = self.per_token(model, litellm_model)
