@@ -48,6 +48,8 @@ RENAMES = {
     "aafter": "after",
     "abatch": "batch",
     "abefore": "before",
+    "aconfigure": "configure",
+    "acustomer": "customer",
     "adelete": "delete",
     "afill": "fill",
     "aget": "get",

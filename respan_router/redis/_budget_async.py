@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from respan_router.budgets import (
     BudgetUsage,
+    CustomerBudget,
     RateDecision,
     Refusal,
     ReleaseOutcome,
@@ -20,13 +21,29 @@ from respan_router.budgets import (
 )
 from respan_router.errors import BudgetUnavailableError
 from respan_router.redis._budget_ledger import DOWN, Ledger, decision, usage_of
-from respan_router.redis._budget_scripts import RESERVE, SETTLE, USAGE
+from respan_router.redis._budget_scripts import CONFIGURE, RESERVE, SETTLE, USAGE
 
 __all__ = ["AsyncLedger"]
 
 
 class AsyncLedger(Ledger):
     """The budget store's commands (see :class:`~respan_router.budgets.BudgetStore`)."""
+
+    async def aconfigure(self, budget: CustomerBudget) -> CustomerBudget:
+        keys, args = self._configure_args(budget)
+        anchor = await self.redis.arun(lambda c: self.redis.aeval(c, CONFIGURE, keys, args), DOWN)
+        return self._configured(budget, anchor)
+
+    async def acustomer(self, customer_id: str) -> CustomerBudget | None:
+        unwritten = self._unwritten.get(customer_id)
+        if unwritten is not None and self.redis.outage.usable():
+            return await self.aconfigure(unwritten)  # set during an outage: write it now
+        fresh, known = self._fresh(customer_id)
+        if fresh:
+            return known
+        keys = [self._k(customer_id, "config"), self._k(customer_id, "anchor")]
+        found = await self.redis.arun(lambda c: c.mget(keys), DOWN)
+        return self._read(customer_id, found, known)
 
     async def areserve(self, request: ReserveRequest) -> Reservation | Refusal:
         held = (await self.ahit_and_reserve(request, None))[1]

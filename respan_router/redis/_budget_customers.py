@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 from respan_router.budgets import CustomerBudget
-from respan_router.redis._budget_scripts import CONFIGURE
 from respan_router.redis._shared import SharedRedis
 
 __all__ = ["DOWN", "RedisCustomers"]
@@ -24,7 +23,8 @@ DOWN: Any = object()  # what a guarded Redis call returns when Redis did not ans
 
 
 class RedisCustomers:
-    """The configuration half of the Redis budget store (``configure``, ``customer``)."""
+    """The configuration half of the Redis budget store, with no I/O: the per-process view
+    of the customers' budgets (its I/O, ``configure`` and ``customer``: ``_budget_async``)."""
 
     def __init__(self, redis: SharedRedis, config_ttl: float) -> None:
         self.redis = redis
@@ -35,16 +35,6 @@ class RedisCustomers:
 
     def _k(self, customer: str, *rest: str) -> str:
         return self.redis.key("budget", customer, *rest)
-
-    def configure(self, budget: CustomerBudget) -> CustomerBudget:
-        keys, args = self._configure_args(budget)
-        anchor = self.redis.run(lambda c: self.redis.eval(c, CONFIGURE, keys, args), DOWN)
-        return self._configured(budget, anchor)
-
-    async def aconfigure(self, budget: CustomerBudget) -> CustomerBudget:
-        keys, args = self._configure_args(budget)
-        anchor = await self.redis.arun(lambda c: self.redis.aeval(c, CONFIGURE, keys, args), DOWN)
-        return self._configured(budget, anchor)
 
     def _configure_args(self, budget: CustomerBudget) -> tuple[list[str], list[Any]]:
         c = budget.customer_id
@@ -67,27 +57,6 @@ class RedisCustomers:
         if known is not None and time.monotonic() - known[1] < self.config_ttl:
             return True, known[0]
         return False, None if known is None else known[0]
-
-    def customer(self, customer_id: str) -> CustomerBudget | None:
-        unwritten = self._unwritten.get(customer_id)
-        if unwritten is not None and self.redis.outage.usable():
-            return self.configure(unwritten)  # set during an outage: write it now
-        fresh, known = self._fresh(customer_id)
-        if fresh:
-            return known
-        keys = [self._k(customer_id, "config"), self._k(customer_id, "anchor")]
-        return self._read(customer_id, self.redis.run(lambda c: c.mget(keys), DOWN), known)
-
-    async def acustomer(self, customer_id: str) -> CustomerBudget | None:
-        unwritten = self._unwritten.get(customer_id)
-        if unwritten is not None and self.redis.outage.usable():
-            return await self.aconfigure(unwritten)  # set during an outage: write it now
-        fresh, known = self._fresh(customer_id)
-        if fresh:
-            return known
-        keys = [self._k(customer_id, "config"), self._k(customer_id, "anchor")]
-        found = await self.redis.arun(lambda c: c.mget(keys), DOWN)
-        return self._read(customer_id, found, known)
 
     def _read(
         self, customer_id: str, found: Any, known: CustomerBudget | None

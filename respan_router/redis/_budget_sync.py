@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from respan_router.budgets import (
     BudgetUsage,
+    CustomerBudget,
     RateDecision,
     Refusal,
     ReleaseOutcome,
@@ -21,13 +22,29 @@ from respan_router.budgets import (
 )
 from respan_router.errors import BudgetUnavailableError
 from respan_router.redis._budget_ledger import DOWN, Ledger, decision, usage_of
-from respan_router.redis._budget_scripts import RESERVE, SETTLE, USAGE
+from respan_router.redis._budget_scripts import CONFIGURE, RESERVE, SETTLE, USAGE
 
 __all__ = ["SyncLedger"]
 
 
 class SyncLedger(Ledger):
     """The budget store's commands (see :class:`~respan_router.budgets.BudgetStore`)."""
+
+    def configure(self, budget: CustomerBudget) -> CustomerBudget:
+        keys, args = self._configure_args(budget)
+        anchor = self.redis.run(lambda c: self.redis.eval(c, CONFIGURE, keys, args), DOWN)
+        return self._configured(budget, anchor)
+
+    def customer(self, customer_id: str) -> CustomerBudget | None:
+        unwritten = self._unwritten.get(customer_id)
+        if unwritten is not None and self.redis.outage.usable():
+            return self.configure(unwritten)  # set during an outage: write it now
+        fresh, known = self._fresh(customer_id)
+        if fresh:
+            return known
+        keys = [self._k(customer_id, "config"), self._k(customer_id, "anchor")]
+        found = self.redis.run(lambda c: c.mget(keys), DOWN)
+        return self._read(customer_id, found, known)
 
     def reserve(self, request: ReserveRequest) -> Reservation | Refusal:
         held = (self.hit_and_reserve(request, None))[1]
