@@ -184,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body=body,
             )
         )
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        if not _chat_route(self.path):
             self._send_json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
         model = body.get("model", "") if isinstance(body, dict) else ""
@@ -302,6 +302,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.connection.close()
+
+
+def _chat_route(path: str) -> bool:
+    """OpenAI's chat route, or Azure OpenAI's (``/openai/deployments/{name}/...``)."""
+    route = path.split("?", 1)[0].rstrip("/")
+    if route == "/v1/chat/completions":
+        return True
+    parts = route.split("/")
+    return (
+        len(parts) == 6
+        and parts[1:3] == ["openai", "deployments"]
+        and parts[4:] == ["chat", "completions"]
+    )
 
 
 def _completion(reply: Reply, model: str) -> dict[str, Any]:
