@@ -121,6 +121,13 @@ def _targets(r: dict[str, Any]) -> list[str]:
         rows.append(("lean sync / litellm.completion (client CPU)", "x", ratios["sync lean / litellm.completion"], 0.15))
         rows.append(("lean stream, fixed cost", "µs", streams["fixed_us"], 1500.0))
         rows.append(("lean stream, per chunk", "µs", streams["per_chunk_us"], 50.0))
+    for v in r.get("lean_providers", {}).values():
+        ratios, streams = v["ratios"], v["streams"]["routed, lean"]
+        name = v["name"]
+        rows.append((f"{name} lean / bare litellm (client CPU)", "x", ratios["lean / litellm.acompletion"], 0.15))
+        rows.append((f"{name} lean / bare aiohttp post (client CPU)", "x", ratios["lean / aiohttp post"], 2.5))
+        rows.append((f"{name} lean stream, fixed cost", "µs", streams["fixed_us"], 1500.0))
+        rows.append((f"{name} lean stream, per chunk", "µs", streams["per_chunk_us"], 50.0))
     lines = ["## Targets", "", "| target | limit | this run | met |", "|---|---|---|---|"]
     why: list[str] = []
     for what, unit, measured, limit in rows:
@@ -154,6 +161,23 @@ def _lean_section(v: dict[str, Any]) -> list[str]:
     lines += ["", f"1,000 concurrent routed calls on the lean path: {t['wall_s']} s wall, "
               f"{t['cpu_s']} s of client CPU, **{t['calls_per_cpu_s']:.0f} calls per CPU second**.",
               ""]  # fmt: skip
+    return lines
+
+
+def _lean_providers_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## 8. Lean dispatch per provider wire format (client CPU per call)", "",
+             "Against the local upstream speaking each provider's wire format, in another "
+             "process. See [lean dispatch](lean-dispatch.md).", ""]  # fmt: skip
+    for v in r.values():
+        base = v["non_streamed_us"]["routed, lean"]
+        lines += [f"**{v['name']}**", "", "| non-streamed call | median µs | x lean |",
+                  "|---|---|---|"]  # fmt: skip
+        for name, us in v["non_streamed_us"].items():
+            lines.append(f"| {name} | {us:.0f} | {us / base:.2f} |")
+        lines += ["", "| stream | fixed µs | µs per chunk |", "|---|---|---|"]
+        for name, s in v["streams"].items():
+            lines.append(f"| {name} | {s['fixed_us']:.0f} | {s['per_chunk_us']:.1f} |")
+        lines.append("")
     return lines
 
 
@@ -241,6 +265,8 @@ def render() -> str:
         lines.append("")
     if "lean" in r:
         lines += _lean_section(r["lean"])
+    if "lean_providers" in r:
+        lines += _lean_providers_section(r["lean_providers"])
     if "chaos" in r:
         lines += ["## Chaos (long form)", "", "```", json.dumps({k: v for k, v in r["chaos"].items()
                   if not isinstance(v, list | dict)}, indent=1), "```", ""]  # fmt: skip

@@ -96,6 +96,7 @@ class AzureDialect:
     """Builds Azure deployments (cached) and requests for the lean path."""
 
     provider = "azure"
+    streams = True
 
     def __init__(self, litellm: Any) -> None:
         from litellm.llms.azure.chat.gpt_transformation import AzureOpenAIConfig

@@ -19,6 +19,7 @@ __all__ = ["Dialect", "Dialects"]
 
 class Dialect(Protocol):
     provider: str
+    streams: bool  # False: its streamed calls go through litellm
 
     def unsupported(
         self, params: Mapping[str, Any], credentials: Mapping[str, Any]
@@ -42,9 +43,10 @@ class Dialects:
     """The dialects for one lean provider instance, made when litellm is loaded."""
 
     def __init__(self, litellm: Any) -> None:
+        from respan_router.providers._lean._anthropic import AnthropicDialect
         from respan_router.providers._lean._azure import AzureDialect
 
-        found: list[Dialect] = [AzureDialect(litellm)]
+        found: list[Dialect] = [AzureDialect(litellm), AnthropicDialect(litellm)]
         self._by_provider = {d.provider: d for d in found}
 
     def get(self, provider: str) -> Dialect | None:
@@ -55,6 +57,8 @@ class Dialects:
     ) -> tuple[Deployment, BuiltRequest] | None:
         """The deployment and request of a call this dialect covers, or None (litellm)."""
         dialect = self._by_provider[provider]
+        if stream and not dialect.streams:
+            return None
         credentials = call.credentials
         if dialect.unsupported(call.params, credentials) is not None:
             return None
