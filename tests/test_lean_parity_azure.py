@@ -402,3 +402,36 @@ async def test_usage_the_caller_did_not_ask_for(
     """Azure streams usage on its own: litellm passes it on, and so does the lean path."""
     run_both_sync(upstream, reference, lean, UNASKED_USAGE[case], stream=True)
     await run_both_async(upstream, reference, lean, UNASKED_USAGE[case], stream=True)
+
+
+IN_STREAM_ERRORS: dict[str, Behaviour] = {
+    "error-event-after-a-chunk": Raw(
+        events=[
+            _chunk({"role": "assistant", "content": "Hi"}),
+            {"error": {"message": "The server had an error", "type": "server_error", "code": None}},
+        ]
+    ),
+    "error-event-first": Raw(
+        events=[{"error": {"message": "overloaded", "type": "server_error", "code": "429"}}]
+    ),
+}
+
+
+@pytest.mark.parametrize("case", IN_STREAM_ERRORS)
+async def test_in_stream_error_event_parity(
+    upstream: FakeUpstream, reference: LiteLLMProvider, lean: LeanProvider, case: str
+) -> None:
+    run_both_sync(upstream, reference, lean, IN_STREAM_ERRORS[case], stream=True)
+    await run_both_async(upstream, reference, lean, IN_STREAM_ERRORS[case], stream=True)
+
+
+@pytest.mark.parametrize("case", IN_STREAM_ERRORS)
+async def test_in_stream_error_event_parity_openai(
+    upstream: FakeUpstream, reference: LiteLLMProvider, lean: LeanProvider, case: str
+) -> None:
+    """The openai provider reads streams the same way (litellm through the openai SDK)."""
+    from tests import test_lean_parity as generic
+
+    behaviour = IN_STREAM_ERRORS[case]
+    generic.run_both_sync(upstream, reference, lean, "openai", behaviour, stream=True)
+    await generic.run_both_async(upstream, reference, lean, "openai", behaviour, stream=True)
