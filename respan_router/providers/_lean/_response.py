@@ -169,4 +169,3 @@ class ChunkDecoder:
         if isinstance(choices, list):
             _map_finish(choices, self._finish)
         return chunk_from_dict(event)
-
