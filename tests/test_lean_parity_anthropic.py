@@ -356,3 +356,51 @@ async def test_the_span_says_lean_for_anthropic(
         if s.parent is not None
     ]
     assert paths == ["lean", "lean", "litellm"]
+
+
+def test_key_from_the_environment_parity(
+    upstream: AnthropicUpstream,
+    reference: LiteLLMProvider,
+    lean: LeanProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-the-environment")
+    results = []
+    for which in (reference, lean):
+        upstream.reset()
+        upstream.enqueue(Reply("hi"))
+        call = ProviderCall(
+            model="claude",
+            litellm_model=MODEL,
+            provider="anthropic",
+            messages=SYSTEM,
+            credentials=Credentials({"api_base": upstream.root_url}),
+            timeout=TIMEOUT,
+        )
+        out = outcome_sync(which, call)
+        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
+    check(results)
+    assert results[1][1][0][2]["x-api-key"] == "sk-ant-from-the-environment"
+
+
+def test_without_a_base_url_litellms_default_is_used(
+    lean: LeanProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from litellm.litellm_core_utils.url_utils import ensure_api_route
+
+    for name in ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    call = ProviderCall(
+        model="claude",
+        litellm_model=MODEL,
+        provider="anthropic",
+        messages=SYSTEM,
+        credentials=Credentials({"api_key": KEY}),
+    )
+    attempt = lean.attempt_for(call, stream=False)
+    assert attempt is not None
+    # litellm's main.py: the same default, through the same route helper.
+    expected = ensure_api_route("https://api.anthropic.com/v1/messages", "v1/messages")
+    assert attempt.request.url == expected == "https://api.anthropic.com/v1/messages"
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://elsewhere.test")
+    assert lean.attempt_for(call, stream=False) is None  # litellm reads it: litellm's call

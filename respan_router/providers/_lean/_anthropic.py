@@ -11,7 +11,9 @@ creation tokens in the usage) and an error status through its ``get_error_class`
 Streamed calls stay on litellm for now: its stream wrapper's chunk rules for Anthropic
 (which events become chunks, where the role and the finish reason go) are not replayed
 here. Also on litellm: JSON mode (``response_format`` becomes a tool), tool names litellm
-rewrites, images by URL (litellm fetches them), a key or base URL from the environment.
+rewrites, images by URL (litellm fetches them), a base URL from the environment. Without
+a key in the credentials, ``ANTHROPIC_API_KEY`` is read on every call, as litellm reads it;
+without a base URL, litellm's default is used.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ CREDENTIAL_KEYS = frozenset({"api_key", "api_base"})
 # The OpenAI parameters the parity tests send, and Anthropic's extended thinking.
 PARAMS = TESTED_PARAMS | {"thinking", "reasoning_effort"}
 _ENVIRONMENT = ("LITELLM_ANTHROPIC_DISABLE_URL_SUFFIX",)
-_LITELLM_SETTINGS = ("anthropic_key", "custom_prompt_dict")
+_BASE_ENVIRONMENT = ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL")
+_LITELLM_SETTINGS = ("anthropic_key", "custom_prompt_dict", "secret_manager_client")
+# litellm's Anthropic URL when no base is given (``main.py``).
+DEFAULT_URL = "https://api.anthropic.com/v1/messages"
 _REMOTE = ("http://", "https://", "file-", "gs://", "s3://")
 
 
@@ -79,10 +84,11 @@ class AnthropicDialect:
         for key in credentials:
             if key not in CREDENTIAL_KEYS:
                 return f"credential {key!r}"
-        if not isinstance(credentials.get("api_key"), str):
-            return "api_key must be given"
-        if not isinstance(credentials.get("api_base"), str):
-            return "api_base must be given"
+        api_key, api_base = credentials.get("api_key"), credentials.get("api_base")
+        if api_key is not None and not isinstance(api_key, str):
+            return "api_key is not a string"
+        if api_base is not None and not isinstance(api_base, str):
+            return "api_base is not a string"
         if any(name in os.environ for name in _ENVIRONMENT):
             return "an Anthropic setting in the environment"
         if any(getattr(self._litellm, name, None) for name in _LITELLM_SETTINGS):
@@ -90,10 +96,21 @@ class AnthropicDialect:
         return None
 
     def deployment(self, litellm_model: str, credentials: Mapping[str, Any]) -> Deployment | None:
-        key = (litellm_model, credentials.get("api_key"), credentials.get("api_base"))
+        """The deployment, with the key and base URL litellm would use; None when litellm
+        would take either from somewhere the lean path does not read."""
+        environ = os.environ
+        api_key = credentials.get("api_key") or environ.get("ANTHROPIC_API_KEY")
+        api_base = credentials.get("api_base")
+        if api_base is None:
+            if any(name in environ for name in _BASE_ENVIRONMENT):
+                return None
+            api_base = DEFAULT_URL
+        if not api_key:
+            return None  # litellm looks further (an auth token, workload identity)
+        key = (litellm_model, api_key, api_base)
         if key in self._by_key:
             return self._by_key[key]
-        found = self._build(litellm_model, str(key[1]), str(key[2]))
+        found = self._build(litellm_model, api_key, api_base)
         if len(self._by_key) < _CACHE_LIMIT:
             self._by_key[key] = found
         return found
