@@ -126,7 +126,14 @@ def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
 
 @pytest.fixture(autouse=True)
 def _no_azure_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AZURE_AD_TOKEN", "AZURE_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_TENANT_ID"):
+    for name in (
+        "AZURE_AD_TOKEN",
+        "AZURE_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_TENANT_ID",
+        "AZURE_API_VERSION",
+        "AZURE_API_BASE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -307,7 +314,6 @@ def test_unproven_azure_calls_go_through_litellm(
 
     key = {"api_key": "k", "api_base": base, "api_version": "2024-10-21"}
     cases = [
-        call(**{k: v for k, v in key.items() if k != "api_version"}),  # version from litellm
         call(**key, azure_ad_token="t"),  # both: the SDK picks
         call(**{**key, "api_base": base + "/openai/deployments/x"}),  # a deployment URL
         call(**{k: v for k, v in key.items() if k != "api_key"}, azure_ad_token="oidc/x"),
@@ -435,3 +441,45 @@ async def test_in_stream_error_event_parity_openai(
     behaviour = IN_STREAM_ERRORS[case]
     generic.run_both_sync(upstream, reference, lean, "openai", behaviour, stream=True)
     await generic.run_both_async(upstream, reference, lean, "openai", behaviour, stream=True)
+
+
+@pytest.mark.parametrize(
+    ("given", "environment"),
+    [
+        ({"api_base", "api_key"}, {}),  # litellm's default api-version
+        ({"api_base", "api_key"}, {"AZURE_API_VERSION": "2024-06-01"}),
+        ({"api_base", "api_version"}, {"AZURE_OPENAI_API_KEY": "azure-key-from-env"}),
+        ({"api_base", "api_version"}, {"AZURE_API_KEY": "azure-key-from-env-2"}),
+        (
+            set(),
+            {"AZURE_API_KEY": "k-env", "AZURE_API_BASE": "", "AZURE_API_VERSION": "2024-06-01"},
+        ),
+    ],
+    ids=["default-version", "env-version", "env-openai-key", "env-key", "all-from-env"],
+)
+def test_settings_from_the_environment_parity(
+    upstream: FakeUpstream,
+    reference: LiteLLMProvider,
+    lean: LeanProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    given: set[str],
+    environment: dict[str, str],
+) -> None:
+    base = f"http://127.0.0.1:{upstream.port}"
+    full = {"api_key": "azure-key-given", "api_base": base, "api_version": "2024-10-21"}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value or base)
+    results = []
+    for which in (reference, lean):
+        upstream.reset()
+        call = ProviderCall(
+            model="smart",
+            litellm_model="azure/my-gpt4o",
+            provider="azure",
+            messages=MESSAGES,
+            credentials=Credentials({k: v for k, v in full.items() if k in given}),
+            timeout=TIMEOUT,
+        )
+        out = outcome_sync(which, call, stream=False)
+        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
+    check(results)

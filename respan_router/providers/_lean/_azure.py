@@ -8,10 +8,12 @@ OpenAI's JSON with Azure's content-filter fields, read by
 ``convert_to_model_response_object``. An error status becomes ``AzureOpenAIError`` with the
 SDK's message, then litellm's ``exception_type``.
 
-Only what the parity tests cover takes this path: an explicit ``api_base`` (no path),
-``api_version`` and either ``api_key`` or ``azure_ad_token`` (not an ``oidc/`` one), a
-model litellm does not route to its o-series or GPT-5 handlers, and no Azure setting in
-the environment that litellm would read on top of them. Anything else goes through litellm.
+Only what the parity tests cover takes this path: an ``api_base`` (no path), an
+``api_version`` and either a key or an ``azure_ad_token`` (not an ``oidc/`` one), each given
+or found in the environment as litellm finds it (``AZURE_API_BASE``, ``AZURE_API_VERSION``
+else litellm's default version, ``AZURE_OPENAI_API_KEY`` / ``AZURE_API_KEY``), a model
+litellm does not route to its o-series or GPT-5 handlers, and no Entra ID setting in the
+environment. Anything else goes through litellm.
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ _ENVIRONMENT = (
     "AZURE_USERNAME",
     "AZURE_PASSWORD",
 )
-_LITELLM_SETTINGS = ("api_version", "azure_key", "enable_azure_ad_token_refresh")
+_LITELLM_SETTINGS = (
+    "api_version",
+    "azure_key",
+    "enable_azure_ad_token_refresh",
+    "secret_manager_client",
+)
 
 
 class _AzureConfig:
@@ -116,13 +123,11 @@ class AzureDialect:
         for key in credentials:
             if key not in CREDENTIAL_KEYS:
                 return f"credential {key!r}"
-        if not credentials.get("api_base") or not credentials.get("api_version"):
-            return "api_base and api_version must be given"
-        api_key, token = credentials.get("api_key"), credentials.get("azure_ad_token")
-        if (api_key is None) == (token is None):
-            return "exactly one of api_key and azure_ad_token"
-        if not isinstance(api_key or token, str):
-            return "a credential that is not a string"
+        for key in CREDENTIAL_KEYS:
+            value = credentials.get(key)
+            if value is not None and not isinstance(value, str):
+                return "a credential that is not a string"
+        token = credentials.get("azure_ad_token")
         if isinstance(token, str) and token.startswith("oidc/"):
             return "an OIDC token is exchanged by litellm"
         environ = os.environ
@@ -134,25 +139,43 @@ class AzureDialect:
         return None
 
     def deployment(self, litellm_model: str, credentials: Mapping[str, Any]) -> Deployment | None:
-        key = (
-            litellm_model,
-            credentials.get("api_key"),
-            credentials.get("azure_ad_token"),
-            credentials.get("api_base"),
-            credentials.get("api_version"),
+        """The deployment, with what litellm would resolve from the environment (read on
+        every call); None when the result is not one the parity tests cover."""
+        environ = os.environ
+        token = credentials.get("azure_ad_token")
+        api_key = (
+            credentials.get("api_key")
+            or environ.get("AZURE_OPENAI_API_KEY")
+            or environ.get("AZURE_API_KEY")
         )
+        if (api_key is None) == (token is None):
+            return None  # neither (litellm mints a token) or both (the SDK picks)
+        api_base = credentials.get("api_base") or environ.get("AZURE_API_BASE")
+        api_version = (
+            credentials.get("api_version")
+            or environ.get("AZURE_API_VERSION")
+            or self._litellm.AZURE_DEFAULT_API_VERSION
+        )
+        if not api_base or not api_version:
+            return None
+        key = (litellm_model, api_key, token, api_base, api_version)
         if key in self._by_key:
             return self._by_key[key]
-        found = self._build(litellm_model, credentials)
+        found = self._build(litellm_model, api_key, token, str(api_base), str(api_version))
         if len(self._by_key) < _CACHE_LIMIT:
             self._by_key[key] = found
         return found
 
-    def _build(self, litellm_model: str, credentials: Mapping[str, Any]) -> Deployment | None:
+    def _build(
+        self,
+        litellm_model: str,
+        api_key: str | None,
+        token: str | None,
+        api_base: str,
+        api_version: str,
+    ) -> Deployment | None:
         litellm = self._litellm
         model = litellm_model.removeprefix("azure/")
-        api_base = str(credentials["api_base"])
-        api_version = str(credentials["api_version"])
         parts = urllib.parse.urlsplit(api_base)
         if parts.scheme not in ("http", "https") or parts.path.strip("/") or parts.query:
             return None  # a base URL with a path (a gateway, a deployment URL): litellm's
@@ -172,17 +195,16 @@ class AzureDialect:
             f"/chat/completions?{urllib.parse.urlencode({'api-version': api_version})}"
         )
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        token = credentials.get("azure_ad_token")
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         else:
-            headers["api-key"] = str(credentials["api_key"])
+            headers["api-key"] = str(api_key)
         return Deployment(
             provider="azure",
             model=model,
             config=_AzureConfig(config, api_version),
             url=url,
-            api_key=None if token is not None else str(credentials["api_key"]),
+            api_key=None if token is not None else api_key,
             api_base=api_base,
             headers=headers,
             sdk_shaped=True,
