@@ -19,6 +19,7 @@ ALL = [
     "overhead",
     "litellm_path",
     "lean",
+    "lean_providers",
     "cache",
     "import_time",
     "concurrency",

@@ -184,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body=body,
             )
         )
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        if not self._routed(self.path):
             self._send_json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
         model = body.get("model", "") if isinstance(body, dict) else ""
@@ -203,10 +203,23 @@ class _Handler(BaseHTTPRequestHandler):
             elif isinstance(body, dict) and body.get("stream"):
                 self._send_stream(behaviour, body)
             else:
-                self._send_json(200, _completion(behaviour, model))
+                self._send_json(200, self._completion(behaviour, model))
         except (_Disconnected, OSError):
             upstream._count_disconnect()
             self.close_connection = True
+
+    # -- the wire format (overridden for other providers' formats) ---------------------------
+
+    done_line = b"data: [DONE]\n\n"
+
+    def _routed(self, path: str) -> bool:
+        return _chat_route(path)
+
+    def _completion(self, reply: Reply, model: str) -> dict[str, Any]:
+        return _completion(reply, model)
+
+    def _frame(self, event: dict[str, Any]) -> bytes:
+        return f"data: {json.dumps(event)}\n\n".encode()
 
     def do_GET(self) -> None:
         self._send_json(404, {"error": {"message": "not found", "code": None}})
@@ -258,11 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
             wait = reply.first_chunk_delay if i == 0 else reply.chunk_delay
             if wait:
                 self._wait_watching_client(wait)
-            self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+            self._write_chunk(self._frame(event))
         if reply.break_after is not None and reply.break_after <= len(events):
             self._abort()
             return
-        self._write_chunk(b"data: [DONE]\n\n")
+        if self.done_line:
+            self._write_chunk(self.done_line)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
         upstream._count_stream_completed()
@@ -302,6 +316,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.connection.close()
+
+
+def _chat_route(path: str) -> bool:
+    """OpenAI's chat route, or Azure OpenAI's (``/openai/deployments/{name}/...``)."""
+    route = path.split("?", 1)[0].rstrip("/")
+    if route == "/v1/chat/completions":
+        return True
+    parts = route.split("/")
+    return (
+        len(parts) == 6
+        and parts[1:3] == ["openai", "deployments"]
+        and parts[4:] == ["chat", "completions"]
+    )
 
 
 def _completion(reply: Reply, model: str) -> dict[str, Any]:
@@ -537,13 +564,14 @@ class FakeUpstream:
         self._closing = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.handler: type[_Handler] = _Handler
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeUpstream:
         if self._server is not None:
             return self
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), self.handler)
         server.upstream = self
         self._server = server
         self._closing.clear()

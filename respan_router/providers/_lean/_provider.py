@@ -19,6 +19,7 @@ from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean import _async_calls, _sync_calls
 from respan_router.providers._lean._async_transport import AsyncTransport
 from respan_router.providers._lean._deployment import DeploymentCache
+from respan_router.providers._lean._dialects import Dialects
 from respan_router.providers._lean._request import LeanUnsupported, build_request
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._support import (
@@ -53,6 +54,7 @@ class LeanProvider:
         self._ready: bool | None = None
         self._lock = threading.Lock()
         self._deployments: DeploymentCache | None = None
+        self._dialects: Dialects | None = None
         self._finish: Callable[[str], str] | None = None
         self._async = AsyncTransport()
         self._sync = SyncTransport()
@@ -72,6 +74,7 @@ class LeanProvider:
                         from litellm.litellm_core_utils.core_helpers import map_finish_reason
 
                         self._deployments = DeploymentCache(litellm)
+                        self._dialects = Dialects(litellm)
                         self._finish = map_finish_reason
                     else:
                         _log.info("lean dispatch off: litellm outside the tested range")
@@ -109,6 +112,12 @@ class LeanProvider:
             return None
         deployments = self._deployments
         assert deployments is not None and self._finish is not None
+        assert self._dialects is not None
+        if self._dialects.get(call.provider) is not None:
+            prepared = self._dialects.prepare(call.provider, call, stream=stream)
+            if prepared is None:
+                return None
+            return Attempt(litellm, call, prepared[0], prepared[1], self._finish)
         deployment = deployments.get(call.litellm_model, call.provider, call.credentials)
         if deployment is None:
             return None

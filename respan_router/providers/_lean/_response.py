@@ -10,6 +10,7 @@ dictionary the litellm path converts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,7 @@ def _transformed(
 class ChunkDecoder:
     """Turns one stream's SSE ``data:`` payloads into chunks, as litellm decodes them."""
 
-    __slots__ = ("_finish", "_model", "_parser", "_usage")
+    __slots__ = ("_config", "_finish", "_model", "_parser", "_sdk_errors", "_usage")
 
     def __init__(
         self,
@@ -133,6 +134,10 @@ class ChunkDecoder:
         self._model = model
         self._finish = finish
         self._usage = usage
+        # litellm reads these providers' streams through the openai SDK, which raises on an
+        # ``error`` event (a server error, as the router maps it): so does the decoder.
+        self._sdk_errors = deployment.sdk_shaped
+        self._config = deployment.config
         self._parser: Callable[[dict[str, Any]], Any] | None = None
         if not deployment.plain_stream:
             iterator = deployment.config.get_model_response_iterator(
@@ -143,6 +148,10 @@ class ChunkDecoder:
     def decode(self, event: dict[str, Any]) -> ChatCompletionChunk | None:
         """The chunk of one event; None for an event litellm does not pass on (a usage-only
         chunk the caller did not ask for with ``stream_options.include_usage``)."""
+        if self._sdk_errors and event.get("error"):
+            raise self._config.get_error_class(
+                error_message=json.dumps({"error": event["error"]}), status_code=500, headers={}
+            )
         if self._parser is not None:
             had_choices = bool(event.get("choices"))
             parsed = self._parser(event)

@@ -57,5 +57,7 @@ class Attempt:
     @property
     def wants_usage(self) -> bool:
         """Whether the caller asked for the usage chunk (litellm drops it otherwise)."""
+        if getattr(self.deployment.config, "passes_usage_on", False):
+            return True  # litellm passes on whatever usage the provider streams
         options = self.call.params.get("stream_options")
         return bool(isinstance(options, dict) and options.get("include_usage"))

@@ -1,0 +1,206 @@
+"""Anthropic's Messages API on the lean path: non-streamed calls, as litellm's handler sends them.
+
+litellm's Anthropic handler builds a call in this order, and so does this module: the
+config's ``map_openai_params``, ``validate_environment`` with the call's messages and
+parameters (the ``x-api-key``, ``anthropic-version`` and any ``anthropic-beta`` headers the
+request needs), ``transform_request``, then the beta-header filter and the beta-gated body
+strip; the URL is the base with ``/v1/messages`` ensured. The reply goes through the
+config's ``transform_response`` (system prompt, tools, thinking blocks, cache read and
+creation tokens in the usage) and an error status through its ``get_error_class``.
+
+Streamed calls stay on litellm for now: its stream wrapper's chunk rules for Anthropic
+(which events become chunks, where the role and the finish reason go) are not replayed
+here. Also on litellm: JSON mode (``response_format`` becomes a tool), tool names litellm
+rewrites, images by URL (litellm fetches them), a base URL from the environment. Without
+a key in the credentials, ``ANTHROPIC_API_KEY`` is read on every call, as litellm reads it;
+without a base URL, litellm's default is used.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from respan_router._json import compact_encoder
+from respan_router.providers._lean._deployment import Deployment
+from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
+from respan_router.providers._lean._support import TESTED_PARAMS
+
+__all__ = ["AnthropicDialect"]
+
+_encode = compact_encoder()
+_CACHE_LIMIT = 1024
+CREDENTIAL_KEYS = frozenset({"api_key", "api_base"})
+# The OpenAI parameters the parity tests send, and Anthropic's extended thinking.
+PARAMS = TESTED_PARAMS | {"thinking", "reasoning_effort"}
+_ENVIRONMENT = ("LITELLM_ANTHROPIC_DISABLE_URL_SUFFIX",)
+_BASE_ENVIRONMENT = ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL")
+_LITELLM_SETTINGS = ("anthropic_key", "custom_prompt_dict", "secret_manager_client")
+# litellm's Anthropic URL when no base is given (``main.py``).
+DEFAULT_URL = "https://api.anthropic.com/v1/messages"
+_REMOTE = ("http://", "https://", "file-", "gs://", "s3://")
+
+
+def _remote_media(messages: list[dict[str, Any]]) -> bool:
+    """Whether a message points at an image or file by URL (litellm would fetch it)."""
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") == "text":
+                continue
+            for value in part.values():
+                if isinstance(value, dict):
+                    value = value.get("url") or value.get("file_data") or value.get("file_id")
+                if isinstance(value, str) and value.startswith(_REMOTE):
+                    return True
+    return False
+
+
+class AnthropicDialect:
+    """Builds Anthropic deployments (cached) and non-streamed requests for the lean path."""
+
+    provider = "anthropic"
+    streams = False
+
+    def __init__(self, litellm: Any) -> None:
+        from litellm.llms.anthropic.chat.transformation import AnthropicConfig
+
+        self._litellm = litellm
+        self._config_class = AnthropicConfig
+        self._by_key: dict[tuple[Any, ...], Deployment | None] = {}
+
+    def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
+        """Why a call's parameters, credentials or environment keep it on litellm, or None."""
+        for key, value in params.items():
+            if key == "extra_headers":
+                if value is not None and not isinstance(value, Mapping):
+                    return "extra_headers is not a mapping"
+            elif key not in PARAMS:
+                return f"parameter {key!r}"
+        for key in credentials:
+            if key not in CREDENTIAL_KEYS:
+                return f"credential {key!r}"
+        api_key, api_base = credentials.get("api_key"), credentials.get("api_base")
+        if api_key is not None and not isinstance(api_key, str):
+            return "api_key is not a string"
+        if api_base is not None and not isinstance(api_base, str):
+            return "api_base is not a string"
+        if any(name in os.environ for name in _ENVIRONMENT):
+            return "an Anthropic setting in the environment"
+        if any(getattr(self._litellm, name, None) for name in _LITELLM_SETTINGS):
+            return "a litellm-wide Anthropic setting"
+        return None
+
+    def deployment(self, litellm_model: str, credentials: Mapping[str, Any]) -> Deployment | None:
+        """The deployment, with the key and base URL litellm would use; None when litellm
+        would take either from somewhere the lean path does not read."""
+        environ = os.environ
+        api_key = credentials.get("api_key") or environ.get("ANTHROPIC_API_KEY")
+        api_base = credentials.get("api_base")
+        if api_base is None:
+            if any(name in environ for name in _BASE_ENVIRONMENT):
+                return None
+            api_base = DEFAULT_URL
+        if not api_key:
+            return None  # litellm looks further (an auth token, workload identity)
+        key = (litellm_model, api_key, api_base)
+        if key in self._by_key:
+            return self._by_key[key]
+        found = self._build(litellm_model, api_key, api_base)
+        if len(self._by_key) < _CACHE_LIMIT:
+            self._by_key[key] = found
+        return found
+
+    def _build(self, litellm_model: str, api_key: str, api_base: str) -> Deployment | None:
+        from litellm.litellm_core_utils.url_utils import ensure_api_route
+
+        model = litellm_model.removeprefix("anthropic/")
+        try:
+            config = self._config_class()
+            supported = frozenset(config.get_supported_openai_params(model))
+            url = ensure_api_route(api_base, "v1/messages")
+        except Exception:
+            return None
+        return Deployment(
+            provider="anthropic",
+            model=model,
+            config=config,
+            url=str(url),
+            api_key=api_key,
+            api_base=str(url),
+            headers={},
+            sdk_shaped=False,
+            supported=supported,
+            plain_response=False,
+            plain_stream=False,
+            stream_false_in_body=False,
+        )
+
+    def build_request(
+        self,
+        deployment: Deployment,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        *,
+        stream: bool,
+    ) -> BuiltRequest:
+        """The headers and body litellm's Anthropic handler sends for this call.
+
+        Raises:
+            LeanUnsupported: a stream, JSON mode, rewritten tool names or remote media.
+        """
+        from litellm.anthropic_beta_gated_fields import strip_beta_gated_request_body
+        from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
+
+        if stream:
+            raise LeanUnsupported("Anthropic streams go through litellm")
+        if _remote_media(messages):
+            raise LeanUnsupported("media by URL: litellm fetches it")
+        config, model = deployment.config, deployment.model
+        extra_headers = params.get("extra_headers")
+        openai_params = {k: v for k, v in params.items() if k != "extra_headers"}
+        mapped: dict[str, Any] = config.map_openai_params(
+            non_default_params=openai_params, optional_params={}, model=model, drop_params=False
+        )
+        if "json_mode" in mapped or "fake_stream" in mapped:
+            raise LeanUnsupported("JSON mode is translated by litellm's handler")
+        messages = copy.deepcopy(messages)
+        optional = {**mapped, "is_vertex_request": False}
+        litellm_params: dict[str, Any] = {}
+        headers = config.validate_environment(
+            api_key=deployment.api_key,
+            headers=dict(extra_headers) if extra_headers else {},
+            model=model,
+            messages=messages,
+            optional_params=optional,
+            litellm_params=litellm_params,
+            api_base=deployment.api_base,
+        )
+        data = config.transform_request(
+            model=model,
+            messages=messages,
+            optional_params=optional,
+            litellm_params=litellm_params,
+            headers=headers,
+        )
+        if litellm_params:
+            raise LeanUnsupported("tool names rewritten: the reply needs litellm's map")
+        headers, data = update_request_with_filtered_beta(
+            headers=headers, request_data=data, provider="anthropic", api_base=deployment.api_base
+        )
+        data = dict(
+            strip_beta_gated_request_body(
+                data, headers, drop_params=None, model=model, provider="anthropic"
+            )
+        )
+        return BuiltRequest(
+            url=deployment.url,
+            headers=headers,
+            body=_encode(data).encode(),
+            data=data,
+            optional_params=mapped,
+        )
