@@ -103,7 +103,7 @@ WIRES = {
 
 def _routers(wire: Wire, root: str) -> tuple[Any, Any, Any]:
     from respan_router import Router
-    from respan_router.providers.lean import LeanProvider
+    from respan_router.providers import LeanProvider
 
     provider_name = wire.model.split("/", 1)[0]
     providers = {provider_name: wire.settings(root)}

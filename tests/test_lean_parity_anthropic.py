@@ -18,9 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from respan_router import Router
 from respan_router._secrets import Credentials
 from respan_router.errors import RouterError
-from respan_router.providers.base import ProviderCall
-from respan_router.providers.lean import LEAN, LITELLM, LeanProvider
-from respan_router.providers.litellm import LiteLLMProvider
+from respan_router.providers import LEAN, LITELLM, LeanProvider, LiteLLMProvider, ProviderCall
 from tests.test_lean_parity import FAULTS, TIMEOUT, TOOLS, error_view, seen
 from tests.upstream import Behaviour, Error, Raw, Reply
 from tests.upstream_anthropic import AnthropicUpstream
