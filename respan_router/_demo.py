@@ -90,7 +90,7 @@ def span_tree(spans: Sequence[Any]) -> list[str]:
 
 def main(argv: Sequence[str] = ()) -> int:
     if list(argv) not in ([], ["demo"]):
-        print("usage: python -m respan_router demo")
+        print("usage: python -m respan_router demo | serve --config FILE")
         return 2
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor

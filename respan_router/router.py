@@ -17,7 +17,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router import budgets
@@ -85,13 +84,7 @@ class Router:
         cls, source: str | os.PathLike[str] | Mapping[str, Any], **overrides: Any
     ) -> Router:
         """Build a Router from a YAML/JSON/TOML file or a mapping; keywords override it."""
-        if isinstance(source, Mapping):
-            values = dict(source)
-        else:
-            values = load_config_file(source)
-            folder = values.get("prompts_dir")
-            if isinstance(folder, str):  # relative to the configuration file
-                values["prompts_dir"] = Path(source).parent / folder
+        values = dict(source) if isinstance(source, Mapping) else load_config_file(source)
         return cls(values, **overrides)
 
     @property
