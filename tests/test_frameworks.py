@@ -3,12 +3,15 @@
 plain OpenAI client pointed at the upstream (the baseline that proves the scenario).
 
 Needs the ``frameworks`` extra (``pip install -e ".[frameworks]"``); each test is
-skipped when its framework is not installed.
+skipped when its framework is not installed, unless ``RESPAN_REQUIRE_FRAMEWORKS=1`` (CI)
+makes a missing framework a failure.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,13 @@ from tests.upstream import FakeUpstream, Reply
 pytestmark = pytest.mark.frameworks
 
 KEY = "sk-frameworks-0123456789"
+
+
+def _need(module: str) -> Any:
+    """The framework's module; skipped when absent (a failure when CI requires it)."""
+    if os.environ.get("RESPAN_REQUIRE_FRAMEWORKS") == "1":
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
 
 
 @dataclass
@@ -66,7 +76,7 @@ class User(pydantic.BaseModel):
 
 # -- instructor ------------------------------------------------------------------------
 def test_instructor_extracts_and_reasks(clients: Clients, upstream: FakeUpstream) -> None:
-    instructor = pytest.importorskip("instructor")
+    instructor = _need("instructor")
     client = instructor.from_openai(clients.sync)
     upstream.enqueue(_tool_reply("User", {"name": "Ann", "age": 31}))
     user = client.chat.completions.create(
@@ -92,7 +102,7 @@ def test_instructor_extracts_and_reasks(clients: Clients, upstream: FakeUpstream
 
 # -- langchain-openai ------------------------------------------------------------------
 def _chat_openai(clients: Clients) -> Any:
-    chat_models = pytest.importorskip("langchain_openai")
+    chat_models = _need("langchain_openai")
     return chat_models.ChatOpenAI(
         model=clients.model,
         api_key=KEY,
@@ -132,7 +142,7 @@ async def test_langchain_invoke_stream_tools_structured(
 
 # -- openai-agents ---------------------------------------------------------------------
 def _agent(clients: Clients) -> Any:
-    agents = pytest.importorskip("agents")
+    agents = _need("agents")
     agents.set_tracing_disabled(True)  # no export to the hosted tracing service
 
     @agents.function_tool
@@ -173,7 +183,7 @@ class City(pydantic.BaseModel):
 
 
 def _pydantic_agent(clients: Clients) -> Any:
-    pydantic_ai = pytest.importorskip("pydantic_ai")
+    pydantic_ai = _need("pydantic_ai")
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
 
