@@ -56,12 +56,11 @@ _INTERNAL = orjson.dumps(
 )
 
 
-def _raw(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-
-
-async def _respond(send: Send, status: int, headers: Any, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": _raw(headers)})
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    headers = [*headers, (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -107,14 +106,14 @@ class RouterApp:
     def __repr__(self) -> str:  # never the keys
         return f"RouterApp(api_keys={len(self._keys)})"
 
-    def _authorized(self, headers: list[tuple[str, str]]) -> bool:
+    def _authorized(self, headers: list[tuple[bytes, bytes]]) -> bool:
         if not self._keys:
             return True
-        given = next((v for k, v in headers if k == "authorization"), "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        given = next((v for k, v in headers if k.lower() == b"authorization"), b"")
+        scheme, _, token = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not token.strip():
             return False
-        presented = token.strip().encode()
+        presented = token.strip()
         return any(hmac.compare_digest(presented, key) for key in self._keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -125,7 +124,7 @@ class RouterApp:
             return
         if scope["type"] != "http":
             return
-        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
         if not self._authorized(headers):
             await _respond(send, 401, JSON_HEADERS, _UNAUTHORIZED)
             return
@@ -139,15 +138,14 @@ class RouterApp:
                 await _respond(send, 500, JSON_HEADERS, _INTERNAL)
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[str, str]]
+        self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]
     ) -> None:
-        forwarded = [(k, v) for k, v in headers if k != "authorization"]
         try:
             call = read_call(
                 scope["method"],
                 scope["path"],
                 scope.get("query_string", b""),
-                forwarded,
+                headers,
                 await _body(receive),
             )
             if call.kind == "models":
@@ -165,7 +163,7 @@ class RouterApp:
     async def _stream(self, receive: Receive, send: Send, stream: Any) -> None:
         """Send a stream's events until it ends or the client goes away."""
         try:
-            start = {"type": "http.response.start", "status": 200, "headers": _raw(SSE_HEADERS)}
+            start = {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS}
             await send(start)
             pump = asyncio.ensure_future(_pump(send, stream))
             gone = asyncio.ensure_future(_disconnected(receive))

@@ -81,12 +81,12 @@ def error_json(error: RouterError) -> bytes:
     return orjson.dumps({"error": error_body(error)})
 
 
-def error_headers(error: RouterError) -> list[tuple[str, str]]:
+def error_headers(error: RouterError) -> list[tuple[bytes, bytes]]:
     """``content-type``, and ``retry-after`` / ``retry-after-ms`` when the wait is known."""
-    headers = [("content-type", "application/json")]
+    headers = [(b"content-type", b"application/json")]
     cause = _cause(error)
     wait = cause.retry_after if isinstance(cause, RateLimitError) else None
     if wait is not None and wait >= 0:
-        headers.append(("retry-after", str(math.ceil(wait))))
-        headers.append(("retry-after-ms", str(round(wait * 1000))))
+        headers.append((b"retry-after", b"%d" % math.ceil(wait)))
+        headers.append((b"retry-after-ms", b"%d" % round(wait * 1000)))
     return headers

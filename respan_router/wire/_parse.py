@@ -13,6 +13,7 @@ parameter is read: a non-empty query is refused rather than dropped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,18 +31,18 @@ __all__ = ["WireCall", "read_call"]
 # What an HTTP client sets for itself: never a parameter of the call, never forwarded.
 _CLIENT_HEADERS = frozenset(
     {
-        "authorization",
-        "host",
-        "content-length",
-        "content-type",
-        "accept",
-        "accept-encoding",
-        "connection",
-        "user-agent",
-        "openai-organization",
-        "openai-project",
-        "idempotency-key",
-        "transfer-encoding",
+        b"authorization",
+        b"host",
+        b"content-length",
+        b"content-type",
+        b"accept",
+        b"accept-encoding",
+        b"connection",
+        b"user-agent",
+        b"openai-organization",
+        b"openai-project",
+        b"idempotency-key",
+        b"transfer-encoding",
     }
 )
 
@@ -68,26 +69,27 @@ def _route(method: str, path: str) -> Literal["chat", "models"]:
     return kind
 
 
-def _forwarded(headers: Any) -> dict[str, str]:
-    return {
-        name: value
-        for name, value in headers
-        if name.lower() not in _CLIENT_HEADERS and not name.lower().startswith("x-stainless-")
-    }
+def _forwarded(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    forwarded: dict[str, str] = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered not in _CLIENT_HEADERS and not lowered.startswith(b"x-stainless-"):
+            forwarded[name.decode("latin-1")] = value.decode("latin-1")
+    return forwarded
 
 
 def read_call(
     method: str,
     path: str,
     query: str | bytes,
-    headers: Any,
+    headers: Iterable[tuple[bytes, bytes]],
     body: bytes,
     timeout: float | None = None,
 ) -> WireCall:
     """The call one request asks for.
 
     Args:
-        headers: ``(name, value)`` string pairs.
+        headers: ``(name, value)`` pairs as bytes (the raw headers of httpx, ASGI's).
         timeout: the client's read timeout, seconds per attempt (None: the Router's).
 
     Raises:

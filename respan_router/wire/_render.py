@@ -22,26 +22,39 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DONE",
+    "JSON_HEADERS",
     "SSE_HEADERS",
     "completion_json",
     "event",
+    "json_headers",
     "models_json",
     "stream_error_event",
 ]
 
 DONE = b"data: [DONE]\n\n"
-JSON_HEADERS = [("content-type", "application/json")]
-SSE_HEADERS = [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+]
+
+
+def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers of a JSON answer: its type and length."""
+    return [*JSON_HEADERS, (b"content-length", b"%d" % len(body))]
 
 
 def completion_json(answer: BaseModel) -> bytes:
-    """A completion as the upstream sent it, with the router's extra fields."""
-    return answer.model_dump_json(exclude_unset=True, warnings=False).encode()
+    """A completion as the upstream sent it (the fields it set), with the router's extra
+    fields; pydantic's serializer called directly (``model_dump_json`` less its wrapper)."""
+    out: bytes = answer.__pydantic_serializer__.to_json(answer, exclude_unset=True, warnings=False)
+    return out
 
 
 def event(chunk: BaseModel) -> bytes:
     """One stream chunk as a server-sent event."""
-    return b"data: " + chunk.model_dump_json(exclude_unset=True, warnings=False).encode() + b"\n\n"
+    data = chunk.__pydantic_serializer__.to_json(chunk, exclude_unset=True, warnings=False)
+    return b"data: " + data + b"\n\n"
 
 
 def stream_error_event(error: RouterError) -> bytes:

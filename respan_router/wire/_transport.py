@@ -29,10 +29,10 @@ from respan_router.wire._errors import ERROR_KEY, error_headers, error_json
 from respan_router.wire._parse import WireCall, read_call
 from respan_router.wire._render import (
     DONE,
-    JSON_HEADERS,
     SSE_HEADERS,
     completion_json,
     event,
+    json_headers,
     models_json,
     stream_error_event,
 )
@@ -51,30 +51,30 @@ def http_module() -> Any:
 
 def _read(request: Any, body: bytes) -> WireCall:
     timeout = (request.extensions.get("timeout") or {}).get("read")
-    return read_call(
-        request.method, request.url.path, request.url.query, request.headers.items(), body, timeout
-    )
+    url = request.url
+    return read_call(request.method, url.path, url.query, request.headers.raw, body, timeout)
+
+
+def _json(h: Any, request: Any, status: int, headers: Any, body: bytes, **kw: Any) -> Any:
+    # A ByteStream and raw headers: httpx's own encoding of ``content=`` costs ~7x more.
+    return h.Response(status, headers=headers, stream=h.ByteStream(body), request=request, **kw)
 
 
 def _failed(h: Any, request: Any, error: RouterError) -> Any:
     request.extensions[ERROR_KEY] = error
-    return h.Response(
-        error.status_code,
-        headers=error_headers(error),
-        content=error_json(error),
-        request=request,
-        extensions={ERROR_KEY: error},
-    )
+    body = error_json(error)
+    headers = [*error_headers(error), (b"content-length", b"%d" % len(body))]
+    return _json(h, request, error.status_code, headers, body, extensions={ERROR_KEY: error})
 
 
 def _answer(h: Any, request: Any, call: WireCall, result: Any, stream: Any) -> Any:
     if call.kind == "models":
-        return h.Response(200, headers=JSON_HEADERS, content=models_json(result), request=request)
-    if isinstance(result, completion_type()):
-        return h.Response(
-            200, headers=JSON_HEADERS, content=completion_json(result), request=request
-        )
-    return h.Response(200, headers=SSE_HEADERS, stream=stream(result, request), request=request)
+        body = models_json(result)
+    elif isinstance(result, completion_type()):
+        body = completion_json(result)
+    else:
+        return h.Response(200, headers=SSE_HEADERS, stream=stream(result, request), request=request)
+    return _json(h, request, 200, json_headers(body), body)
 
 
 @cache
