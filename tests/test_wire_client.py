@@ -237,3 +237,14 @@ def test_wire_all_is_sorted() -> None:
 
     assert wire.__all__ == sorted(wire.__all__)
     assert all(hasattr(wire, name) for name in wire.__all__)
+
+
+def test_sync_failure_mid_stream_is_an_api_error(upstream: FakeUpstream) -> None:
+    upstream.set_default(Reply("a b c d", pieces=4, break_after=2))
+    client = _router(upstream).as_openai()
+    stream = client.chat.completions.create(model="openai/gpt-4o", messages=MSG, stream=True)
+    with pytest.raises(openai.APIError) as info:
+        for _ in stream:
+            pass
+    assert isinstance(router_error(info.value), StreamInterruptedError)
+    assert info.value.body is not None

@@ -206,3 +206,15 @@ def test_api_keys_are_required_and_never_logged(server: Server, upstream: FakeUp
     assert "POST /v1/chat/completions" in logged  # the log is there, and says little
     for secret in (SERVER_KEY, WRONG_KEY, KEY):
         assert secret not in logged
+
+
+def test_failure_mid_stream_reaches_the_client(server: Server, upstream: FakeUpstream) -> None:
+    upstream.set_default(Reply("a b c d", pieces=4, break_after=2))
+    stream = server.client().chat.completions.create(
+        model="openai/gpt-4o", messages=MSG, stream=True
+    )
+    got: list[str] = []
+    with pytest.raises(openai.APIError, match="interrupted"):
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "")
+    assert got and "".join(got) != "a b c d"
