@@ -248,3 +248,19 @@ def test_sync_failure_mid_stream_is_an_api_error(upstream: FakeUpstream) -> None
             pass
     assert isinstance(router_error(info.value), StreamInterruptedError)
     assert info.value.body is not None
+
+
+def test_beta_header_is_read_not_forwarded(upstream: FakeUpstream) -> None:
+    client = _router(upstream).as_openai()
+    client.chat.completions.create(
+        model="openai/gpt-4o",
+        messages=MSG,
+        extra_headers={"X-Respan-Beta": "token-breakdown-2026-03-26"},
+    )
+    assert "x-respan-beta" not in upstream.requests[-1].headers
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="openai/gpt-4o", messages=MSG, extra_headers={"X-Respan-Beta": "no-such-flag"}
+        )
+    assert isinstance(info.value.body, dict) and str(info.value.body["param"]).lower() == "x-respan-beta"
+    assert len(upstream.requests) == 1
