@@ -5,6 +5,7 @@ carried (no header, no body, no key)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 __all__ = ["main"]
@@ -25,5 +26,11 @@ def main(argv: Sequence[str]) -> int:
     from respan_router.asgi import create_app
 
     app = create_app(args.config)
+    if not app.requires_key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: no server_api_keys and listening on {args.host}: anyone who reaches "
+            "the port can spend the configured providers' credits",
+            file=sys.stderr,
+        )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
     return 0

@@ -103,6 +103,11 @@ class RouterApp:
         self._router = router
         self._keys = tuple(key.encode() for key in api_keys or ())
 
+    @property
+    def requires_key(self) -> bool:
+        """Whether a request must present one of the API keys."""
+        return bool(self._keys)
+
     def __repr__(self) -> str:  # never the keys
         return f"RouterApp(api_keys={len(self._keys)})"
 
