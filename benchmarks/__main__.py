@@ -27,6 +27,7 @@ ALL = [
     "telemetry",
     "prompts",
     "budgets",
+    "wire",
 ]
 LONG = ["chaos", "redis_state"]
 RESULTS = Path(__file__).parent / "results"

@@ -1,4 +1,6 @@
 """``python -m respan_router demo``: a tour of the router on the built-in fake provider.
+``python -m respan_router serve --config FILE``: the gateway's HTTP contract (see
+:mod:`respan_router.asgi`).
 
 The demo routes a few calls through FakeProvider and prints what happened,
 including the span tree the calls produced.
@@ -92,8 +94,12 @@ def span_tree(spans: Sequence[Any]) -> list[str]:
 
 
 def main(argv: Sequence[str] = ()) -> int:
+    if list(argv[:1]) == ["serve"]:
+        from respan_router._serve import main as serve
+
+        return serve(list(argv[1:]))
     if list(argv) not in ([], ["demo"]):
-        print("usage: python -m respan_router demo")
+        print("usage: python -m respan_router demo | serve --config FILE")
         return 2
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -248,7 +248,8 @@ def build_config(values: Mapping[str, Any]) -> RouterConfig:
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML (.yaml/.yml), JSON (.json) or TOML (.toml) configuration file."""
+    """Read a YAML (.yaml/.yml), JSON (.json) or TOML (.toml) configuration file
+    (``prompts_dir`` relative to the file)."""
     p = Path(path)
     text = p.read_text(encoding="utf-8")
     suffix = p.suffix.lower()
@@ -272,4 +273,7 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     if not isinstance(data, dict):
         raise InvalidRequestError("a configuration file must hold a mapping at the top")
+    folder = data.get("prompts_dir")
+    if isinstance(folder, str):  # relative to the configuration file
+        data["prompts_dir"] = p.parent / folder
     return data

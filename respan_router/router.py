@@ -16,12 +16,10 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router import budgets
 from respan_router._assembly import assemble
-from respan_router._openai_compat import AsyncOpenAICompat, OpenAICompat
 from respan_router.cache import ResponseCache
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, StreamStage
@@ -31,6 +29,8 @@ from respan_router.resilience import HealthRegistry, RetryBudget
 from respan_router.routing import Attempt
 
 if TYPE_CHECKING:
+    import openai
+
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["Router"]
@@ -83,13 +83,7 @@ class Router:
         cls, source: str | os.PathLike[str] | Mapping[str, Any], **overrides: Any
     ) -> Router:
         """Build a Router from a YAML/JSON/TOML file or a mapping; keywords override it."""
-        if isinstance(source, Mapping):
-            values = dict(source)
-        else:
-            values = load_config_file(source)
-            folder = values.get("prompts_dir")
-            if isinstance(folder, str):  # relative to the configuration file
-                values["prompts_dir"] = Path(source).parent / folder
+        values = dict(source) if isinstance(source, Mapping) else load_config_file(source)
         return cls(values, **overrides)
 
     @property
@@ -109,15 +103,33 @@ class Router:
     def __repr__(self) -> str:
         return f"Router({self._config!r}, provider={type(self._provider).__name__})"
 
-    def as_openai(self) -> OpenAICompat:
-        """This Router in the OpenAI SDK's shape: ``.chat.completions.create(...)`` takes
-        what ``OpenAI().chat.completions.create(...)`` takes (``extra_body``,
-        ``extra_headers``, ``timeout`` included)."""
-        return OpenAICompat(self)
+    def as_openai(self, **client_options: Any) -> openai.OpenAI:
+        """A genuine ``openai.OpenAI(**client_options)`` whose requests this Router serves
+        in-process (see docs/migrating.md): ``max_retries=0`` (the Router retries) and a
+        base URL that reaches no network, unless given."""
+        from respan_router.wire import openai_client
 
-    def as_async_openai(self) -> AsyncOpenAICompat:
-        """The async twin of :meth:`as_openai`, shaped like ``AsyncOpenAI()``."""
-        return AsyncOpenAICompat(self)
+        return openai_client(self, **client_options)
+
+    def as_async_openai(self, **client_options: Any) -> openai.AsyncOpenAI:
+        """The async twin of :meth:`as_openai`: a genuine ``openai.AsyncOpenAI``."""
+        from respan_router.wire import async_openai_client
+
+        return async_openai_client(self, **client_options)
+
+    def transport(self, http: Any = None) -> Any:
+        """An HTTP transport serving this Router, for ``Client(transport=...)`` of the
+        HTTP package the installed OpenAI SDK uses (``httpx``, or ``httpx2`` for
+        openai 3.x), or of package ``http``."""
+        from respan_router.wire import transport
+
+        return transport(self, http)
+
+    def async_transport(self, http: Any = None) -> Any:
+        """The async twin of :meth:`transport`, for ``AsyncClient(transport=...)``."""
+        from respan_router.wire import async_transport
+
+        return async_transport(self, http)
 
     def plan(self, **params: Any) -> list[Attempt]:
         """The ordered attempts a call with these parameters would make; calls nothing.

@@ -267,7 +267,11 @@ def test_as_openai_takes_every_parameter_of_the_sdk(maximal: FakeUpstream) -> No
     import inspect
 
     names = inspect.signature(_sdk(maximal).chat.completions.create).parameters
-    given = {name: openai.NOT_GIVEN for name in names if name not in ("model", "messages")}
+    given = {  # the SDK's own request options (extra_*) take None, not NOT_GIVEN
+        name: openai.NOT_GIVEN
+        for name in names
+        if name not in ("model", "messages") and not name.startswith("extra_")
+    }
     out = (
         _router(maximal)
         .as_openai()
@@ -279,9 +283,11 @@ def test_as_openai_takes_every_parameter_of_the_sdk(maximal: FakeUpstream) -> No
 
 def test_as_openai_rejects_extra_query_before_any_call(maximal: FakeUpstream) -> None:
     from respan_router import FeatureNotAvailableError
+    from respan_router.wire import router_error
 
     client = _router(maximal).as_openai()
-    with pytest.raises(FeatureNotAvailableError, match="extra_query") as info:
+    with pytest.raises(openai.BadRequestError, match="query") as info:
         client.chat.completions.create(model="openai/gpt-4o", messages=MSG, extra_query={"a": 1})
-    assert info.value.field == "extra_query"
+    error = router_error(info.value)
+    assert isinstance(error, FeatureNotAvailableError) and error.field == "extra_query"
     assert maximal.requests == []

@@ -49,8 +49,9 @@ class _Choice:
             self._tool_calls(delta.tool_calls)
         if delta.function_call is not None:
             self.function_call = _joined(self.function_call, delta.function_call.model_dump())
-        if delta.audio is not None:
-            self.audio = _joined(self.audio, delta.audio.model_dump(exclude_none=True))
+        audio = getattr(delta, "audio", None)  # a field of openai 3.x's types only
+        if audio is not None:
+            self.audio = _joined(self.audio, _fields(audio))
         if delta.__pydantic_extra__:
             self.extra = _joined(self.extra, delta.__pydantic_extra__)
         if choice.logprobs is not None:
@@ -104,6 +105,15 @@ class _Choice:
             "finish_reason": self.finish_reason,
             "logprobs": logprobs,
         }
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """A delta part as a dict: an SDK model (openai 3.x) or the plain dict an older SDK
+    keeps as an extra field."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    dumped: dict[str, Any] = value.model_dump(exclude_none=True)
+    return dumped
 
 
 def _joined(into: dict[str, Any] | None, parts: dict[str, Any]) -> dict[str, Any]:
