@@ -194,13 +194,13 @@ def awith_budget(
 def admit(stage: BudgetStage, record: Any, request: ChatRequest) -> None:
     """Admit the call (rate limit; ``customer_params`` applied); its customer, if any,
     goes to ``record.customer`` for the guard, the call's end and the span."""
-    customer = stage.admit(request)
+    customer = stage.admit(request, admitted=lambda call: setattr(record, "customer", call))
     if customer is not None:
         record.customer = customer
 
 
 async def aadmit(stage: BudgetStage, record: Any, request: ChatRequest) -> None:
-    customer = await stage.aadmit(request)
+    customer = await stage.aadmit(request, admitted=lambda call: setattr(record, "customer", call))
     if customer is not None:
         record.customer = customer
 

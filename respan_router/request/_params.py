@@ -237,12 +237,9 @@ class CustomerSettings(_Strict):
             and parse_moment(self.period_start) >= parse_moment(self.period_end)
         ):
             raise ValueError("period_end must be after period_start")
-        if (
-            self.period_budget is not None
-            and self.budget_duration is None
-            and self.period_end is None
-        ):
-            raise ValueError("period_budget needs budget_duration (or a period_end)")
+        # That a period_budget has a period (budget_duration or period_end) is checked by
+        # the budget stage once an update is merged with the stored settings: raising a
+        # monthly customer's period_budget alone keeps its budget_duration.
         return self
 
 
