@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "MAX_CACHE_TTL",
     "CacheOptions",
     "Customer",
     "CustomerSettings",
@@ -44,6 +45,10 @@ __all__ = [
     "WeightedCredentials",
     "parse_moment",
 ]
+
+#: The longest ``cache_ttl`` accepted: one year, in seconds. Longer values are refused
+#: (a store could not keep them: Redis rejects an expiry past its limit).
+MAX_CACHE_TTL: float = 365 * 24 * 3600
 
 Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 NonEmptyStr = Annotated[str, Field(strict=True, min_length=1)]
@@ -274,7 +279,7 @@ class RespanParams(_Strict):
     first_token_timeout: Annotated[Float, Field(gt=0)] | None = None
     # cache
     cache_enabled: StrictBool | None = None
-    cache_ttl: Annotated[Float, Field(gt=0)] | None = None
+    cache_ttl: Annotated[Float, Field(gt=0, le=MAX_CACHE_TTL)] | None = None
     cache_options: CacheOptions | None = None
     # identity and logging
     customer_identifier: Annotated[Identifier, Field()] | None = None
