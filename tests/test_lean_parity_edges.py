@@ -27,7 +27,7 @@ from tests.test_lean_parity import (
     outcome_sync,
     seen,
 )
-from tests.upstream import Behaviour, Body, FakeUpstream, Reply
+from tests.upstream import Behaviour, Body, FakeUpstream, Raw, Reply
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +217,52 @@ def test_a_base_url_without_v1_goes_where_litellm_sends_it(
     check(results)
     if provider == "mistral":  # litellm appends /v1 to a mistral base
         assert results[1][0][0] == "completion"
+
+
+def _unknown_field_events() -> list[dict[str, Any]]:
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return [
+        {
+            **head,
+            "service_tier": "on_demand",
+            "x_groq": {"id": "req_1"},
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": "Hi", "x_delta": "d"},
+                    "finish_reason": None,
+                    "x_choice": 3,
+                }
+            ],
+        },
+        {
+            **head,
+            "service_tier": "on_demand",
+            "x_groq": {"id": "req_1", "usage": {"queue_time": 0.1}},
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        },
+    ]
+
+
+@pytest.mark.parametrize("provider", ALLOWED)
+def test_unknown_chunk_fields_are_kept_on_both_paths(
+    upstream: FakeUpstream, reference: LiteLLMProvider, lean: LeanProvider, provider: str
+) -> None:
+    events = Raw(events=_unknown_field_events())
+    results = _both_sync(upstream, reference, lean, provider, events, stream=True)
+    check(results)
+    kind, chunks = results[0][0]
+    assert kind == "chunks"
+    assert [c.get("x_groq") for c in chunks] == [e["x_groq"] for e in _unknown_field_events()]
+    assert chunks[0]["choices"][0]["x_choice"] == 3
+    assert chunks[0]["choices"][0]["delta"]["x_delta"] == "d"
+
+
+@pytest.mark.parametrize("provider", ["groq", "mistral", "fireworks_ai", "xai"])
+async def test_unknown_chunk_fields_are_kept_async(
+    upstream: FakeUpstream, reference: LiteLLMProvider, lean: LeanProvider, provider: str
+) -> None:
+    events = Raw(events=_unknown_field_events())
+    results = await _both_async(upstream, reference, lean, provider, events, stream=True)
+    check(results)
+    assert results[0][0][1][1]["x_groq"] == {"id": "req_1", "usage": {"queue_time": 0.1}}
