@@ -148,3 +148,36 @@ def test_a_rate_limit_refusal_records_limit_info(
     assert info["is_allowed"] is False
     assert info["limits"][0]["name"] == "rate_limit"
     assert info["limits"][0]["is_within_limit"] is False
+
+
+def test_litellms_counter_counts_the_tools() -> None:
+    """On the default provider, tools are counted by litellm's tokenizer for the model."""
+    from respan_router.budgets import BudgetStage, InMemoryBudgetStore
+    from respan_router.budgets._cost import BudgetPricing
+    from respan_router.config import build_config
+    from respan_router.providers.litellm import LiteLLMProvider
+    from respan_router.request._request import build_request
+
+    provider = LiteLLMProvider()
+    config = build_config(
+        {
+            "budget_prices": {
+                "openai/gpt-4o": {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}
+            }
+        }
+    )
+    stage = BudgetStage(InMemoryBudgetStore(), BudgetPricing(config, provider), provider)
+    customer = {"customer_identifier": "acme", "total_budget": 100}
+
+    def held(**extra: Any) -> int:
+        request = build_request(
+            {"model": "openai/gpt-4o", "messages": MSG, "max_tokens": 1, **extra,
+             "customer_params": customer}
+        )  # fmt: skip
+        call = stage.admit(request)
+        assert call is not None
+        return stage.estimate(call, request, "openai/gpt-4o", "openai/gpt-4o")
+
+    tools_tokens = provider.count_tokens("openai/gpt-4o", [], json.dumps([BIG_TOOL]))
+    assert tools_tokens is not None and tools_tokens[1] > 2_000
+    assert held(tools=[BIG_TOOL]) - held() >= tools_tokens[1]  # 1 micro-dollar a token
