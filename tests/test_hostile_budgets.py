@@ -181,3 +181,36 @@ def test_litellms_counter_counts_the_tools() -> None:
     tools_tokens = provider.count_tokens("openai/gpt-4o", [], json.dumps([BIG_TOOL]))
     assert tools_tokens is not None and tools_tokens[1] > 2_000
     assert held(tools=[BIG_TOOL]) - held() >= tools_tokens[1]  # 1 micro-dollar a token
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": -5, "completion_tokens": 2.5},
+        {"prompt_tokens": "many", "completion_tokens": None},
+        {"prompt_tokens": float("inf"), "completion_tokens": 1},
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_hostile_usage_never_loses_the_answer_anywhere(
+    usage: dict[str, Any],
+    stream: bool,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    fake = FakeProvider(Reply("paid answer", usage_details=usage), prices=PRICES)
+    router = Router(
+        provider=fake, tracer_provider=provider, customers={"acme": {"total_budget": 1}}
+    )
+    kwargs: dict[str, Any] = {**CALL, "customer_identifier": "acme", "request_breakdown": True}
+    if stream:
+        chunks = list(
+            router.complete(**kwargs, stream=True, stream_options={"include_usage": True})
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = router.complete(**kwargs).choices[0].message.content or ""
+    assert text == "paid answer"
+    spend = router.budgets.usage("acme")
+    assert (spend.total_reserved, spend.open_reservations) == (0, 0)
+    assert [s for s in exporter.get_finished_spans() if s.parent is None]
