@@ -214,3 +214,29 @@ def test_hostile_usage_never_loses_the_answer_anywhere(
     spend = router.budgets.usage("acme")
     assert (spend.total_reserved, spend.open_reservations) == (0, 0)
     assert [s for s in exporter.get_finished_spans() if s.parent is None]
+
+
+def test_hostile_usage_is_recorded_without_failing_the_telemetry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    usage = {"prompt_tokens": "many", "completion_tokens": 3}
+    fake = FakeProvider(Reply("ok", usage_details=usage), prices=PRICES)
+    router = Router(provider=fake, meter_provider=MeterProvider(metric_readers=[reader]))
+    with caplog.at_level("WARNING", logger="respan_router"):
+        router.complete(**CALL)
+    assert not [r for r in caplog.records if "recording a call failed" in r.getMessage()]
+    data = reader.get_metrics_data()
+    assert data is not None
+    kinds = {
+        point.attributes.get("gen_ai.token.type")
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "gen_ai.client.token.usage"
+        for point in metric.data.data_points
+    }
+    assert kinds == {"output"}  # the unreadable input count is left out
