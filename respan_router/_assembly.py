@@ -196,5 +196,8 @@ def assemble(config: RouterConfig) -> Stages:
     )
     budgets = _budget_stage(config, provider, shared)
     end = CallEnd(pricing, Telemetry(config, pricing), budgets)
-    prompts = PromptStage(PromptRegistry(directory=config.prompts_dir, prompts=config.prompts))
+    prompts = PromptStage(
+        PromptRegistry(directory=config.prompts_dir, prompts=config.prompts),
+        default_total_timeout=config.total_timeout,
+    )
     return Stages(provider, planner, executor, cache, end, health, budget, prompts, budgets, shared)

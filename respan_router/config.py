@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from respan_router.errors import InvalidRequestError
 from respan_router.providers import Provider
 from respan_router.request import (
+    MAX_CACHE_TTL,
     CustomerSettings,
     LoadBalanceModel,
     RetryBackoff,
@@ -195,7 +196,7 @@ class RouterConfig(BaseModel):
     circuit_breaker: dict[str, Any] | bool = True
     retry_budget: dict[str, Any] | bool = True
     cache_enabled: bool = False
-    cache_ttl: float = Field(default=DEFAULT_CACHE_TTL, gt=0)
+    cache_ttl: float = Field(default=DEFAULT_CACHE_TTL, gt=0, le=MAX_CACHE_TTL)
     cache_maxsize: int = Field(default=10_000, ge=1)
     cache_max_bytes: int | None = Field(default=None, ge=1)
     prompts: dict[str, Any] = Field(default_factory=dict)

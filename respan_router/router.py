@@ -181,7 +181,7 @@ class Router:
             request = call.request
             if call.key is not None and request.stream:
                 call.replay = self._cache.chunks(call.key)
-            record.customer = self._budgets.admit(request)
+            record.customer = self._budgets.admit(request, admitted=record.admit)
             if self._redis is None:
                 result = self._run(call, record)
                 budgets.check_rate(self._budgets, record.customer)
@@ -248,7 +248,7 @@ class Router:
             request = call.request
             if call.key is not None and request.stream:
                 call.replay = await self._cache.achunks(call.key)
-            record.customer = await self._budgets.aadmit(request)
+            record.customer = await self._budgets.aadmit(request, admitted=record.admit)
             if self._redis is None:
                 result = await self._arun(call, record)
                 await budgets.acheck_rate(self._budgets, record.customer)

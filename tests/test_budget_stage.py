@@ -102,8 +102,11 @@ def test_the_estimate_is_prompt_as_input_plus_max_tokens_times_n_as_output() -> 
     call = admitted(stage, total_budget=1.0)
     held = stage.reserve_for(call, request(max_tokens=10, n=3), *attempt())
     assert held.amount == 5 * 1 + 10 * 3 * 4  # micro-dollars
-    held2 = stage.reserve_for(call, request(max_completion_tokens=7), *attempt())
+    held2 = stage.reserve_for(call, request(max_tokens=None, max_completion_tokens=7), *attempt())
     assert held2.amount == 5 + 7 * 4
+    # Both caps given: the larger one is reserved (the provider may honour either).
+    both = request(max_tokens=1_000, max_completion_tokens=1)
+    assert stage.reserve_for(call, both, *attempt()).amount == 5 + 1_000 * 4
 
 
 def test_markup_applies_to_estimates_and_charges_exactly() -> None:

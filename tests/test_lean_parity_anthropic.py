@@ -32,6 +32,13 @@ PIXEL = (
 )
 CONVERSATIONS: dict[str, list[dict[str, Any]]] = {
     "system-prompt": SYSTEM,
+    # What litellm's completion() normalises first: the developer role, None keys.
+    "normalised": [
+        {"role": "developer", "content": "Be brief.", "name": None},
+        {"role": "user", "content": "Hi.", "name": None},
+        {"role": "assistant", "content": "Hello.", "tool_calls": None, "audio": None},
+        {"role": "user", "content": "Again."},
+    ],
     "tool-history": [
         {"role": "user", "content": "Look it up."},
         {

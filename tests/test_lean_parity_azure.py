@@ -136,14 +136,18 @@ def _no_azure_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_call(
-    upstream: FakeUpstream, auth: str = "api-key", model: str = "my-gpt4o", **params: Any
+    upstream: FakeUpstream,
+    auth: str = "api-key",
+    model: str = "my-gpt4o",
+    messages: list[dict[str, Any]] = MESSAGES,
+    **params: Any,
 ) -> ProviderCall:
     base = f"http://127.0.0.1:{upstream.port}"
     return ProviderCall(
         model="smart",
         litellm_model=f"azure/{model}",
         provider="azure",
-        messages=MESSAGES,
+        messages=messages,
         params=params,
         credentials=Credentials({**AUTH[auth], "api_base": base, "api_version": "2024-10-21"}),
         timeout=TIMEOUT,
@@ -167,13 +171,14 @@ def run_both_sync(
     *,
     stream: bool,
     auth: str = "api-key",
+    messages: list[dict[str, Any]] = MESSAGES,
     **params: Any,
 ) -> None:
     results = []
     for which in (reference, lean):
         upstream.reset()
         upstream.enqueue(behaviour)
-        call = make_call(upstream, auth, **params)
+        call = make_call(upstream, auth, messages=messages, **params)
         out = outcome_sync(which, call, stream=stream)
         results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
     check(results)
@@ -481,3 +486,21 @@ def test_settings_from_the_environment_parity(
         out = outcome_sync(which, call, stream=False)
         results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
     check(results)
+
+
+# What litellm's completion() normalises first: the developer role, None keys.
+NORMALISED = [
+    {"role": "developer", "content": "Be brief.", "name": None},
+    {"role": "user", "content": "Hi.", "name": None},
+    {"role": "assistant", "content": "Hello.", "tool_calls": None, "audio": None},
+    {"role": "user", "content": "Again."},
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_messages_normalised_as_litellm_does(
+    upstream: FakeUpstream, reference: LiteLLMProvider, lean: LeanProvider, stream: bool
+) -> None:
+    run_both_sync(
+        upstream, reference, lean, next(iter(REPLIES.values())), stream=stream, messages=NORMALISED
+    )

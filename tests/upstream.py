@@ -109,7 +109,17 @@ class Raw:
     delay: float = 0.0
 
 
-Behaviour = Reply | Raw | Error | Drop
+@dataclass(frozen=True)
+class Body:
+    """A 200 with exactly these bytes as its body (empty, not JSON, ...), whatever the
+    request asked."""
+
+    data: bytes = b""
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+
+Behaviour = Reply | Raw | Error | Drop | Body
 
 
 @dataclass(frozen=True)
@@ -200,6 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error(behaviour)
             elif isinstance(behaviour, Raw):
                 self._send_raw(behaviour, stream)
+            elif isinstance(behaviour, Body):
+                self._send_body(behaviour)
             elif isinstance(body, dict) and body.get("stream"):
                 self._send_stream(behaviour, body)
             else:
@@ -244,6 +256,14 @@ class _Handler(BaseHTTPRequestHandler):
             "error": {"message": err.message, "type": err.type, "param": None, "code": err.code}
         }
         self._send_json(err.status, payload, err.headers)
+
+    def _send_body(self, body: Body) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", body.content_type)
+        self.send_header("Content-Length", str(len(body.data)))
+        self.end_headers()
+        self.wfile.write(body.data)
+        self.wfile.flush()
 
     def _send_raw(self, raw: Raw, stream: bool) -> None:
         if not stream:

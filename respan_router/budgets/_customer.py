@@ -9,6 +9,7 @@ from typing import Any
 from respan_router.budgets._cost import to_micro, to_usd
 from respan_router.budgets._periods import Period
 from respan_router.budgets._store import CustomerBudget, RateDecision, Reservation
+from respan_router.errors import InvalidRequestError
 from respan_router.request import CustomerSettings
 
 __all__ = ["CustomerCall", "customer_budget", "rate_limit_info", "span_attributes"]
@@ -46,6 +47,16 @@ def customer_budget(
         elif name == "group_identifier" and value is not None:
             value = str(value)
         values[name] = value
+    if (
+        values["period_budget"] is not None
+        and values["budget_duration"] is None
+        and values["period_end"] is None
+    ):
+        raise InvalidRequestError(
+            f"customer {customer_id!r}: period_budget needs budget_duration (or a "
+            "period_end), given now or stored before",
+            field="customer_params.budget_duration",
+        )
     return CustomerBudget(customer_id, anchor=anchor, **values)
 
 

@@ -10,11 +10,13 @@ stage calls :meth:`~BudgetStage.reserve_for` before sending, then
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from respan_router.budgets._billable import billed_input_text, clamped_tokens, output_cap
 from respan_router.budgets._cost import BudgetPricing, marked_up, to_micro, to_usd
 from respan_router.budgets._customer import CustomerCall, customer_budget, rate_limit_info
 from respan_router.budgets._periods import current_period
@@ -104,11 +106,14 @@ class _StageBase:
 
     # -- estimates ------------------------------------------------------------------
     def _prompt_tokens(self, backend: str, request: ChatRequest) -> int:
-        counted = self._provider.count_tokens(backend, request.messages, "")
+        # The messages and the definitions sent beside them (tools, ...): all billed input.
+        extra = billed_input_text(request.params)
+        counted = self._provider.count_tokens(backend, request.messages, extra)
         if counted is not None:
-            return counted[0]
+            return counted[0] + counted[1]
         # No tokenizer: every character a token, an upper bound for text.
-        return sum(len(str(m.get("content") or "")) for m in request.messages) + 8
+        text = sum(len(json.dumps(m, ensure_ascii=False, default=str)) for m in request.messages)
+        return text + len(extra) + 8
 
     def estimate(self, call: CustomerCall, request: ChatRequest, model: str, backend: str) -> int:
         """The worst-case marked-up micro-dollars of one try (0 without a budget).
@@ -128,7 +133,7 @@ class _StageBase:
                 field="budget_prices",
             )
         params = request.params
-        cap = params.get("max_completion_tokens") or params.get("max_tokens")
+        cap = output_cap(params)
         if cap is None:
             cap = price.max_output_tokens
         if cap is None:
@@ -209,11 +214,17 @@ class _StageBase:
         if entry is None:
             return None
         price = self.pricing.price(*entry[1])
-        if usage is None or price is None:
+        tokens = None
+        if usage is not None:
+            tokens = (
+                clamped_tokens(getattr(usage, "prompt_tokens", None), "prompt_tokens"),
+                clamped_tokens(getattr(usage, "completion_tokens", None), "completion_tokens"),
+            )
+        if tokens is None or tokens[0] is None or tokens[1] is None or price is None:
             call.priced = False
             call.customer_cost_micro += held.amount
             return held.amount
-        usd = price.cost(usage.prompt_tokens, usage.completion_tokens, cached_prompt_tokens(usage))
+        usd = price.cost(tokens[0], tokens[1], cached_prompt_tokens(usage))
         charged = to_micro(marked_up(usd, call.budget.markup))
         call.cost_micro += to_micro(usd)
         call.customer_cost_micro += charged
@@ -235,8 +246,17 @@ class BudgetStage(_StageBase):
         )
 
     # -- per call -------------------------------------------------------------------
-    def admit(self, request: ChatRequest) -> CustomerCall | None:
+    def admit(
+        self,
+        request: ChatRequest,
+        admitted: Callable[[CustomerCall], None] | None = None,
+    ) -> CustomerCall | None:
         """The call's budget state, after its rate limit; None when there is no customer.
+
+        Args:
+            request: the validated request.
+            admitted: given the call's budget state before its rate limit is checked, so a
+                refused call's span still records its ``limit_info``.
 
         Raises:
             CustomerRateLimitError: the customer is over its rate limit.
@@ -251,6 +271,8 @@ class BudgetStage(_StageBase):
         if budget is None:
             return None
         call = self.call_for(budget)
+        if admitted is not None:
+            admitted(call)
         if budget.rate_limit is not None:
             if isinstance(self.store, RateAndReserve):
                 call.rate_pending = budget.rate_limit  # checked with the first reservation
@@ -258,7 +280,11 @@ class BudgetStage(_StageBase):
                 self._rate_checked(call, self.store.hit(cid, budget.rate_limit))
         return call
 
-    async def aadmit(self, request: ChatRequest) -> CustomerCall | None:
+    async def aadmit(
+        self,
+        request: ChatRequest,
+        admitted: Callable[[CustomerCall], None] | None = None,
+    ) -> CustomerCall | None:
         cid = self.customer_id(request)
         if cid is None:
             return None
@@ -269,6 +295,8 @@ class BudgetStage(_StageBase):
         if budget is None:
             return None
         call = self.call_for(budget)
+        if admitted is not None:
+            admitted(call)
         if budget.rate_limit is not None:
             if isinstance(self.store, RateAndReserve):
                 call.rate_pending = budget.rate_limit

@@ -128,4 +128,8 @@ class Executor:
     def deadline(self, request: ChatRequest) -> float | None:
         """The call's absolute deadline on the executor's clock, or None."""
         total = request.respan.total_timeout or self._default_total
-        return None if total is None else self._clock() + total
+        if total is None:
+            return None
+        # A prompt's render ran before the walk: its time counts against the call too.
+        rendered = request.prompt.render_seconds if request.prompt is not None else 0.0
+        return self._clock() + total - rendered

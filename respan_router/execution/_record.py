@@ -70,6 +70,11 @@ class CallRecord:
     customer: CustomerCall | None = None  # the customer's budget state, when it has one
     redis_degraded: bool = False  # shared state (redis=...) was on its failure policies
 
+    def admit(self, customer: CustomerCall) -> None:
+        """The budget stage's ``admitted`` hook: the customer is known before its rate
+        limit is checked, so a refused call's span still records its ``limit_info``."""
+        self.customer = customer
+
     @property
     def retries(self) -> int:
         return sum(max(a.tries - 1, 0) for a in self.attempts)

@@ -159,6 +159,27 @@ def _validate_config(config: dict[str, Any], where: str) -> None:
         error = exc
     if error is not None:
         raise _Problem(f"{where}{error.field or ''}", error.message)
+    _refuse_credentials(config, where)
+
+
+_NO_CREDENTIALS = (
+    "a prompt carries no credentials: set them in Router(providers=...) or deployments, "
+    "or per call with credential_override or customer_credentials"
+)
+
+
+def _refuse_credentials(config: Mapping[str, Any], where: str) -> None:
+    """``credentials`` inside a load-balanced model is refused like every other credential
+    field of a prompt file (a file may be shared and read by many; a key in it would be
+    used for every caller of the prompt)."""
+    lists: list[tuple[str, Any]] = [("load_balance_models", config.get("load_balance_models"))]
+    group = config.get("load_balance_group")
+    if isinstance(group, Mapping):
+        lists.append(("load_balance_group.models", group.get("models")))
+    for name, models in lists:
+        for i, model in enumerate(models if isinstance(models, list) else ()):
+            if isinstance(model, Mapping) and model.get("credentials") is not None:
+                raise _Problem(f"{where}{name}[{i}].credentials", _NO_CREDENTIALS)
 
 
 def _build_version(

@@ -9,10 +9,12 @@ the rendered request; its ``prompt`` attribute says where it came from.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from respan_router.errors import InvalidRequestError
+from respan_router.prompts._bounds import MAX_RENDER_SECONDS, RenderBound, activate, deactivate
 from respan_router.prompts._merge import merge
 from respan_router.prompts._registry import PromptRegistry
 from respan_router.prompts._templates import render_error
@@ -32,8 +34,11 @@ def is_child(value: Any) -> bool:
 class PromptStage:
     """Renders requests that name a prompt of ``registry``."""
 
-    def __init__(self, registry: PromptRegistry) -> None:
+    def __init__(
+        self, registry: PromptRegistry, *, default_total_timeout: float | None = None
+    ) -> None:
         self.registry = registry
+        self._default_total = default_total_timeout
 
     def apply(self, request: ChatRequest) -> ChatRequest:
         """The request itself when it names no prompt, else the request it renders to."""
@@ -42,9 +47,17 @@ class PromptStage:
             return request
         children: list[str] = []
         variables = param.variables or {}
-        version, rendered = self._render(
-            param.prompt_id, param.version, variables, (), children, "prompt"
-        )
+        total = request.respan.total_timeout or self._default_total
+        seconds = MAX_RENDER_SECONDS if total is None else min(MAX_RENDER_SECONDS, total)
+        started = time.monotonic()
+        token = activate(RenderBound(seconds))
+        try:
+            version, rendered = self._render(
+                param.prompt_id, param.version, variables, (), children, "prompt"
+            )
+        finally:
+            deactivate(token)
+        render_seconds = time.monotonic() - started
         params = merge(request, param, version, rendered)
         out = build_request(params)
         out.prompt = RenderedPrompt(
@@ -55,6 +68,7 @@ class PromptStage:
             messages=out.messages,
             echo=param.echo,
             schema_version=param.schema_version,
+            render_seconds=render_seconds,
         )
         return out
 

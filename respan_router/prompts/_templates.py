@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from respan_router.errors import InvalidRequestError
+from respan_router.prompts._bounds import RenderBoundExceeded, bounded_environment
 
 __all__ = ["MessageTemplate", "TemplateSyntaxProblem", "Templates", "render_error"]
 
@@ -36,12 +37,8 @@ class Templates:
     """One sandboxed Jinja2 environment (per registry: two Routers share nothing)."""
 
     def __init__(self) -> None:
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
-
-        self._env = SandboxedEnvironment(
-            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-        )
+        # Renders count their steps and watch their deadline (see prompts._bounds).
+        self._env = bounded_environment()
 
     def compile(self, text: str) -> Text:
         """The text itself when it holds no Jinja syntax, else its compiled template."""
@@ -51,7 +48,7 @@ class Templates:
 
         problem: str | None = None
         try:
-            template = self._env.from_string(text)
+            template = self._env.compile_bounded(text)
         except TemplateSyntaxError as exc:
             problem = f"template syntax error on line {exc.lineno}: {exc.message}"
         if problem is not None:
@@ -66,7 +63,8 @@ class Templates:
         concat = self._env.concat
 
         def render(variables: Mapping[str, Any]) -> str:
-            return concat(root(new_context({**base, **variables}, shared=True)))
+            text: str = concat(root(new_context({**base, **variables}, shared=True)))
+            return text
 
         return render
 
@@ -127,6 +125,10 @@ def render_error(exc: Exception) -> InvalidRequestError:
     """
     from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
+    if isinstance(exc, RenderBoundExceeded):
+        return InvalidRequestError(f"the template was stopped: {exc}", field="prompt")
+    if isinstance(exc, RecursionError):
+        return InvalidRequestError("the template recursed too deeply", field="prompt")
     if isinstance(exc, UndefinedError):
         match = _UNDEFINED.match(exc.message or "")
         if match is not None:

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 from respan_router.errors import RouterError, StreamInterruptedError
 from respan_router.providers._base import ProviderCall
 from respan_router.providers._litellm_errors import map_litellm_error
-from respan_router.providers._litellm_response import chunk_of, completion_of, sdk_stream_of
+from respan_router.providers._litellm_response import (
+    RawEvents,
+    chunk_of,
+    completion_of,
+    sdk_stream_of,
+)
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
@@ -181,6 +186,7 @@ class LiteLLMProvider:
             raise _mapped(exc, call) from exc
         sdk = sdk_stream_of(raw)
         chunks = iter(raw if sdk is None else sdk)
+        events = RawEvents(raw) if sdk is None else None
         delivered = 0
         try:
             while True:
@@ -190,7 +196,7 @@ class LiteLLMProvider:
                     return
                 except Exception as exc:
                     raise _mapped(exc, call, delivered=delivered) from exc
-                yield chunk_of(chunk)
+                yield chunk_of(chunk, events.take() if events is not None else None)
                 delivered += 1
         finally:
             if sdk is not None:
@@ -224,6 +230,7 @@ class LiteLLMProvider:
             raise _mapped(exc, call) from exc
         sdk = sdk_stream_of(raw)
         chunks = (raw if sdk is None else sdk).__aiter__()
+        events = RawEvents(raw) if sdk is None else None
         delivered = 0
         try:
             while True:
@@ -233,7 +240,7 @@ class LiteLLMProvider:
                     return
                 except Exception as exc:
                     raise _mapped(exc, call, delivered=delivered) from exc
-                yield chunk_of(chunk)
+                yield chunk_of(chunk, events.take() if events is not None else None)
                 delivered += 1
         finally:
             if sdk is not None:

@@ -19,6 +19,7 @@ litellm's ``native_finish_reason`` note is not passed on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from respan_router.responses import chunk_from_dict, completion_from_dict
@@ -26,7 +27,15 @@ from respan_router.responses import chunk_from_dict, completion_from_dict
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
-__all__ = ["chunk_of", "completion_of", "restore_chunk", "restore_completion", "sdk_stream_of"]
+__all__ = [
+    "RawEvents",
+    "chunk_of",
+    "completion_of",
+    "keep_unknown_fields",
+    "restore_chunk",
+    "restore_completion",
+    "sdk_stream_of",
+]
 
 _PSF = "provider_specific_fields"
 _OPENAI_FINISH = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -43,15 +52,65 @@ def restore_completion(data: dict[str, Any]) -> dict[str, Any]:
     return _restore_choices(data, "message")
 
 
-def chunk_of(chunk: Any) -> ChatCompletionChunk:
-    """The chunk of litellm's ``ModelResponseStream`` (or an SDK chunk, unchanged)."""
+def chunk_of(chunk: Any, raw: Mapping[str, Any] | None = None) -> ChatCompletionChunk:
+    """The chunk of litellm's ``ModelResponseStream`` (or an SDK chunk, unchanged).
+
+    ``raw`` is the upstream event litellm parsed it from, when known: its top-level
+    fields litellm's chunk type does not name are kept (see :func:`keep_unknown_fields`).
+    """
     if _is_sdk_chunk(chunk):
         for choice in chunk.choices:
             reason = choice.finish_reason
             if reason is not None and reason not in _OPENAI_FINISH:
                 choice.finish_reason = _map_finish(reason)
         return chunk  # type: ignore[no-any-return]
-    return chunk_from_dict(restore_chunk(chunk.model_dump()))
+    data = restore_chunk(chunk.model_dump())
+    if raw is not None:
+        keep_unknown_fields(data, raw)
+    return chunk_from_dict(data)
+
+
+def keep_unknown_fields(data: dict[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` (a chunk as litellm parsed it) with the top-level fields of the upstream
+    event ``raw`` that litellm's parser drops (Groq's ``x_groq``, any unknown field) put
+    back, in place. Fields litellm sets are left as they are."""
+    for key, value in raw.items():
+        if key not in data:
+            data[key] = value
+    return data
+
+
+class RawEvents:
+    """The upstream events a litellm stream wrapper's parser reads, for :func:`chunk_of`.
+
+    For providers litellm streams through its own HTTP handler, the wrapper's
+    ``completion_stream`` parses each SSE event with ``chunk_parser(event)``; the
+    instance's parser is wrapped to remember the last event (nothing else changes).
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self, wrapper: Any) -> None:
+        self._last: Mapping[str, Any] | None = None
+        inner = getattr(wrapper, "completion_stream", None)
+        parser = getattr(inner, "chunk_parser", None)
+        if inner is None or not callable(parser):
+            return
+
+        def remembering(chunk: Any) -> Any:  # litellm passes it by keyword
+            if isinstance(chunk, Mapping):
+                self._last = chunk
+            return parser(chunk=chunk)
+
+        try:
+            inner.chunk_parser = remembering
+        except (AttributeError, TypeError):  # a type that refuses it: nothing kept
+            return
+
+    def take(self) -> Mapping[str, Any] | None:
+        """The event read since the last take, or None."""
+        last, self._last = self._last, None
+        return last
 
 
 def restore_chunk(data: dict[str, Any]) -> dict[str, Any]:

@@ -33,9 +33,11 @@ def hash_tag(value: str) -> str:
     """A Cluster hash tag for ``value``: ``{value}``, hashed when it could break the tag.
 
     Customer and deployment names are free text; one holding a brace, or a long one,
-    becomes a short digest, so the tag is always well formed.
+    becomes a short digest, so the tag is always well formed. One starting with ``#``
+    is hashed too: a plain tag never starts with ``#`` and a digest's always does, so
+    no id can name another's keys (the layout is injective, up to the digest).
     """
-    if value and len(value) <= 64 and "{" not in value and "}" not in value:
+    if value and len(value) <= 64 and value[0] != "#" and "{" not in value and "}" not in value:
         return "{" + value + "}"
     return "{#" + hashlib.blake2b(value.encode(), digest_size=12).hexdigest() + "}"
 

@@ -7,6 +7,7 @@ what must not pass is rejected here, before anything else happens.
 
 from respan_router.request._merge import HEADER, LEGACY_HEADER, merge_sources
 from respan_router.request._params import (
+    MAX_CACHE_TTL,
     CacheOptions,
     Customer,
     CustomerSettings,
@@ -29,6 +30,7 @@ from respan_router.request._request import _validated as validated
 __all__ = [
     "HEADER",
     "LEGACY_HEADER",
+    "MAX_CACHE_TTL",
     "CacheOptions",
     "ChatRequest",
     "Customer",

@@ -24,12 +24,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
+from respan_router.request._headers import check_forwarded_header, is_credential_header
 from respan_router.request._params import RESPAN_FIELDS
 
 __all__ = [
@@ -58,28 +58,6 @@ BETA_FLAGS: dict[str, str | None] = {
         "have no meaning in-process"
     ),
 }
-
-# Headers that carry a credential: the provider's key goes through credentials, never a
-# forwarded header (code ported from the gateway would send its Respan key upstream).
-_CREDENTIAL_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "x-goog-api-key",
-        "ocp-apim-subscription-key",
-        "x-amz-security-token",
-        "cookie",
-    }
-)
-_CREDENTIAL_HEADER = re.compile(r"api[-_]?key|secret|password|access[-_]?token|auth[-_]?token")
-
-
-def is_credential_header(name: str) -> bool:
-    """Whether a header carries a credential (case-insensitive)."""
-    lowered = name.lower()
-    return lowered in _CREDENTIAL_HEADERS or bool(_CREDENTIAL_HEADER.search(lowered))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +158,9 @@ def _beta_flags(value: Any, name: str) -> set[str]:
     for flag in sorted(flags):
         if flag not in BETA_FLAGS:
             known = ", ".join(sorted(BETA_FLAGS))
+            # The flag is not quoted: a header value may hold anything, a secret included.
             raise InvalidRequestError(
-                f"header {name}: unknown beta flag {flag!r}; known flags: {known}", field=name
+                f"header {name}: an unknown beta flag; known flags: {known}", field=name
             )
         why = BETA_FLAGS[flag]
         if why is not None:
@@ -190,7 +169,7 @@ def _beta_flags(value: Any, name: str) -> set[str]:
 
 
 def _split_headers(
-    sources: list[Mapping[str, Any]],
+    sources: list[tuple[str, Mapping[str, Any]]],
 ) -> tuple[dict[str, Any], dict[str, str] | None, frozenset[str]]:
     """Respan params from the headers, the headers left to forward upstream, beta flags.
 
@@ -199,7 +178,7 @@ def _split_headers(
     forward: dict[str, str] = {}
     beta: set[str] = set()
     found: list[tuple[int, str, Any]] = []  # (rank, name, value): the legacy header ranks 0
-    for source in sources:
+    for where, source in sources:
         for name, value in source.items():
             if value is None:
                 continue
@@ -208,14 +187,8 @@ def _split_headers(
                 found.append((int(lowered == HEADER), name, value))
             elif lowered == BETA_HEADER:
                 beta |= _beta_flags(value, name)
-            elif is_credential_header(name):
-                raise InvalidRequestError(
-                    f"header {name!r} carries a credential and is never forwarded: set the "
-                    "provider's key in Router(providers=...) or deployments, or per call with "
-                    "credential_override or customer_credentials",
-                    field=name,
-                )
             else:
+                check_forwarded_header(name, value, where)
                 forward[name] = value
     respan: dict[str, Any] = {}
     # Every copy is decoded (a broken one is an error even when another would win); the
@@ -240,8 +213,8 @@ def merge_sources(kwargs: Mapping[str, Any]) -> MergedSources:
     top.update(_as_mapping(kwargs.get("extra_body"), "extra_body"))
 
     # headers, then extra_headers; each as a keyword, then inside extra_body.
-    header_sources = [_as_mapping(kwargs.get(name), name) for name in _HEADER_KEYS]
-    header_sources += [_as_mapping(top.pop(name, None), name) for name in _HEADER_KEYS]
+    header_sources = [(name, _as_mapping(kwargs.get(name), name)) for name in _HEADER_KEYS]
+    header_sources += [(name, _as_mapping(top.pop(name, None), name)) for name in _HEADER_KEYS]
     header_params, forward, beta = _split_headers(
         [header_sources[0], header_sources[2], header_sources[1], header_sources[3]]
     )

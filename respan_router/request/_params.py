@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "MAX_CACHE_TTL",
     "CacheOptions",
     "Customer",
     "CustomerSettings",
@@ -44,6 +45,10 @@ __all__ = [
     "WeightedCredentials",
     "parse_moment",
 ]
+
+#: The longest ``cache_ttl`` accepted: one year, in seconds. Longer values are refused
+#: (a store could not keep them: Redis rejects an expiry past its limit).
+MAX_CACHE_TTL: float = 365 * 24 * 3600
 
 Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 NonEmptyStr = Annotated[str, Field(strict=True, min_length=1)]
@@ -237,12 +242,9 @@ class CustomerSettings(_Strict):
             and parse_moment(self.period_start) >= parse_moment(self.period_end)
         ):
             raise ValueError("period_end must be after period_start")
-        if (
-            self.period_budget is not None
-            and self.budget_duration is None
-            and self.period_end is None
-        ):
-            raise ValueError("period_budget needs budget_duration (or a period_end)")
+        # That a period_budget has a period (budget_duration or period_end) is checked by
+        # the budget stage once an update is merged with the stored settings: raising a
+        # monthly customer's period_budget alone keeps its budget_duration.
         return self
 
 
@@ -277,7 +279,7 @@ class RespanParams(_Strict):
     first_token_timeout: Annotated[Float, Field(gt=0)] | None = None
     # cache
     cache_enabled: StrictBool | None = None
-    cache_ttl: Annotated[Float, Field(gt=0)] | None = None
+    cache_ttl: Annotated[Float, Field(gt=0, le=MAX_CACHE_TTL)] | None = None
     cache_options: CacheOptions | None = None
     # identity and logging
     customer_identifier: Annotated[Identifier, Field()] | None = None

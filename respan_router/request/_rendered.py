@@ -20,6 +20,7 @@ class RenderedPrompt:
         messages: the messages sent: the rendered ones merged with the request's.
         echo: whether the response carries ``prompt_message``.
         schema_version: the merge schema used (1 or 2).
+        render_seconds: the time rendering took (taken from the call's deadline).
     """
 
     prompt_id: str
@@ -29,6 +30,7 @@ class RenderedPrompt:
     messages: list[dict[str, Any]]
     echo: bool = True
     schema_version: int = 1
+    render_seconds: float = 0.0
 
     def __repr__(self) -> str:
         # Variables may hold personal data: never in a repr.

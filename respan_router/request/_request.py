@@ -18,6 +18,7 @@ from respan_router.request._known import KNOWN_CHAT_PARAMS, did_you_mean
 from respan_router.request._merge import merge_sources
 from respan_router.request._params import RESPAN_FIELDS, OpenAIParams, RespanParams
 from respan_router.request._rendered import RenderedPrompt
+from respan_router.request._text import check_encodable
 
 __all__ = ["RESERVED", "UNIMPLEMENTED", "ChatRequest", "build_request"]
 
@@ -307,8 +308,10 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     else:
         messages = _check_messages(body["messages"])
     _check_depth(body)
+    check_encodable(body)
     if merged.respan:
         _check_depth(merged.respan)
+        check_encodable(merged.respan)
     model = body.get("model")
     if not _plain_body(body, model):
         if not body.keys().isdisjoint(RESERVED):

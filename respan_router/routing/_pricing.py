@@ -6,6 +6,7 @@ Shared by the ``cheapest`` routing strategy and the cost recorded for each call.
 
 from __future__ import annotations
 
+import math
 import threading
 
 from respan_router.config import RouterConfig
@@ -65,6 +66,17 @@ class Pricing:
     ) -> float | None:
         """USD for one call's usage, or None when the price is unknown."""
         price = self.per_token(model, litellm_model)
-        if price is None:
-            return None
-        return prompt_tokens * price[0] + completion_tokens * price[1]
+        prompt, completion = _count(prompt_tokens), _count(completion_tokens)
+        if price is None or prompt is None or completion is None:
+            return None  # unknown price, or a usage that is not numbers: cost unknown
+        return prompt * price[0] + completion * price[1]
+
+
+def _count(value: object) -> int | None:
+    """A provider's token count as a non-negative int (a fraction rounds up, a negative
+    counts 0), or None when it is not a finite number: usage is outside data."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return max(0, math.ceil(value))

@@ -70,6 +70,16 @@ class Metrics:
             attrs["error.type"] = error_type(error)
         self._duration.record(record.latency_seconds, attrs)
         usage = response.usage if response is not None else None
-        if usage is not None:
-            self._tokens.record(usage.prompt_tokens, {**attrs, "gen_ai.token.type": "input"})
-            self._tokens.record(usage.completion_tokens, {**attrs, "gen_ai.token.type": "output"})
+        if usage is not None:  # a provider's counts: only non-negative numbers are recorded
+            for count, kind in (
+                (usage.prompt_tokens, "input"),
+                (usage.completion_tokens, "output"),
+            ):
+                if _recordable(count):
+                    self._tokens.record(count, {**attrs, "gen_ai.token.type": kind})
+
+
+def _recordable(count: Any) -> bool:
+    return (
+        isinstance(count, int | float) and not isinstance(count, bool) and 0 <= count < float("inf")
+    )

@@ -25,6 +25,7 @@ from typing import Any
 
 from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
+from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
 from respan_router.providers._lean._support import TESTED_PARAMS
 
@@ -168,6 +169,9 @@ class AnthropicDialect:
         )
         if "json_mode" in mapped or "fake_stream" in mapped:
             raise LeanUnsupported("JSON mode is translated by litellm's handler")
+        messages = litellm_messages(
+            config, model, deployment.provider, deployment.api_base, messages
+        )
         messages = copy.deepcopy(messages)
         optional = {**mapped, "is_vertex_request": False}
         litellm_params: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from typing import Any
 
 from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
+from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest
 from respan_router.providers._lean._support import TESTED_PARAMS
 
@@ -232,6 +233,9 @@ class AzureDialect:
             model=deployment.model,
             drop_params=False,
             api_version=deployment.config.api_version,
+        )
+        messages = litellm_messages(
+            config, deployment.model, deployment.provider, deployment.api_base, messages
         )
         data: dict[str, Any] = config.transform_request(
             model=deployment.model,

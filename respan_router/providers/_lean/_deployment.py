@@ -102,10 +102,13 @@ class DeploymentCache:
     def _resolve(
         self, litellm_model: str, provider: str, api_key: str | None, api_base: str | None
     ) -> tuple[str | None, str | None]:
-        """The key and base URL litellm would use: given, else its per-provider defaults."""
-        if api_key is not None and api_base is not None:
-            return api_key, api_base
+        """The key and base URL litellm would use: given, else its per-provider defaults.
+
+        A given base goes through litellm's ``get_llm_provider`` too, as in litellm's
+        ``completion()``: some providers rewrite it (mistral appends ``/v1``)."""
         if provider == "openai":
+            if api_key is not None and api_base is not None:
+                return api_key, api_base
             env = os.environ
             base = (
                 api_base
@@ -123,7 +126,7 @@ class DeploymentCache:
             )
         except Exception:
             return api_key, api_base
-        return api_key or dynamic_key, api_base or dynamic_base
+        return api_key or dynamic_key, dynamic_base or api_base
 
     def _build(
         self, litellm_model: str, provider: str, api_key: str | None, api_base: str | None

@@ -22,6 +22,7 @@ __all__ = [
     "status_error",
     "timeout_error",
     "translation_error",
+    "unreadable_reply_error",
 ]
 
 
@@ -46,6 +47,15 @@ def status_error(
 def translation_error(litellm: Any, deployment: Deployment, cause: Exception) -> BaseException:
     """litellm's exception for a reply its config could not translate (as litellm maps it)."""
     return _as_litellm_maps(litellm, deployment, cause)
+
+
+def unreadable_reply_error(litellm: Any, deployment: Deployment, cause: Exception) -> BaseException:
+    """litellm's exception for a 2xx reply whose body is no completion (empty, not JSON,
+    not an object), on a provider litellm reaches through the openai SDK: the SDK's
+    failure, wrapped by litellm's OpenAI handler as an ``OpenAIError`` with status 500."""
+    from litellm.llms.openai.common_utils import OpenAIError
+
+    return _as_litellm_maps(litellm, deployment, OpenAIError(status_code=500, message=str(cause)))
 
 
 def _as_litellm_maps(litellm: Any, deployment: Deployment, error: BaseException) -> BaseException:

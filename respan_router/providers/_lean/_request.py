@@ -1,6 +1,7 @@
 """One request's body and headers, built with the provider's litellm config.
 
-The steps are litellm's own for these providers: ``map_openai_params`` (what
+The steps are litellm's own for these providers: its message normalisation
+(:mod:`._messages`), ``map_openai_params`` (what
 ``get_optional_params`` does for a supported parameter), ``transform_request``, the
 stream flag as litellm's HTTP handler (or, for openai-SDK-shaped providers, the SDK)
 adds it, and ``extra_headers`` merged by ``validate_environment``.
@@ -14,6 +15,7 @@ from typing import Any
 
 from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
+from respan_router.providers._lean._messages import litellm_messages
 
 __all__ = ["BuiltRequest", "LeanUnsupported", "build_request"]
 
@@ -48,6 +50,7 @@ def build_request(
     """
     config = deployment.config
     model = deployment.model
+    messages = litellm_messages(config, model, deployment.provider, deployment.api_base, messages)
     extra_headers = params.get("extra_headers")
     openai_params = {k: v for k, v in params.items() if k != "extra_headers"}
     mapped: dict[str, Any] = config.map_openai_params(

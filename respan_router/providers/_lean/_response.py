@@ -15,7 +15,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean._deployment import Deployment
-from respan_router.providers._litellm_response import restore_chunk, restore_completion
+from respan_router.providers._litellm_response import (
+    keep_unknown_fields,
+    restore_chunk,
+    restore_completion,
+)
 from respan_router.responses import chunk_from_dict, completion_from_dict
 
 if TYPE_CHECKING:
@@ -155,10 +159,13 @@ class ChunkDecoder:
         if self._parser is not None:
             had_choices = bool(event.get("choices"))
             parsed = self._parser(event)
+            original = event
             if hasattr(parsed, "model_dump"):
                 event = restore_chunk(parsed.model_dump())
             else:
                 event = dict(parsed)
+            # The fields the parser drops are kept, as on the litellm path (RawEvents).
+            keep_unknown_fields(event, original)
             if not had_choices:  # litellm passes a usage-only chunk on without choices
                 event["choices"] = []
         choices = event.get("choices")

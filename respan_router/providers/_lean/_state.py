@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 from respan_router.errors import RouterError
 from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean._deployment import Deployment
-from respan_router.providers._lean._errors import connection_error, mapped, translation_error
+from respan_router.providers._lean._errors import (
+    mapped,
+    translation_error,
+    unreadable_reply_error,
+)
 from respan_router.providers._lean._request import BuiltRequest
 from respan_router.providers._lean._response import completion_from
 
@@ -30,10 +34,16 @@ class Attempt:
 
     def completion(self, raw: bytes, headers: Mapping[str, str]) -> ChatCompletion:
         """The completion of a 2xx reply; an unreadable body is a failed reply."""
+        # A body that is no JSON object fails as it fails in litellm: in the openai SDK
+        # (sdk-shaped providers), else in the provider config's transform_response.
+        problem: Exception | None = None
         try:
             payload = json.loads(raw)
         except ValueError as exc:
-            error = connection_error(self.litellm, self.deployment, exc)
+            payload, problem = None, exc
+        if self.deployment.sdk_shaped and not isinstance(payload, dict):
+            cause = problem or ValueError("the reply is not a JSON object")
+            error = unreadable_reply_error(self.litellm, self.deployment, cause)
             raise mapped(error, self.call) from error
         try:
             return completion_from(

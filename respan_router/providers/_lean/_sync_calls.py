@@ -21,8 +21,14 @@ __all__ = ["complete", "stream"]
 
 
 def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
+    from urllib3.exceptions import NewConnectionError
     from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+    # urllib3's NewConnectionError (a refused connection, a failed name lookup) is a
+    # ConnectTimeoutError for backward compatibility: litellm (httpx) calls it a
+    # connection error, and so does this path.
+    if isinstance(exc, NewConnectionError):
+        return connection_error(attempt.litellm, attempt.deployment, exc)
     if isinstance(exc, Urllib3Timeout | TimeoutError):
         return timeout_error(attempt.litellm, attempt.deployment, exc)
     return connection_error(attempt.litellm, attempt.deployment, exc)
