@@ -21,6 +21,8 @@ __all__ = ["check_encodable"]
 
 # The only code points a UTF-8 encoder refuses in a Python str.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Values with no text in them: skipped before the (slower) Mapping check.
+_SCALARS = frozenset({int, float, bool, type(None), bytes})
 
 
 def _bad(text: str) -> bool:
@@ -57,6 +59,8 @@ def _any_unencodable(value: Any) -> bool:
         if kind is str:
             if _bad(item):
                 return True
+        elif kind in _SCALARS:
+            continue
         elif kind is dict or (kind is not list and isinstance(item, Mapping)):
             for key, child in item.items():
                 if type(key) is str and _bad(key):
@@ -75,11 +79,14 @@ def check_encodable(values: Mapping[str, Any]) -> None:
             by the caller's own check).
     """
     for name, value in values.items():
-        if type(value) is str:
+        kind = type(value)
+        if kind is str:
             if not _bad(value):
                 continue
             where: str | None = name
-        elif isinstance(value, Mapping | list | tuple):
+        elif kind in _SCALARS:
+            continue
+        elif kind is dict or kind is list or kind is tuple or isinstance(value, Mapping):
             if not _any_unencodable(value):
                 continue
             where = _first_unencodable(value, name)
