@@ -56,6 +56,9 @@ class _StageBase:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
+        # Whether the store rate-limits with its first reservation, asked once per store:
+        # an isinstance of a runtime-checkable protocol that fails walks its members.
+        self._rate_and_reserve_of: tuple[object, bool] = (None, False)
         self.pricing = pricing
         self.aware_fallback = aware_fallback
         self._provider = provider
@@ -91,6 +94,14 @@ class _StageBase:
         if budget.budget_duration or budget.period_end or budget.period_budget is not None:
             period = current_period(budget, datetime.fromtimestamp(self.now(), UTC))
         return CustomerCall(budget, period)
+
+    def _rate_with_reserve(self) -> bool:
+        store = self.store
+        checked, answer = self._rate_and_reserve_of
+        if checked is not store:
+            answer = isinstance(store, RateAndReserve)
+            self._rate_and_reserve_of = (store, answer)
+        return answer
 
     @staticmethod
     def _rate_checked(call: CustomerCall, decision: RateDecision) -> None:
@@ -274,7 +285,7 @@ class BudgetStage(_StageBase):
         if admitted is not None:
             admitted(call)
         if budget.rate_limit is not None:
-            if isinstance(self.store, RateAndReserve):
+            if self._rate_with_reserve():
                 call.rate_pending = budget.rate_limit  # checked with the first reservation
             else:
                 self._rate_checked(call, self.store.hit(cid, budget.rate_limit))
@@ -298,7 +309,7 @@ class BudgetStage(_StageBase):
         if admitted is not None:
             admitted(call)
         if budget.rate_limit is not None:
-            if isinstance(self.store, RateAndReserve):
+            if self._rate_with_reserve():
                 call.rate_pending = budget.rate_limit
             else:
                 self._rate_checked(call, await self.store.ahit(cid, budget.rate_limit))
