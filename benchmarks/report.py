@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.breakdown import BREAKDOWN
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 DOC = ROOT / "docs" / "performance.md"
@@ -290,6 +292,7 @@ def render() -> str:
         "this page with `python -m benchmarks && python -m benchmarks.report`.",
         "",
         *_targets(r),
+        *BREAKDOWN,
     ]
     if "overhead" in r:
         lines += ["## 1. Router overhead on FakeProvider (zero latency)", "",
