@@ -98,3 +98,45 @@ def check_encodable(values: Mapping[str, Any]) -> None:
                 "such as \\ud800); the value is refused before any provider is called",
                 field=where.removesuffix(" (a key)"),
             )
+
+
+def may_fail_checks(values: Mapping[str, Any], max_depth: int) -> bool:
+    """Whether the depth check or :func:`check_encodable` could refuse ``values``: one walk
+    over every value that answers the common case (no) for both. On yes, the caller runs
+    both checks, which find and name the fault. A value the checks skip (not text, not a
+    mapping, list or tuple) is skipped here too."""
+    for value in values.values():
+        kind = type(value)
+        if kind is str:
+            if _bad(value):
+                return True
+            continue
+        if kind in _SCALARS:
+            continue
+        if not (kind is dict or kind is list or kind is tuple or isinstance(value, Mapping)):
+            continue
+        stack: list[tuple[Any, int]] = [(value, 1)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            item, depth = pop()
+            if depth > max_depth:
+                return True
+            kind = type(item)
+            if kind is dict or (kind is not list and kind is not tuple):
+                children = []
+                for key, child in item.items():
+                    if type(key) is str and _bad(key):
+                        return True
+                    children.append(child)
+            else:
+                children = item
+            for child in children:
+                ck = type(child)
+                if ck is str:
+                    if _bad(child):
+                        return True
+                elif ck in _SCALARS:
+                    continue
+                elif ck is dict or ck is list or ck is tuple or isinstance(child, Mapping):
+                    push((child, depth + 1))
+    return False
