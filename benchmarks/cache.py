@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from benchmarks.common import MSG, run_async, run_sync, table
+from benchmarks.common import MSG, run_async, run_sync, table, verdict
 from respan_router import Router
 from respan_router.providers import ProviderCall
 from respan_router.testing import FakeProvider, Reply
@@ -48,4 +48,5 @@ def run(quick: bool = False) -> dict[str, Any]:
         print(table(f"cache hit vs miss, {mode} (µs per call)",
                     [(n, f"{s.median_us:.2f}", f"{s.p99_us:.2f}") for n, s in series.items()],
                     ("variant", "median", "p99")))  # fmt: skip
+        verdict(f"cache hit, whole call ({mode})", series["hit"].median_us, 10.0)
     return result

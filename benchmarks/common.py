@@ -103,3 +103,11 @@ def table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> s
     out = [f"\n== {title}", line(header), line(tuple("-" * w for w in widths))]
     out += [line(r) for r in rows]
     return "\n".join(out)
+
+
+def verdict(what: str, measured: float, limit: float, unit: str = "µs") -> bool:
+    """Print one target of the issue against this run's figure: met or MISSED."""
+    met = measured <= limit
+    shown = f"{measured:.3f}" if unit == "x" else f"{measured:.1f}"
+    print(f"target {what}: {shown} {unit} (<= {limit:g} {unit}): {'met' if met else 'MISSED'}")
+    return met

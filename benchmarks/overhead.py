@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import MSG, Series, run_async, run_sync, table
+from benchmarks.common import MSG, Series, run_async, run_sync, table, verdict
 from respan_router import Router
 from respan_router.providers import ProviderCall
 from respan_router.testing import FakeProvider, Reply
@@ -25,6 +25,8 @@ ROUTED = {
     "fallback_models": ["c"],
     "retry_params": {"num_retries": 2, "retry_after": 0.1},
 }
+#: The issue's limits on the router's own work per call (µs above the same-run baseline).
+TARGETS = {"plain": 8.0, "routed": 20.0, "traced": 15.0}
 
 
 def _sdk_provider() -> Any:
@@ -117,6 +119,8 @@ def _measure(
         }
         print(table(f"router overhead: {key} (µs per call)", _rows(series, "baseline"),
                     ("variant", "median", "p99", "overhead")))  # fmt: skip
+        limit = next(v for k, v in TARGETS.items() if label.startswith(k))
+        verdict(f"router overhead, {key}", results[key]["overhead_median_us"], limit)
 
 
 TYPICAL = {

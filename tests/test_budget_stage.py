@@ -414,3 +414,20 @@ async def test_exactly_k_of_1000_tasks_succeed() -> None:
     assert sum(results) == K
     assert peak[0] <= K * COST
     assert store.usage("acme", None, 0.0).total_spent == K * COST
+
+
+def test_the_current_period_is_reused_only_inside_it_and_for_the_same_tiling() -> None:
+    clock = Clock("2025-04-29T23:59:59")
+    stage = make_stage(clock)
+    monthly = {"period_budget": 1.0, "budget_duration": "monthly", "period_start": "2025-01-31"}
+    first = admitted(stage, **monthly).period
+    assert first is not None and first.key == "2025-03-31T00:00:00Z"
+    assert admitted(stage, **monthly).period == first  # still inside it
+    clock.now += 1  # exactly the period's end: the next period starts
+    after = admitted(stage, **monthly).period
+    assert after is not None and after.key == "2025-04-30T00:00:00Z"
+    assert after.end is not None and after.end.month == 5
+    clock.now -= 1  # a clock that went back gets its own period again, not the remembered one
+    assert admitted(stage, **monthly).period == first
+    daily = admitted(stage, **{**monthly, "budget_duration": "daily"}).period
+    assert daily is not None and daily.key == "2025-04-29T00:00:00Z"

@@ -20,6 +20,7 @@ from respan_router.budgets._guard import (
 from respan_router.budgets._memory import InMemoryBudgetStore
 from respan_router.budgets._periods import Period, current_period
 from respan_router.budgets._ratelimit import AsyncMovingWindow, MovingWindow
+from respan_router.budgets._sliding import SlidingLog
 from respan_router.budgets._stage import BudgetStage
 from respan_router.budgets._store import (
     MICRO,
@@ -58,6 +59,7 @@ __all__ = [
     "Reservation",
     "ReserveRequest",
     "SettleOutcome",
+    "SlidingLog",
     "acheck_rate",
     "asettle_open",
     "attempt_hooks",

@@ -1,9 +1,9 @@
 """The in-memory budget store: one process, thread- and task-safe.
 
 Every ledger operation runs under one lock and does no I/O, so the async twins call the
-sync methods directly (they never block the event loop for long). The rate limit is the
-``limits`` package's moving window over its memory storage, built on the first customer
-with a rate limit.
+sync methods directly (they never block the event loop for long). The rate limit is an
+exact moving window kept as a sliding log per customer (:class:`SlidingLog`: the window of
+the ``limits`` package's moving window, at O(1) per call).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
-from respan_router.budgets._ratelimit import MovingWindow
+from respan_router.budgets._sliding import SlidingLog
 from respan_router.budgets._store import (
     BudgetUsage,
     CustomerBudget,
@@ -53,7 +52,7 @@ class InMemoryBudgetStore:
         self._forget: deque[tuple[float, str]] = deque()
         self._ids = itertools.count(1)
         self._prefix = os.urandom(4).hex()
-        self._window: MovingWindow | None = None
+        self._window = SlidingLog()
 
     def __repr__(self) -> str:
         return f"InMemoryBudgetStore(customers={len(self._customers)})"
@@ -222,19 +221,7 @@ class InMemoryBudgetStore:
 
     # -- the rate limit --------------------------------------------------------------
     def hit(self, customer_id: str, per_minute: int) -> RateDecision:
-        window = self._window
-        if window is None:
-            with self._lock:
-                if self._window is None:
-                    self._window = MovingWindow(_memory_storage())
-                window = self._window
-        return window.hit(customer_id, per_minute)
+        return self._window.hit(customer_id, per_minute)
 
     async def ahit(self, customer_id: str, per_minute: int) -> RateDecision:
         return self.hit(customer_id, per_minute)
-
-
-def _memory_storage() -> Any:
-    from limits.storage import MemoryStorage
-
-    return MemoryStorage()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from respan_router.budgets._billable import billed_input_text, clamped_tokens, output_cap
 from respan_router.budgets._cost import BudgetPricing, marked_up, to_micro, to_usd
 from respan_router.budgets._customer import CustomerCall, customer_budget, rate_limit_info
-from respan_router.budgets._periods import current_period
+from respan_router.budgets._periods import Period, current_period
 from respan_router.budgets._store import (
     BudgetStore,
     CustomerBudget,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["BudgetStage"]
 
 _PERIOD_GRACE = 7 * 24 * 3600.0  # a period's counters outlive its end by this much
+_MAX_TILINGS = 4096  # current periods remembered (one per distinct budget tiling)
 
 
 class _StageBase:
@@ -56,6 +57,11 @@ class _StageBase:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
+        # Whether the store rate-limits with its first reservation, asked once per store:
+        # an isinstance of a runtime-checkable protocol that fails walks its members.
+        self._rate_and_reserve_of: tuple[object, bool] = (None, False)
+        # The current period of each budget tiling: (start, end, period), timestamps.
+        self._periods: dict[tuple[object, ...], tuple[float, float, Period]] = {}
         self.pricing = pricing
         self.aware_fallback = aware_fallback
         self._provider = provider
@@ -89,8 +95,30 @@ class _StageBase:
     def call_for(self, budget: CustomerBudget) -> CustomerCall:
         period = None
         if budget.budget_duration or budget.period_end or budget.period_budget is not None:
-            period = current_period(budget, datetime.fromtimestamp(self.now(), UTC))
+            period = self._period(budget, self.now())
         return CustomerCall(budget, period)
+
+    def _period(self, budget: CustomerBudget, now: float) -> Period:
+        """The budget's current period; the last one computed for the same tiling while
+        ``now`` is still inside it (a period is a pure function of the tiling and now)."""
+        tiling = (budget.budget_duration, budget.period_start, budget.period_end, budget.anchor)
+        known = self._periods.get(tiling)
+        if known is not None and known[0] <= now < known[1]:
+            return known[2]
+        period = current_period(budget, datetime.fromtimestamp(now, UTC))
+        if period.end is not None and period.start.timestamp() <= now:
+            if len(self._periods) >= _MAX_TILINGS:
+                self._periods.clear()
+            self._periods[tiling] = (period.start.timestamp(), period.end.timestamp(), period)
+        return period
+
+    def _rate_with_reserve(self) -> bool:
+        store = self.store
+        checked, answer = self._rate_and_reserve_of
+        if checked is not store:
+            answer = isinstance(store, RateAndReserve)
+            self._rate_and_reserve_of = (store, answer)
+        return answer
 
     @staticmethod
     def _rate_checked(call: CustomerCall, decision: RateDecision) -> None:
@@ -274,7 +302,7 @@ class BudgetStage(_StageBase):
         if admitted is not None:
             admitted(call)
         if budget.rate_limit is not None:
-            if isinstance(self.store, RateAndReserve):
+            if self._rate_with_reserve():
                 call.rate_pending = budget.rate_limit  # checked with the first reservation
             else:
                 self._rate_checked(call, self.store.hit(cid, budget.rate_limit))
@@ -298,7 +326,7 @@ class BudgetStage(_StageBase):
         if admitted is not None:
             admitted(call)
         if budget.rate_limit is not None:
-            if isinstance(self.store, RateAndReserve):
+            if self._rate_with_reserve():
                 call.rate_pending = budget.rate_limit
             else:
                 self._rate_checked(call, await self.store.ahit(cid, budget.rate_limit))

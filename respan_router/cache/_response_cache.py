@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from respan_router.cache._backend import CacheBackend, MemoryCacheBackend
 from respan_router.cache._codec import (
@@ -68,6 +68,9 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
+        # Whether the backend takes leases, asked once per backend: an isinstance of a
+        # runtime-checkable protocol that fails costs tens of µs (typing walks its members).
+        self._leasing_of: tuple[object, bool] = (None, False)
 
     def peek_completion(self, key: str) -> ChatCompletion | None:
         """The completion stored under ``key``, or None, without counting a hit or a miss
@@ -86,15 +89,23 @@ class ResponseCache:
     @property
     def shared(self) -> bool:
         """Whether the backend is shared by processes and leads a single flight across them."""
-        return isinstance(self.backend, LeasingBackend) and bool(self.backend.shared)
+        return self._takes_leases() and bool(self.leasing.shared)
+
+    def _takes_leases(self) -> bool:
+        backend = self.backend
+        checked, leasing = self._leasing_of
+        if checked is not backend:
+            leasing = isinstance(backend, LeasingBackend)
+            self._leasing_of = (backend, leasing)
+        return leasing
 
     @property
     def leasing(self) -> LeasingBackend:
         """The backend as a shared one (only when :attr:`shared`)."""
         backend = self.backend
-        if not isinstance(backend, LeasingBackend):
+        if not self._takes_leases():
             raise TypeError(f"{backend!r} takes no leases")
-        return backend
+        return cast("LeasingBackend", backend)
 
     def lease_completion(self, key: str) -> ChatCompletion | Lease:
         """The stored completion, or the lease outcome (shared backends only)."""
@@ -132,8 +143,9 @@ class ResponseCache:
     async def aget_chunks(self, key: str) -> list[ChatCompletionChunk] | None:
         """:meth:`get_chunks`; a shared backend is read with its async client."""
         backend = self.backend
-        if not isinstance(backend, LeasingBackend):
+        if not self._takes_leases():
             return self.get_chunks(key)
+        backend = self.leasing
         stored_key = key + _CHUNKS_SUFFIX
         data = await backend.aget(stored_key)
         value = None

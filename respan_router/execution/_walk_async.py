@@ -42,9 +42,13 @@ async def arun_plan(
             return result
 
         try:
-            if walk.single_try(candidate):
+            try:
                 result = await once()
-            else:
+            except ProviderError as first:
+                if walk.single_try(candidate):
+                    raise
+                # Only a failed first try enters tenacity, which decides from that
+                # failure on exactly as if it had made the try itself.
                 retrying = walk.policy.async_retrying(
                     sleep=async_sleep,
                     before_sleep=on_wait(candidate.record),
@@ -52,10 +56,25 @@ async def arun_plan(
                     budget=budget,
                     clock=clock,
                 )
-                result = await retrying(once)
+                result = await retrying(_after(first, once))
         except ProviderError as exc:
             walk.failed(candidate, exc)
             continue
         candidate.record.finish()
         return result
     raise walk.give_up()
+
+
+def _after(
+    first: ProviderError, once: Callable[[], Awaitable[T]]
+) -> Callable[[], Awaitable[T]]:
+    """tenacity's function: its first try is the failed try already made (raised again,
+    nothing sent), the next ones are real."""
+    pending = [first]
+
+    async def again() -> T:
+        if pending:
+            raise pending.pop()
+        return await once()
+
+    return again

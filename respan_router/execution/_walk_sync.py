@@ -43,9 +43,13 @@ def run_plan(
             return result
 
         try:
-            if walk.single_try(candidate):
+            try:
                 result = once()
-            else:
+            except ProviderError as first:
+                if walk.single_try(candidate):
+                    raise
+                # Only a failed first try enters tenacity, which decides from that
+                # failure on exactly as if it had made the try itself.
                 retrying = walk.policy.retrying(
                     sleep=sleep,
                     before_sleep=on_wait(candidate.record),
@@ -53,10 +57,25 @@ def run_plan(
                     budget=budget,
                     clock=clock,
                 )
-                result = retrying(once)
+                result = retrying(_after(first, once))
         except ProviderError as exc:
             walk.failed(candidate, exc)
             continue
         candidate.record.finish()
         return result
     raise walk.give_up()
+
+
+def _after(
+    first: ProviderError, once: Callable[[], T]
+) -> Callable[[], T]:
+    """tenacity's function: its first try is the failed try already made (raised again,
+    nothing sent), the next ones are real."""
+    pending = [first]
+
+    def again() -> T:
+        if pending:
+            raise pending.pop()
+        return once()
+
+    return again

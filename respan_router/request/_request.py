@@ -18,7 +18,7 @@ from respan_router.request._known import KNOWN_CHAT_PARAMS, did_you_mean
 from respan_router.request._merge import merge_sources
 from respan_router.request._params import RESPAN_FIELDS, OpenAIParams, RespanParams
 from respan_router.request._rendered import RenderedPrompt
-from respan_router.request._text import check_encodable
+from respan_router.request._text import check_encodable, may_fail_checks
 
 __all__ = ["RESERVED", "UNIMPLEMENTED", "ChatRequest", "build_request"]
 
@@ -307,9 +307,10 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         messages = []
     else:
         messages = _check_messages(body["messages"])
-    _check_depth(body)
-    check_encodable(body)
-    if merged.respan:
+    if may_fail_checks(body, MAX_DEPTH):
+        _check_depth(body)
+        check_encodable(body)
+    if merged.respan and may_fail_checks(merged.respan, MAX_DEPTH):
         _check_depth(merged.respan)
         check_encodable(merged.respan)
     model = body.get("model")

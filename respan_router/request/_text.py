@@ -21,6 +21,8 @@ __all__ = ["check_encodable"]
 
 # The only code points a UTF-8 encoder refuses in a Python str.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Values with no text in them: skipped before the (slower) Mapping check.
+_SCALARS = frozenset({int, float, bool, type(None), bytes})
 
 
 def _bad(text: str) -> bool:
@@ -57,6 +59,8 @@ def _any_unencodable(value: Any) -> bool:
         if kind is str:
             if _bad(item):
                 return True
+        elif kind in _SCALARS:
+            continue
         elif kind is dict or (kind is not list and isinstance(item, Mapping)):
             for key, child in item.items():
                 if type(key) is str and _bad(key):
@@ -75,11 +79,14 @@ def check_encodable(values: Mapping[str, Any]) -> None:
             by the caller's own check).
     """
     for name, value in values.items():
-        if type(value) is str:
+        kind = type(value)
+        if kind is str:
             if not _bad(value):
                 continue
             where: str | None = name
-        elif isinstance(value, Mapping | list | tuple):
+        elif kind in _SCALARS:
+            continue
+        elif kind is dict or kind is list or kind is tuple or isinstance(value, Mapping):
             if not _any_unencodable(value):
                 continue
             where = _first_unencodable(value, name)
@@ -91,3 +98,45 @@ def check_encodable(values: Mapping[str, Any]) -> None:
                 "such as \\ud800); the value is refused before any provider is called",
                 field=where.removesuffix(" (a key)"),
             )
+
+
+def may_fail_checks(values: Mapping[str, Any], max_depth: int) -> bool:
+    """Whether the depth check or :func:`check_encodable` could refuse ``values``: one walk
+    over every value that answers the common case (no) for both. On yes, the caller runs
+    both checks, which find and name the fault. A value the checks skip (not text, not a
+    mapping, list or tuple) is skipped here too."""
+    for value in values.values():
+        kind = type(value)
+        if kind is str:
+            if _bad(value):
+                return True
+            continue
+        if kind in _SCALARS:
+            continue
+        if not (kind is dict or kind is list or kind is tuple or isinstance(value, Mapping)):
+            continue
+        stack: list[tuple[Any, int]] = [(value, 1)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            item, depth = pop()
+            if depth > max_depth:
+                return True
+            kind = type(item)
+            if kind is dict or (kind is not list and kind is not tuple):
+                children = []
+                for key, child in item.items():
+                    if type(key) is str and _bad(key):
+                        return True
+                    children.append(child)
+            else:
+                children = item
+            for child in children:
+                ck = type(child)
+                if ck is str:
+                    if _bad(child):
+                        return True
+                elif ck in _SCALARS:
+                    continue
+                elif ck is dict or ck is list or ck is tuple or isinstance(child, Mapping):
+                    push((child, depth + 1))
+    return False
