@@ -113,10 +113,14 @@ class Ledger(RedisCustomers):
         return [self._k(r.customer_id, "res", r.id)], [int(actual), repr(float(now)), mode]
 
     def _deferred(self, mode: str, r: Reservation, actual: int, now: float) -> str | None:
-        """Inside a call's batch the close goes with the call's other writes (its outcome
-        is then not known: it answers as if it were the first)."""
+        """Inside a call's batch a settle goes with the call's other writes (its outcome
+        is then not known: it answers as if it were the first). A release is never
+        deferred: it is a failed try's, and the call's next try (a retry, a fallback)
+        and the customer's other calls must not count its hold (one round trip)."""
         if r.id.startswith(UNRECORDED):
             return "settled" if mode == "settle" else "released"
+        if mode == "release":
+            return None
         keys, args = self._close_args(r, actual, now, mode)
 
         def keep() -> None:
