@@ -79,7 +79,8 @@ class Ledger(RedisCustomers):
     ) -> tuple[RateDecision | None, Reservation | Refusal | None]:
         if found is DOWN:
             rate = None if per_minute is None else RateDecision(True, per_minute, per_minute)
-            if self.policy == "fail_closed":
+            budgeted = request.period_limit is not None or request.total_limit is not None
+            if self.policy == "fail_closed" and budgeted:  # without a budget: nothing to refuse
                 raise BudgetUnavailableError(
                     "the budget store (Redis) is unavailable; calls of customers with a "
                     "budget are refused until it is back (redis_budget_policy='fail_closed')"
@@ -132,6 +133,8 @@ class Ledger(RedisCustomers):
         return None
 
     def _closed(self, mode: str, r: Reservation, actual: int, now: float, found: Any) -> str:
+        if found is DOWN and not self.redis.outage.down:
+            return "unknown"  # rejected by Redis (logged): sending it again cannot help
         if found is DOWN:
             with self._lock:
                 self._pending.append((r.id, mode, r, actual, now))

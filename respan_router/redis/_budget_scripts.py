@@ -23,8 +23,10 @@ local function expire(okey, now)
     local r = redis.call('HMGET', rk, 'state', 'pkey', 'tkey', 'amount')
     if r[1] == 'open' then
       local a = tonumber(r[4])
-      if r[2] ~= '' then redis.call('HINCRBY', r[2], 'reserved', -a) end
-      redis.call('HINCRBY', r[3], 'reserved', -a)
+      if a ~= 0 then  -- Lua's -0 is '-0', which HINCRBY rejects
+        if r[2] ~= '' then redis.call('HINCRBY', r[2], 'reserved', -a) end
+        redis.call('HINCRBY', r[3], 'reserved', -a)
+      end
       redis.call('HSET', rk, 'state', 'expired')
     end
     redis.call('ZREM', okey, rk)
@@ -105,8 +107,10 @@ if not r[1] then return 'unknown' end
 local state, pkey, tkey, okey = r[1], r[2], r[3], r[4]
 local a = tonumber(r[5])
 local function unhold()
-  if pkey ~= '' then redis.call('HINCRBY', pkey, 'reserved', -a) end
-  redis.call('HINCRBY', tkey, 'reserved', -a)
+  if a ~= 0 then  -- Lua's -0 is '-0', which HINCRBY rejects (a customer without a budget)
+    if pkey ~= '' then redis.call('HINCRBY', pkey, 'reserved', -a) end
+    redis.call('HINCRBY', tkey, 'reserved', -a)
+  end
   redis.call('ZREM', okey, KEYS[1])
 end
 if state == 'open' and tonumber(r[6]) <= tonumber(ARGV[2]) then

@@ -85,6 +85,8 @@ class SyncLedger(Ledger):
                 functools.partial(self.redis.eval, source=SETTLE, keys=keys, args=args), DOWN
             )
             if found is DOWN:
+                if not self.redis.outage.down:
+                    continue  # rejected by Redis (logged): sending it again cannot help
                 with self._lock:
                     self._pending.appendleft((r.id, mode, r, actual, now))
                 return

@@ -128,10 +128,12 @@ class RedisHealthStore:
         self.connected.clear()
 
     def _resync(self, apply: Callable[[HealthEvent], None]) -> None:
-        now = time.time()
-        for key, until in self.redis.client.hgetall(self._open_key).items():
-            if float(until) > now:
-                apply(HealthEvent("open", key.decode(), "", float(until)))
+        for event in _open_events(self.redis.client.hgetall(self._open_key)):
+            apply(event)
+
+    def open_breakers(self) -> list[HealthEvent]:
+        """The breakers open now (one read; none when Redis does not answer in time)."""
+        return _open_events(self.redis.run(lambda c: c.hgetall(self._open_key), {}))
 
     def stop(self) -> None:
         """Ask the threads to stop, without waiting for them."""
@@ -144,6 +146,16 @@ class RedisHealthStore:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(2)
+
+
+def _open_events(found: dict[bytes, bytes]) -> list[HealthEvent]:
+    now = time.time()
+    events = []
+    for key, until in found.items():
+        with contextlib.suppress(ValueError):
+            if float(until) > now:
+                events.append(HealthEvent("open", key.decode(), "", float(until)))
+    return events
 
 
 def _deliver(apply: Callable[[HealthEvent], None], data: bytes) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from respan_router.redis._batch import BATCH, Write, failed, no_script, pipe
 from respan_router.redis._clients import is_cluster
 from respan_router.redis._connection import Connection
-from respan_router.redis._outage import is_redis_error
+from respan_router.redis._outage import is_redis_error, is_rejection
 
 __all__ = ["AsyncIO"]
 
@@ -77,6 +77,9 @@ class AsyncIO(Connection):
         except Exception as exc:
             if not is_redis_error(exc):
                 raise
+            if is_rejection(exc):  # Redis is up: no outage, and no point sending it again
+                outage.rejected(exc)
+                return default
             outage.failed(exc)
             return default
         outage.succeeded()

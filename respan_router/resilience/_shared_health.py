@@ -57,6 +57,11 @@ class HealthStore(Protocol):
         """Whether this process may send the half-open probe of ``key`` (held ``ttl`` s)."""
         ...
 
+    def open_breakers(self) -> list[HealthEvent]:
+        """The breakers open now in the other processes (one read, no wait past the
+        store's timeout; empty when the store cannot answer)."""
+        ...
+
     def listen(self, apply: Callable[[HealthEvent], None]) -> None:
         """Start delivering the other processes' events (and the open breakers) to ``apply``."""
         ...
@@ -92,6 +97,8 @@ def share_health(registry: HealthRegistry, store: HealthStore, origin: str) -> N
         else:
             breaker.close_remote()
 
+    for event in store.open_breakers():  # before the first call, not when a thread runs
+        apply(event)
     store.listen(apply)
 
 
