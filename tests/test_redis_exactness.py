@@ -232,3 +232,28 @@ def test_the_budget_errors_are_public_and_in_the_documented_tree() -> None:
     tree = (Path(__file__).parent.parent / "docs" / "errors.md").read_text()
     for name in ("BudgetExceededError", "BudgetUnavailableError", "CustomerRateLimitError"):
         assert f"── {name} " in tree
+
+
+def test_a_reserve_arriving_after_its_cancelled_calls_cleanup_holds_nothing(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from respan_router.budgets import ReserveRequest
+    from respan_router.redis import RedisBudgetStore, SharedRedis, _budget_ledger
+
+    store = RedisBudgetStore(SharedRedis(REDIS_URL, prefix=prefix, timeout=1.0))
+    fixed, original = uuid.uuid4(), uuid.uuid4
+    monkeypatch.setattr(_budget_ledger.uuid, "uuid4", lambda: fixed)
+    now = time.time()
+    # the cleanup of a cancelled call ran first: the reserve it raced must hold nothing
+    assert store._close_now(*store._forgotten("acme", fixed.hex, now)) == "released"
+    store.reserve(ReserveRequest("acme", 10, None, None, 1000, now, now + 60))
+    usage = store.usage("acme", None, now)
+    assert (usage.total_reserved, usage.open_reservations) == (0, 0)
+    # and once the reserve ran, the cleanup releases its hold
+    monkeypatch.setattr(_budget_ledger.uuid, "uuid4", original)
+    held = store.reserve(ReserveRequest("acme", 10, None, None, 1000, now, now + 60))
+    assert store.usage("acme", None, now).total_reserved == 10
+    assert store._close_now(*store._forgotten("acme", held.id, now)) == "released"  # type: ignore[union-attr]
+    assert store.usage("acme", None, now).total_reserved == 0

@@ -55,7 +55,12 @@ class AsyncLedger(Ledger):
     ) -> tuple[RateDecision | None, Reservation | Refusal | None]:
         await self._aflush()
         keys, args, rid = self._reserve_call(request, per_minute, True)
-        found = await self.redis.arun(lambda c: self.redis.aeval(c, RESERVE, keys, args), DOWN)
+        try:
+            found = await self.redis.arun(lambda c: self.redis.aeval(c, RESERVE, keys, args), DOWN)
+        except BaseException:  # cancelled: the script may have run; its id forgets the hold
+            forget = self._forgotten(request.customer_id, rid, request.now)
+            await self.redis.shielded(self._aclose_now(*forget))
+            raise
         return self._reserved(request, per_minute, rid, found)
 
     async def asettle(self, reservation: Reservation, actual: int, now: float) -> SettleOutcome:
@@ -68,6 +73,11 @@ class AsyncLedger(Ledger):
         deferred = self._deferred(mode, r, actual, now)
         if deferred is not None:
             return deferred
+        # Run to its end even if the call is cancelled meanwhile (the hold must go).
+        c = (mode, r, actual, now)
+        return await self.redis.shielded(self._aclose_now(*c))
+
+    async def _aclose_now(self, mode: str, r: Reservation, actual: int, now: float) -> str:
         await self._aflush()
         keys, args = self._close_args(r, actual, now, mode)
         found = await self.redis.arun(lambda c: self.redis.aeval(c, SETTLE, keys, args), DOWN)

@@ -132,6 +132,13 @@ class Ledger(RedisCustomers):
             return "settled" if mode == "settle" else "released"
         return None
 
+    def _forgotten(
+        self, customer_id: str, rid: str, now: float
+    ) -> tuple[str, Reservation, int, float]:
+        """The close of a reservation whose reply was lost (a cancelled call): released
+        if the script ran, else marked so the script, arriving late, holds nothing."""
+        return "forget", Reservation(rid, customer_id, None, 0, now), 0, now
+
     def _closed(self, mode: str, r: Reservation, actual: int, now: float, found: Any) -> str:
         if found is DOWN and not self.redis.outage.down:
             return "unknown"  # rejected by Redis (logged): sending it again cannot help

@@ -56,7 +56,12 @@ class SyncLedger(Ledger):
     ) -> tuple[RateDecision | None, Reservation | Refusal | None]:
         self._flush()
         keys, args, rid = self._reserve_call(request, per_minute, True)
-        found = self.redis.run(lambda c: self.redis.eval(c, RESERVE, keys, args), DOWN)
+        try:
+            found = self.redis.run(lambda c: self.redis.eval(c, RESERVE, keys, args), DOWN)
+        except BaseException:  # cancelled: the script may have run; its id forgets the hold
+            forget = self._forgotten(request.customer_id, rid, request.now)
+            self._close_now(*forget)
+            raise
         return self._reserved(request, per_minute, rid, found)
 
     def settle(self, reservation: Reservation, actual: int, now: float) -> SettleOutcome:
@@ -69,6 +74,11 @@ class SyncLedger(Ledger):
         deferred = self._deferred(mode, r, actual, now)
         if deferred is not None:
             return deferred
+        # Run to its end even if the call is cancelled meanwhile (the hold must go).
+        c = (mode, r, actual, now)
+        return self._close_now(*c)
+
+    def _close_now(self, mode: str, r: Reservation, actual: int, now: float) -> str:
         self._flush()
         keys, args = self._close_args(r, actual, now, mode)
         found = self.redis.run(lambda c: self.redis.eval(c, SETTLE, keys, args), DOWN)

@@ -47,8 +47,8 @@ class AsyncIO(Connection):
             yield
         finally:
             BATCH.reset(token)
-            if batch.writes:
-                await self._aflush(batch.writes)
+            if batch.writes:  # sent whole even when the call is cancelled meanwhile
+                await self.shielded(self._aflush(batch.writes))
 
     async def _aflush(self, writes: list[Write]) -> None:
         async def send(client: Any) -> bool:

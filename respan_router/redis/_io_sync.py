@@ -48,7 +48,7 @@ class SyncIO(Connection):
             yield
         finally:
             BATCH.reset(token)
-            if batch.writes:
+            if batch.writes:  # sent whole even when the call is cancelled meanwhile
                 self._flush(batch.writes)
 
     def _flush(self, writes: list[Write]) -> None:
