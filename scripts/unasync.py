@@ -50,6 +50,7 @@ RENAMES = {
     "aafter": "after",
     "abatch": "batch",
     "abefore": "before",
+    "aclaim": "claim",
     "aconfigure": "configure",
     "acustomer": "customer",
     "adelete": "delete",
