@@ -260,19 +260,11 @@ def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, An
         "model": call.litellm_model,
         "messages": call.messages,
         "stream": stream,
-        "timeout": _timeout(call),
+        # litellm takes one read timeout: a stream's first-chunk bound, if smaller, too
+        "timeout": min(filter(None, (call.timeout, call.first_chunk_timeout)), default=None),
         "num_retries": 0,
         "max_retries": 0,
     }
-
-
-def _timeout(call: ProviderCall) -> float | None:
-    """litellm takes one timeout for every read of a sync stream: with a first-chunk
-    bound it is the smaller of the two (the lean path bounds only the first chunk)."""
-    first = call.first_chunk_timeout
-    if first is None:
-        return call.timeout
-    return first if call.timeout is None else min(call.timeout, first)
 
 
 def _mapped(exc: Exception, call: ProviderCall, *, delivered: int = 0) -> RouterError:
