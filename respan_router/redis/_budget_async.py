@@ -20,7 +20,7 @@ from respan_router.budgets import (
     SettleOutcome,
 )
 from respan_router.errors import BudgetUnavailableError
-from respan_router.redis._budget_ledger import DOWN, Ledger, decision, usage_of
+from respan_router.redis._budget_ledger import DOWN, REJECTED, Ledger, decision, usage_of
 from respan_router.redis._budget_scripts import CONFIGURE, RESERVE, SETTLE, USAGE
 
 __all__ = ["AsyncLedger"]
@@ -80,7 +80,8 @@ class AsyncLedger(Ledger):
     async def _aclose_now(self, mode: str, r: Reservation, actual: int, now: float) -> str:
         await self._aflush()
         keys, args = self._close_args(r, actual, now, mode)
-        found = await self.redis.arun(lambda c: self.redis.aeval(c, SETTLE, keys, args), DOWN)
+        run = self.redis.arun
+        found = await run(lambda c: self.redis.aeval(c, SETTLE, keys, args), DOWN, REJECTED)
         return self._closed(mode, r, actual, now, found)
 
     async def _aflush(self) -> None:
@@ -91,11 +92,13 @@ class AsyncLedger(Ledger):
                 _, mode, r, actual, now = self._pending.popleft()
             keys, args = self._close_args(r, actual, now, mode)
             found = await self.redis.arun(
-                functools.partial(self.redis.aeval, source=SETTLE, keys=keys, args=args), DOWN
+                functools.partial(self.redis.aeval, source=SETTLE, keys=keys, args=args),
+                DOWN,
+                REJECTED,
             )
+            if found is REJECTED:
+                continue  # rejected by Redis (logged): sending it again cannot help
             if found is DOWN:
-                if not self.redis.outage.down:
-                    continue  # rejected by Redis (logged): sending it again cannot help
                 with self._lock:
                     self._pending.appendleft((r.id, mode, r, actual, now))
                 return

@@ -20,9 +20,10 @@ from respan_router.redis._budget_customers import DOWN, RedisCustomers
 from respan_router.redis._budget_scripts import SETTLE
 from respan_router.redis._shared import SharedRedis
 
-__all__ = ["DOWN", "UNRECORDED", "Ledger", "decision", "usage_of"]
+__all__ = ["DOWN", "REJECTED", "UNRECORDED", "Ledger", "decision", "usage_of"]
 
 UNRECORDED = "unrecorded:"
+REJECTED: Any = object()  # Redis answered a close with an error of the script itself
 _DAY = 24 * 3600.0
 _WINDOW = 60.0  # the rate limit's window: requests per minute
 
@@ -140,7 +141,7 @@ class Ledger(RedisCustomers):
         return "forget", Reservation(rid, customer_id, None, 0, now), 0, now
 
     def _closed(self, mode: str, r: Reservation, actual: int, now: float, found: Any) -> str:
-        if found is DOWN and not self.redis.outage.down:
+        if found is REJECTED:
             return "unknown"  # rejected by Redis (logged): sending it again cannot help
         if found is DOWN:
             with self._lock:

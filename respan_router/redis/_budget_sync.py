@@ -21,7 +21,7 @@ from respan_router.budgets import (
     SettleOutcome,
 )
 from respan_router.errors import BudgetUnavailableError
-from respan_router.redis._budget_ledger import DOWN, Ledger, decision, usage_of
+from respan_router.redis._budget_ledger import DOWN, REJECTED, Ledger, decision, usage_of
 from respan_router.redis._budget_scripts import CONFIGURE, RESERVE, SETTLE, USAGE
 
 __all__ = ["SyncLedger"]
@@ -81,7 +81,8 @@ class SyncLedger(Ledger):
     def _close_now(self, mode: str, r: Reservation, actual: int, now: float) -> str:
         self._flush()
         keys, args = self._close_args(r, actual, now, mode)
-        found = self.redis.run(lambda c: self.redis.eval(c, SETTLE, keys, args), DOWN)
+        run = self.redis.run
+        found = run(lambda c: self.redis.eval(c, SETTLE, keys, args), DOWN, REJECTED)
         return self._closed(mode, r, actual, now, found)
 
     def _flush(self) -> None:
@@ -92,11 +93,13 @@ class SyncLedger(Ledger):
                 _, mode, r, actual, now = self._pending.popleft()
             keys, args = self._close_args(r, actual, now, mode)
             found = self.redis.run(
-                functools.partial(self.redis.eval, source=SETTLE, keys=keys, args=args), DOWN
+                functools.partial(self.redis.eval, source=SETTLE, keys=keys, args=args),
+                DOWN,
+                REJECTED,
             )
+            if found is REJECTED:
+                continue  # rejected by Redis (logged): sending it again cannot help
             if found is DOWN:
-                if not self.redis.outage.down:
-                    continue  # rejected by Redis (logged): sending it again cannot help
                 with self._lock:
                     self._pending.appendleft((r.id, mode, r, actual, now))
                 return

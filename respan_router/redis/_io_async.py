@@ -67,8 +67,9 @@ class AsyncIO(Connection):
         if not await self.arun(send, False):
             failed(writes)
 
-    async def arun(self, op: Callable[[Any], Awaitable[T]], default: T) -> T:
-        """``op(client)``, or ``default`` when Redis is down or fails (counted)."""
+    async def arun(self, op: Callable[[Any], Awaitable[T]], default: T, rejected: Any = None) -> T:
+        """``op(client)``, or ``default`` when Redis is down or fails (counted);
+        ``rejected`` (if given) when Redis answered with an error of the command itself."""
         outage = self.outage
         if not outage.usable():
             return default
@@ -79,7 +80,7 @@ class AsyncIO(Connection):
                 raise
             if is_rejection(exc):  # Redis is up: no outage, and no point sending it again
                 outage.rejected(exc)
-                return default
+                return default if rejected is None else rejected
             outage.failed(exc)
             return default
         outage.succeeded()

@@ -68,8 +68,9 @@ class SyncIO(Connection):
         if not self.run(send, False):
             failed(writes)
 
-    def run(self, op: Callable[[Any], T], default: T) -> T:
-        """``op(client)``, or ``default`` when Redis is down or fails (counted)."""
+    def run(self, op: Callable[[Any], T], default: T, rejected: Any = None) -> T:
+        """``op(client)``, or ``default`` when Redis is down or fails (counted);
+        ``rejected`` (if given) when Redis answered with an error of the command itself."""
         outage = self.outage
         if not outage.usable():
             return default
@@ -80,7 +81,7 @@ class SyncIO(Connection):
                 raise
             if is_rejection(exc):  # Redis is up: no outage, and no point sending it again
                 outage.rejected(exc)
-                return default
+                return default if rejected is None else rejected
             outage.failed(exc)
             return default
         outage.succeeded()
