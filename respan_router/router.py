@@ -218,7 +218,8 @@ class Router:
 
         if key is None:
             return fetch()
-        response, fetched = self._cache.shared(key, request, fetch)
+        wait = self._executor.patience(request)  # a follower's own deadline
+        response, fetched = self._cache.shared(key, request, fetch, wait)
         record.cache_hit = not fetched
         return response
 
@@ -286,7 +287,8 @@ class Router:
 
         if key is None:
             return await fetch()
-        response, fetched = await self._cache.ashared(key, request, fetch)
+        wait = self._executor.patience(request)
+        response, fetched = await self._cache.ashared(key, request, fetch, wait)
         record.cache_hit = not fetched
         return response
 

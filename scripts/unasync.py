@@ -44,10 +44,13 @@ RENAMES = {
     "AsyncIterable": "Iterable",
     "AsyncSend": "Send",
     "_aclose": "_close",
+    "_aclose_now": "_close_now",
     "_aflush": "_flush",
+    "_arelease_lease": "_release_lease",
     "aafter": "after",
     "abatch": "batch",
     "abefore": "before",
+    "aclaim": "claim",
     "aconfigure": "configure",
     "acustomer": "customer",
     "adelete": "delete",
@@ -79,6 +82,7 @@ RENAMES = {
 
 _MARK = re.compile(r"^(?P<indent>\s*)(?P<code>.*?)\s*# unasync: (?P<sync>.*)$")
 _AWAITABLE = re.compile(r"\bAwaitable\[([^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*)\]")
+_SHIELDED = re.compile(r"\bawait (?:self\.)?(?:redis\.)?shielded\((.*)\)(?=\s*(?:#.*)?$)")
 _WORDS = re.compile(r"\b(" + "|".join(sorted(RENAMES, key=len, reverse=True)) + r")\b")
 
 
@@ -90,6 +94,8 @@ def unasync_line(line: str) -> str | None:
         return None if sync == "remove" else marked.group("indent") + sync
     if line.startswith(("from ", "import ")):  # names only the async form needs
         line = re.sub(r"\bAwaitable, |, Awaitable\b", "", line)
+    # A cleanup shielded from cancellation (``await <redis>.shielded(x)``) is just ``x``.
+    line = _SHIELDED.sub(r"await \1", line)
     line = re.sub(r"\basync def\b", "def", line)
     line = re.sub(r"\basync (with|for)\b", r"\1", line)
     line = re.sub(r"\bawait ", "", line)

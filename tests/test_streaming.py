@@ -68,8 +68,19 @@ def test_first_token_timeout_sync_bounds_the_attempt() -> None:
     stream = router.complete(
         model="m", messages=MSG, stream=True, retries=1, first_token_timeout=0.05
     )
-    assert _text(list(stream)) == "quick"
-    assert fake.calls[0].timeout == pytest.approx(0.05)
+    assert _text(list(stream)) == "quick"  # the silent attempt was abandoned at 0.05 s
+    assert fake.calls[0].timeout is None  # the attempt's own timeout is not shortened
+    assert fake.calls[0].first_chunk_timeout == pytest.approx(0.05)
+
+
+def test_first_token_timeout_sync_bounds_only_the_first_chunk() -> None:
+    fake = FakeProvider().script("m", Reply("a b c", latency=0.01, chunk_latency=0.1))
+    router = Router(provider=fake, sleep=lambda s: None)
+    stream = router.complete(
+        model="m", messages=MSG, stream=True, first_token_timeout=0.05, timeout=5
+    )
+    assert _text(list(stream)) == "a b c"  # later chunks may take longer than 0.05 s
+    assert fake.calls[0].timeout == pytest.approx(5, abs=0.1)
 
 
 def test_failure_after_first_chunk_is_raised_not_spliced() -> None:
@@ -216,7 +227,7 @@ def test_first_token_timeout_falls_back_to_another_model_sync() -> None:
     chunks = list(stream)
     assert _text(chunks) == "quick b"
     assert "slow" not in _text(chunks)
-    assert fake.calls_for("a")[0].timeout == pytest.approx(0.05)
+    assert fake.calls_for("a")[0].first_chunk_timeout == pytest.approx(0.05)
     assert len(fake.calls_for("b")) == 1
     assert fake.open_streams == 0
 

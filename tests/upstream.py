@@ -117,6 +117,7 @@ class Body:
     data: bytes = b""
     content_type: str = "application/json"
     delay: float = 0.0
+    trickle: float = 0.0  # seconds between pieces of 20 bytes (0: all at once)
 
 
 Behaviour = Reply | Raw | Error | Drop | Body
@@ -262,8 +263,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", body.content_type)
         self.send_header("Content-Length", str(len(body.data)))
         self.end_headers()
-        self.wfile.write(body.data)
-        self.wfile.flush()
+        if not body.trickle:
+            self.wfile.write(body.data)
+            self.wfile.flush()
+            return
+        for start in range(0, len(body.data), 20):
+            try:
+                self.wfile.write(body.data[start : start + 20])
+                self.wfile.flush()
+            except OSError as exc:
+                raise _Disconnected from exc
+            self._wait_watching_client(body.trickle)
 
     def _send_raw(self, raw: Raw, stream: bool) -> None:
         if not stream:

@@ -19,7 +19,7 @@ from respan_router.cache._codec import (
 from respan_router.cache._keys import HEADERS_EXCLUDED, KEY_EXCLUDED, cache_key, key_fields
 from respan_router.cache._lease import Lease, LeasingBackend
 from respan_router.cache._response_cache import DEFAULT_TTL, CacheStats, ResponseCache
-from respan_router.cache._singleflight import AsyncSingleFlight, SingleFlight
+from respan_router.cache._singleflight import AsyncSingleFlight, FollowerTimeout, SingleFlight
 from respan_router.cache._stage import CacheStage
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "CacheStage",
     "CacheStats",
     "CodecError",
+    "FollowerTimeout",
     "Lease",
     "LeasingBackend",
     "MemoryCacheBackend",

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from respan_router.cache._lease import Lease
 from respan_router.cache._response_cache import ResponseCache
+from respan_router.cache._singleflight import FollowerTimeout
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion
@@ -36,20 +37,39 @@ __all__ = ["alead_across"]
 
 
 async def alead_across(
-    cache: ResponseCache, key: str, ttl: float, fetch: Callable[[], Awaitable[ChatCompletion]]
+    cache: ResponseCache,
+    key: str,
+    ttl: float,
+    fetch: Callable[[], Awaitable[ChatCompletion]],
+    wait: float | None = None,
 ) -> tuple[ChatCompletion, bool]:
-    """Return ``(response, fetched)``: the stored or awaited answer, or this call's."""
+    """Return ``(response, fetched)``: the stored or awaited answer, or this call's.
+
+    Waiting on another process's lease ends after ``lease_ttl`` (then this call fetches)
+    or after ``wait``, the caller's own deadline, if sooner (then FollowerTimeout)."""
     import asyncio  # unasync: remove
 
     backend = cache.leasing
-    deadline = time.monotonic() + backend.lease_ttl
+    started = time.monotonic()
+    deadline = started + backend.lease_ttl
+    mine = None if wait is None else started + wait
     while True:
         found = await cache.alease_completion(key)
         if not isinstance(found, Lease):
             cache.count(hit=True)
             return found, False
-        if found is Lease.WAIT and time.monotonic() < deadline:
-            await asyncio.sleep(backend.poll_interval)  # unasync: time.sleep(backend.poll_interval)
+        if found is not Lease.WAIT:
+            break
+        now = time.monotonic()
+        if mine is not None and now >= mine and mine < deadline:
+            raise FollowerTimeout(f"waited {wait} s for an identical call in another process")
+        if now < deadline:
+            pause = (
+                backend.poll_interval
+                if mine is None
+                else min(backend.poll_interval, max(0.0, mine - now))
+            )
+            await asyncio.sleep(pause)  # unasync: time.sleep(pause)
             continue
         break
     cache.count(hit=False)

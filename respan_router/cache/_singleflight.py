@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["AsyncSingleFlight", "SingleFlight"]
+__all__ = ["AsyncSingleFlight", "FollowerTimeout", "SingleFlight"]
+
+
+class FollowerTimeout(TimeoutError):
+    """A follower waited its own ``wait`` seconds and the leader had not finished."""
+
 
 T = TypeVar("T")
 
@@ -51,8 +56,9 @@ class SingleFlight:
         self._lock = threading.Lock()
         self._calls: dict[Hashable, _Call[Any]] = {}
 
-    def do(self, key: Hashable, fn: Callable[[], T]) -> tuple[T, bool]:
-        """Run ``fn()``, or wait for the call of ``key`` already running.
+    def do(self, key: Hashable, fn: Callable[[], T], wait: float | None = None) -> tuple[T, bool]:
+        """Run ``fn()``, or wait for the call of ``key`` already running (a follower waits
+        at most ``wait`` seconds, then raises :class:`FollowerTimeout`).
 
         Returns:
             ``(result, leader)``: ``leader`` is True for the one caller that ran ``fn``.
@@ -60,7 +66,10 @@ class SingleFlight:
         Raises:
             The exception ``fn`` raised, in the leader and in every follower.
         """
+        import time
+
         me = threading.get_ident()
+        deadline = None if wait is None else time.monotonic() + wait
         while True:
             with self._lock:
                 call = self._calls.get(key)
@@ -73,7 +82,9 @@ class SingleFlight:
                     leader = False
             if leader:
                 return self._lead(key, call, fn), True
-            call.done.wait()
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not call.done.wait(left):
+                raise FollowerTimeout(f"waited {wait} s for an identical call in flight")
             if call.leader_gone:
                 continue  # the leader was interrupted: call again, maybe as the leader
             if call.error is not None:
@@ -138,8 +149,11 @@ class AsyncSingleFlight:
                 flights = self._loops[loop] = {}
             return flights
 
-    async def do(self, key: Hashable, coro_fn: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """Await ``coro_fn()``, or wait for the call of ``key`` already running.
+    async def do(
+        self, key: Hashable, coro_fn: Callable[[], Awaitable[T]], wait: float | None = None
+    ) -> tuple[T, bool]:
+        """Await ``coro_fn()``, or wait for the call of ``key`` already running (a follower
+        waits at most ``wait`` seconds, then raises :class:`FollowerTimeout`).
 
         A follower that is cancelled stops waiting; the leader and the other followers
         go on. A leader that is cancelled raises ``CancelledError``; its followers call
@@ -155,17 +169,23 @@ class AsyncSingleFlight:
 
         flights = self._flights()
         me = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
         while True:
             flight = flights.get(key)
             if flight is None:
                 return await self._lead(flights, key, coro_fn, me), True
             if flight.owner is not None and flight.owner is me:
                 raise RuntimeError(f"single flight {key!r} re-entered by its own leader")
+            left = None if deadline is None else max(0.0, deadline - loop.time())
             try:
-                # shield: a follower's cancellation must not cancel the shared future.
-                return await asyncio.shield(flight.future), False
+                # shield: a follower's cancellation (or timeout) must not cancel the
+                # shared future.
+                return await asyncio.wait_for(asyncio.shield(flight.future), left), False
             except _LeaderGone:
                 continue
+            except TimeoutError:
+                raise FollowerTimeout(f"waited {wait} s for an identical call in flight") from None
 
     async def _lead(
         self,

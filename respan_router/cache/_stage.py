@@ -19,7 +19,8 @@ from respan_router.cache._keys import cache_key, key_fields
 from respan_router.cache._lead_async import alead_across
 from respan_router.cache._lead_sync import lead_across
 from respan_router.cache._response_cache import DEFAULT_TTL, ResponseCache
-from respan_router.cache._singleflight import AsyncSingleFlight, SingleFlight
+from respan_router.cache._singleflight import AsyncSingleFlight, FollowerTimeout, SingleFlight
+from respan_router.errors import ProviderTimeoutError
 from respan_router.request import ChatRequest
 
 if TYPE_CHECKING:
@@ -110,13 +111,20 @@ class CacheStage:
         return _copy(response), False
 
     def shared(
-        self, key: str, request: ChatRequest, fetch: Callable[[], ChatCompletion]
+        self,
+        key: str,
+        request: ChatRequest,
+        fetch: Callable[[], ChatCompletion],
+        wait: float | None = None,
     ) -> tuple[ChatCompletion, bool]:
-        """Fetch and store under single flight: (response, whether this caller fetched)."""
+        """Fetch and store under single flight: (response, whether this caller fetched).
+
+        A caller that waits for another's fetch (in this process or another) waits at
+        most ``wait`` seconds (its own deadline), then raises ProviderTimeoutError."""
 
         def leader() -> tuple[ChatCompletion, bool]:
             if self.cache.shared:
-                return lead_across(self.cache, key, self.ttl(request), fetch)
+                return lead_across(self.cache, key, self.ttl(request), fetch, wait)
             stored = self._settle(key)
             if stored is not None:
                 return stored, False
@@ -124,17 +132,24 @@ class CacheStage:
             self.cache.set_completion(key, response, self.ttl(request))
             return response, True
 
-        (response, fetched), led = self._flight.do(key, leader)
+        try:
+            (response, fetched), led = self._flight.do(key, leader, wait)
+        except FollowerTimeout as exc:
+            raise _timed_out(request, wait) from exc
         return (response, fetched) if led else self._followed(response)
 
     async def ashared(
-        self, key: str, request: ChatRequest, fetch: Callable[[], Awaitable[ChatCompletion]]
+        self,
+        key: str,
+        request: ChatRequest,
+        fetch: Callable[[], Awaitable[ChatCompletion]],
+        wait: float | None = None,
     ) -> tuple[ChatCompletion, bool]:
         """The async twin of :meth:`shared`."""
 
         async def leader() -> tuple[ChatCompletion, bool]:
             if self.cache.shared:
-                return await alead_across(self.cache, key, self.ttl(request), fetch)
+                return await alead_across(self.cache, key, self.ttl(request), fetch, wait)
             stored = self._settle(key)
             if stored is not None:
                 return stored, False
@@ -142,8 +157,19 @@ class CacheStage:
             self.cache.set_completion(key, response, self.ttl(request))
             return response, True
 
-        (response, fetched), led = await self._aflight.do(key, leader)
+        try:
+            (response, fetched), led = await self._aflight.do(key, leader, wait)
+        except FollowerTimeout as exc:
+            raise _timed_out(request, wait) from exc
         return (response, fetched) if led else self._followed(response)
+
+
+def _timed_out(request: ChatRequest, wait: float | None) -> ProviderTimeoutError:
+    return ProviderTimeoutError(
+        f"the call's timeout ({wait} s) passed while it waited for an identical call in "
+        "flight (single flight)",
+        model=request.model,
+    )
 
 
 def _copy(response: ChatCompletion) -> ChatCompletion:

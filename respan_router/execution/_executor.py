@@ -125,6 +125,15 @@ class Executor:
         """Now, on the executor's monotonic clock."""
         return self._clock()
 
+    def patience(self, request: ChatRequest) -> float | None:
+        """Seconds a call may wait for an identical call in flight (a single-flight
+        follower makes no attempt of its own): its ``total_timeout``, else its
+        ``timeout`` (the Router's defaults when it gives none), else None (no bound)."""
+        deadline = self.deadline(request)
+        if deadline is not None:
+            return max(0.0, deadline - self._clock())
+        return request.timeout if request.timeout is not None else self.default_timeout
+
     def deadline(self, request: ChatRequest) -> float | None:
         """The call's absolute deadline on the executor's clock, or None."""
         total = request.respan.total_timeout or self._default_total

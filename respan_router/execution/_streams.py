@@ -96,10 +96,8 @@ class StreamStage:
         def send(call: ProviderCall) -> Opened:
             if ftt is not None:
                 # A blocking iterator cannot be interrupted from outside: the provider
-                # bounds its wait for the first chunk by the attempt's timeout.
-                call = replace(
-                    call, timeout=ftt if call.timeout is None else min(call.timeout, ftt)
-                )
+                # bounds its wait for the first chunk (only) itself.
+                call = replace(call, first_chunk_timeout=ftt)
             iterator = provider.stream(call)
             try:
                 first = next(iterator, None)

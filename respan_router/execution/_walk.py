@@ -23,7 +23,7 @@ from respan_router.errors import (
 from respan_router.execution._record import AttemptRecord, CallRecord, RetryWait
 from respan_router.providers import ProviderCall
 from respan_router.request import ChatRequest
-from respan_router.resilience import HealthRegistry, RetryBudget, RetryPolicy
+from respan_router.resilience import PASS, PROBE, REFUSED, HealthRegistry, RetryBudget, RetryPolicy
 from respan_router.routing import Attempt, LatencyTracker
 
 if TYPE_CHECKING:
@@ -54,12 +54,14 @@ class Candidate:
     key: str  # its circuit-breaker key; "" when breakers are off
     last_resort: bool  # its breaker is open: one try, after every other candidate
     record: AttemptRecord
+    owner: object  # names this candidate to its breaker (only the probe's owner frees it)
+    claim: bool = False  # it holds its half-open probe: the shared claim is still to ask
 
 
 class Walk:
     """The bookkeeping of one call's walk through its plan (no I/O)."""
 
-    __slots__ = ("_ex", "deadline", "failures", "policy", "record", "request")
+    __slots__ = ("_ex", "_later", "deadline", "failures", "policy", "record", "request")
 
     def __init__(
         self,
@@ -75,6 +77,7 @@ class Walk:
         self.policy = policy
         self.deadline = deadline
         self.failures: list[AttemptFailure] = []
+        self._later: list[tuple[Attempt, str]] = []  # last resorts, tried after the others
 
     def candidates(self, attempts: Sequence[Attempt]) -> Iterator[Candidate]:
         """The candidates in the order to try them, until the deadline passes.
@@ -84,23 +87,37 @@ class Walk:
         orders a plan.
         """
         health = self._ex.health
-        deferred: list[tuple[Attempt, str]] = []
+        deferred = self._later
         for attempt in attempts:
             key = attempt.health_key if health is not None else ""
-            if health is None or health.allow(key):
-                if self._expired():
-                    if key:
-                        health.release(key)  # type: ignore[union-attr]  # key implies health
-                    return
-                yield self._start(attempt, key, False)
-            else:
+            owner = object()
+            taken = PASS if health is None else health.admit(key, owner)
+            if taken == REFUSED:
                 deferred.append((attempt, key))
+                continue
+            if self._expired():
+                if key:
+                    health.release(key, owner)  # type: ignore[union-attr]  # key implies health
+                return
+            yield self._start(attempt, key, False, owner, taken == PROBE)
         for attempt, key in deferred:
             if self._expired():
                 return
-            yield self._start(attempt, key, True)
+            yield self._start(attempt, key, True, object(), False)
 
-    def _start(self, attempt: Attempt, key: str, last_resort: bool) -> Candidate:
+    @property
+    def health(self) -> HealthRegistry | None:
+        return self._ex.health
+
+    def claim_refused(self, candidate: Candidate) -> None:
+        """Another process sends this candidate's probe: it goes to the last resorts
+        (its breaker keeps its probe taken until that probe's outcome or timeout)."""
+        self.record.attempts.remove(candidate.record)
+        self._later.append((candidate.attempt, candidate.key))
+
+    def _start(
+        self, attempt: Attempt, key: str, last_resort: bool, owner: object, claim: bool
+    ) -> Candidate:
         arec = AttemptRecord(
             attempt.model,
             attempt.provider,
@@ -109,7 +126,7 @@ class Walk:
             pricing_model=attempt.pricing_model,
         )
         self.record.attempts.append(arec)
-        return Candidate(attempt, key, last_resort, arec)
+        return Candidate(attempt, key, last_resort, arec, owner, claim)
 
     def _expired(self) -> bool:
         return self.deadline is not None and self._ex.clock() >= self.deadline
@@ -146,7 +163,7 @@ class Walk:
         if error is None:
             health.record_success(key)
         else:
-            health.record_failure(key, error)
+            health.record_failure(key, error, candidate.owner)
 
     def _call_for(self, attempt: Attempt) -> ProviderCall:
         request = self.request

@@ -29,7 +29,11 @@ async def arun_plan(
     clock: Callable[[], float],
 ) -> T:
     """Try each candidate (with its retries) until one succeeds; raise the walk's error."""
+    health = walk.health
     for candidate in walk.candidates(attempts):
+        if candidate.claim and health is not None and not await health.aclaim(candidate.key):
+            walk.claim_refused(candidate)
+            continue
 
         async def once(candidate: Candidate = candidate) -> T:
             call, started = walk.begin(candidate)

@@ -30,7 +30,11 @@ def run_plan(
     clock: Callable[[], float],
 ) -> T:
     """Try each candidate (with its retries) until one succeeds; raise the walk's error."""
+    health = walk.health
     for candidate in walk.candidates(attempts):
+        if candidate.claim and health is not None and not health.claim(candidate.key):
+            walk.claim_refused(candidate)
+            continue
 
         def once(candidate: Candidate = candidate) -> T:
             call, started = walk.begin(candidate)

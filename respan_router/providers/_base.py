@@ -35,6 +35,8 @@ class ProviderCall:
         credentials: what authenticates the call; masked in repr.
         credential_source: where the credentials came from (never the secret).
         timeout: seconds this attempt may take, or None.
+        first_chunk_timeout: a stream's ``first_token_timeout``: seconds its first chunk
+            may take (a sync provider bounds that wait itself), or None.
         dispatch_path: set by the provider when it dispatches the attempt: which path
             sent it (``"lean"`` or ``"litellm"`` for the default provider), for telemetry;
             None when the provider does not say.
@@ -48,6 +50,7 @@ class ProviderCall:
     credentials: Credentials = field(default_factory=Credentials)
     credential_source: str = "environment"
     timeout: float | None = None
+    first_chunk_timeout: float | None = None
     dispatch_path: str | None = None
 
     def secret_values(self) -> tuple[str, ...]:

@@ -260,7 +260,8 @@ def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, An
         "model": call.litellm_model,
         "messages": call.messages,
         "stream": stream,
-        "timeout": call.timeout,
+        # litellm takes one read timeout: a stream's first-chunk bound, if smaller, too
+        "timeout": min(filter(None, (call.timeout, call.first_chunk_timeout)), default=None),
         "num_retries": 0,
         "max_retries": 0,
     }

@@ -20,7 +20,7 @@ from respan_router.budgets import (
     SettleOutcome,
 )
 from respan_router.errors import BudgetUnavailableError
-from respan_router.redis._budget_ledger import DOWN, Ledger, decision, usage_of
+from respan_router.redis._budget_ledger import DOWN, REJECTED, Ledger, decision, usage_of
 from respan_router.redis._budget_scripts import CONFIGURE, RESERVE, SETTLE, USAGE
 
 __all__ = ["AsyncLedger"]
@@ -55,7 +55,12 @@ class AsyncLedger(Ledger):
     ) -> tuple[RateDecision | None, Reservation | Refusal | None]:
         await self._aflush()
         keys, args, rid = self._reserve_call(request, per_minute, True)
-        found = await self.redis.arun(lambda c: self.redis.aeval(c, RESERVE, keys, args), DOWN)
+        try:
+            found = await self.redis.arun(lambda c: self.redis.aeval(c, RESERVE, keys, args), DOWN)
+        except BaseException:  # cancelled: the script may have run; its id forgets the hold
+            forget = self._forgotten(request.customer_id, rid, request.now)
+            await self.redis.shielded(self._aclose_now(*forget))
+            raise
         return self._reserved(request, per_minute, rid, found)
 
     async def asettle(self, reservation: Reservation, actual: int, now: float) -> SettleOutcome:
@@ -68,9 +73,15 @@ class AsyncLedger(Ledger):
         deferred = self._deferred(mode, r, actual, now)
         if deferred is not None:
             return deferred
+        # Run to its end even if the call is cancelled meanwhile (the hold must go).
+        c = (mode, r, actual, now)
+        return await self.redis.shielded(self._aclose_now(*c))
+
+    async def _aclose_now(self, mode: str, r: Reservation, actual: int, now: float) -> str:
         await self._aflush()
         keys, args = self._close_args(r, actual, now, mode)
-        found = await self.redis.arun(lambda c: self.redis.aeval(c, SETTLE, keys, args), DOWN)
+        run = self.redis.arun
+        found = await run(lambda c: self.redis.aeval(c, SETTLE, keys, args), DOWN, REJECTED)
         return self._closed(mode, r, actual, now, found)
 
     async def _aflush(self) -> None:
@@ -81,8 +92,12 @@ class AsyncLedger(Ledger):
                 _, mode, r, actual, now = self._pending.popleft()
             keys, args = self._close_args(r, actual, now, mode)
             found = await self.redis.arun(
-                functools.partial(self.redis.aeval, source=SETTLE, keys=keys, args=args), DOWN
+                functools.partial(self.redis.aeval, source=SETTLE, keys=keys, args=args),
+                DOWN,
+                REJECTED,
             )
+            if found is REJECTED:
+                continue  # rejected by Redis (logged): sending it again cannot help
             if found is DOWN:
                 with self._lock:
                     self._pending.appendleft((r.id, mode, r, actual, now))

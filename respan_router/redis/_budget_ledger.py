@@ -20,9 +20,10 @@ from respan_router.redis._budget_customers import DOWN, RedisCustomers
 from respan_router.redis._budget_scripts import SETTLE
 from respan_router.redis._shared import SharedRedis
 
-__all__ = ["DOWN", "UNRECORDED", "Ledger", "decision", "usage_of"]
+__all__ = ["DOWN", "REJECTED", "UNRECORDED", "Ledger", "decision", "usage_of"]
 
 UNRECORDED = "unrecorded:"
+REJECTED: Any = object()  # Redis answered a close with an error of the script itself
 _DAY = 24 * 3600.0
 _WINDOW = 60.0  # the rate limit's window: requests per minute
 
@@ -79,7 +80,8 @@ class Ledger(RedisCustomers):
     ) -> tuple[RateDecision | None, Reservation | Refusal | None]:
         if found is DOWN:
             rate = None if per_minute is None else RateDecision(True, per_minute, per_minute)
-            if self.policy == "fail_closed":
+            budgeted = request.period_limit is not None or request.total_limit is not None
+            if self.policy == "fail_closed" and budgeted:  # without a budget: nothing to refuse
                 raise BudgetUnavailableError(
                     "the budget store (Redis) is unavailable; calls of customers with a "
                     "budget are refused until it is back (redis_budget_policy='fail_closed')"
@@ -113,10 +115,14 @@ class Ledger(RedisCustomers):
         return [self._k(r.customer_id, "res", r.id)], [int(actual), repr(float(now)), mode]
 
     def _deferred(self, mode: str, r: Reservation, actual: int, now: float) -> str | None:
-        """Inside a call's batch the close goes with the call's other writes (its outcome
-        is then not known: it answers as if it were the first)."""
+        """Inside a call's batch a settle goes with the call's other writes (its outcome
+        is then not known: it answers as if it were the first). A release is never
+        deferred: it is a failed try's, and the call's next try (a retry, a fallback)
+        and the customer's other calls must not count its hold (one round trip)."""
         if r.id.startswith(UNRECORDED):
             return "settled" if mode == "settle" else "released"
+        if mode == "release":
+            return None
         keys, args = self._close_args(r, actual, now, mode)
 
         def keep() -> None:
@@ -127,7 +133,16 @@ class Ledger(RedisCustomers):
             return "settled" if mode == "settle" else "released"
         return None
 
+    def _forgotten(
+        self, customer_id: str, rid: str, now: float
+    ) -> tuple[str, Reservation, int, float]:
+        """The close of a reservation whose reply was lost (a cancelled call): released
+        if the script ran, else marked so the script, arriving late, holds nothing."""
+        return "forget", Reservation(rid, customer_id, None, 0, now), 0, now
+
     def _closed(self, mode: str, r: Reservation, actual: int, now: float, found: Any) -> str:
+        if found is REJECTED:
+            return "unknown"  # rejected by Redis (logged): sending it again cannot help
         if found is DOWN:
             with self._lock:
                 self._pending.append((r.id, mode, r, actual, now))

@@ -23,8 +23,10 @@ local function expire(okey, now)
     local r = redis.call('HMGET', rk, 'state', 'pkey', 'tkey', 'amount')
     if r[1] == 'open' then
       local a = tonumber(r[4])
-      if r[2] ~= '' then redis.call('HINCRBY', r[2], 'reserved', -a) end
-      redis.call('HINCRBY', r[3], 'reserved', -a)
+      if a ~= 0 then  -- Lua's -0 is '-0', which HINCRBY rejects
+        if r[2] ~= '' then redis.call('HINCRBY', r[2], 'reserved', -a) end
+        redis.call('HINCRBY', r[3], 'reserved', -a)
+      end
       redis.call('HSET', rk, 'state', 'expired')
     end
     redis.call('ZREM', okey, rk)
@@ -72,6 +74,8 @@ if ARGV[8] ~= '' then
   remaining = limit - n - 1
 end
 if ARGV[10] ~= '1' then return {1, 0, 0, remaining} end
+-- forgotten before it arrived (its call was cancelled): hold nothing
+if redis.call('EXISTS', KEYS[3]) == 1 then return {1, 0, 0, remaining} end
 expire(KEYS[2], now)
 local amount = tonumber(ARGV[2])
 local pkey = KEYS[5] or ''
@@ -98,15 +102,25 @@ return {1, pused, tused, remaining}
 )
 
 # Close a reservation: settle (charge `actual`) or release. Idempotent by its record.
-# KEYS: 1 record.  ARGV: 1 actual, 2 now, 3 'settle'|'release'
+# 'forget' releases a reservation whose reply was lost (a cancelled call); when its
+# reserve has not run yet, it leaves a released record (kept a day), so it holds nothing.
+# KEYS: 1 record.  ARGV: 1 actual, 2 now, 3 'settle'|'release'|'forget'
 SETTLE = """
 local r = redis.call('HMGET', KEYS[1], 'state', 'pkey', 'tkey', 'okey', 'amount', 'expires_at')
-if not r[1] then return 'unknown' end
+if not r[1] then
+  if ARGV[3] ~= 'forget' then return 'unknown' end
+  redis.call('HSET', KEYS[1], 'state', 'released')
+  redis.call('PEXPIRE', KEYS[1], 86400000)
+  return 'released'
+end
+if ARGV[3] == 'forget' then ARGV[3] = 'release' end
 local state, pkey, tkey, okey = r[1], r[2], r[3], r[4]
 local a = tonumber(r[5])
 local function unhold()
-  if pkey ~= '' then redis.call('HINCRBY', pkey, 'reserved', -a) end
-  redis.call('HINCRBY', tkey, 'reserved', -a)
+  if a ~= 0 then  -- Lua's -0 is '-0', which HINCRBY rejects (a customer without a budget)
+    if pkey ~= '' then redis.call('HINCRBY', pkey, 'reserved', -a) end
+    redis.call('HINCRBY', tkey, 'reserved', -a)
+  end
   redis.call('ZREM', okey, KEYS[1])
 end
 if state == 'open' and tonumber(r[6]) <= tonumber(ARGV[2]) then

@@ -21,7 +21,7 @@ from respan_router.budgets import (
     SettleOutcome,
 )
 from respan_router.errors import BudgetUnavailableError
-from respan_router.redis._budget_ledger import DOWN, Ledger, decision, usage_of
+from respan_router.redis._budget_ledger import DOWN, REJECTED, Ledger, decision, usage_of
 from respan_router.redis._budget_scripts import CONFIGURE, RESERVE, SETTLE, USAGE
 
 __all__ = ["SyncLedger"]
@@ -56,7 +56,12 @@ class SyncLedger(Ledger):
     ) -> tuple[RateDecision | None, Reservation | Refusal | None]:
         self._flush()
         keys, args, rid = self._reserve_call(request, per_minute, True)
-        found = self.redis.run(lambda c: self.redis.eval(c, RESERVE, keys, args), DOWN)
+        try:
+            found = self.redis.run(lambda c: self.redis.eval(c, RESERVE, keys, args), DOWN)
+        except BaseException:  # cancelled: the script may have run; its id forgets the hold
+            forget = self._forgotten(request.customer_id, rid, request.now)
+            self._close_now(*forget)
+            raise
         return self._reserved(request, per_minute, rid, found)
 
     def settle(self, reservation: Reservation, actual: int, now: float) -> SettleOutcome:
@@ -69,9 +74,15 @@ class SyncLedger(Ledger):
         deferred = self._deferred(mode, r, actual, now)
         if deferred is not None:
             return deferred
+        # Run to its end even if the call is cancelled meanwhile (the hold must go).
+        c = (mode, r, actual, now)
+        return self._close_now(*c)
+
+    def _close_now(self, mode: str, r: Reservation, actual: int, now: float) -> str:
         self._flush()
         keys, args = self._close_args(r, actual, now, mode)
-        found = self.redis.run(lambda c: self.redis.eval(c, SETTLE, keys, args), DOWN)
+        run = self.redis.run
+        found = run(lambda c: self.redis.eval(c, SETTLE, keys, args), DOWN, REJECTED)
         return self._closed(mode, r, actual, now, found)
 
     def _flush(self) -> None:
@@ -82,8 +93,12 @@ class SyncLedger(Ledger):
                 _, mode, r, actual, now = self._pending.popleft()
             keys, args = self._close_args(r, actual, now, mode)
             found = self.redis.run(
-                functools.partial(self.redis.eval, source=SETTLE, keys=keys, args=args), DOWN
+                functools.partial(self.redis.eval, source=SETTLE, keys=keys, args=args),
+                DOWN,
+                REJECTED,
             )
+            if found is REJECTED:
+                continue  # rejected by Redis (logged): sending it again cannot help
             if found is DOWN:
                 with self._lock:
                     self._pending.appendleft((r.id, mode, r, actual, now))

@@ -41,8 +41,18 @@ class AsyncCacheOps(CacheKeys):
     async def aget_or_lease(self, key: str) -> bytes | Lease:
         """The stored value, or whether this process now leads (one round trip)."""
         keys, args = self._lease_args(key)
-        found = await self.redis.arun(lambda c: self.redis.aeval(c, GET_OR_LEASE, keys, args), None)
+        try:
+            found = await self.redis.arun(
+                lambda c: self.redis.aeval(c, GET_OR_LEASE, keys, args), None
+            )
+        except BaseException:  # cancelled: the lease may be ours; our token releases it
+            await self.redis.shielded(self._arelease_lease(key))
+            raise
         return lease_outcome(found)
+
+    async def _arelease_lease(self, key: str) -> None:
+        keys, args = self._fill_args(key, None, 0)
+        await self.redis.arun(lambda c: self.redis.aeval(c, FILL_AND_RELEASE, keys, args), None)
 
     async def afill(self, key: str, value: bytes | None, ttl: float) -> None:
         """Store the leader's value (None: nothing to store) and release its lease.

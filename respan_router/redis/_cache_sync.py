@@ -42,8 +42,18 @@ class SyncCacheOps(CacheKeys):
     def get_or_lease(self, key: str) -> bytes | Lease:
         """The stored value, or whether this process now leads (one round trip)."""
         keys, args = self._lease_args(key)
-        found = self.redis.run(lambda c: self.redis.eval(c, GET_OR_LEASE, keys, args), None)
+        try:
+            found = self.redis.run(
+                lambda c: self.redis.eval(c, GET_OR_LEASE, keys, args), None
+            )
+        except BaseException:  # cancelled: the lease may be ours; our token releases it
+            self._release_lease(key)
+            raise
         return lease_outcome(found)
+
+    def _release_lease(self, key: str) -> None:
+        keys, args = self._fill_args(key, None, 0)
+        self.redis.run(lambda c: self.redis.eval(c, FILL_AND_RELEASE, keys, args), None)
 
     def fill(self, key: str, value: bytes | None, ttl: float) -> None:
         """Store the leader's value (None: nothing to store) and release its lease.

@@ -42,6 +42,7 @@ def make_client(
             url, max_connections=max_connections, timeout=timeout,
             retry=ARetry(NoBackoff(), 0), **options,
         )  # fmt: skip
+        apool.connection_class = _checked_on_checkout(apool.connection_class)
         return aredis.Redis(connection_pool=apool)
     pool = getattr(model, "connection_pool", None)
     kwargs = dict(getattr(pool, "connection_kwargs", None) or {})
@@ -72,6 +73,42 @@ def make_client(
     import redis.asyncio as aredis
 
     return aredis.Redis(**settings)
+
+
+_CHECKED: dict[type, type] = {}
+
+
+def _checked_on_checkout(cls: type) -> type:
+    """``cls`` whose pooled connections ask the socket itself whether the server closed
+    them. asyncio learns of a peer's close only when the loop runs the socket's reader:
+    a loop busy while Redis restarted would send its next command on the dead connection
+    and fail (the sync pool sees the close at checkout). Here the pool's checkout also
+    polls the socket (no wait): pending bytes or a close mean a fresh connection."""
+    checked = _CHECKED.get(cls)
+    if checked is None:
+
+        async def can_read(self: Any) -> bool:
+            if await cls.can_read(self):  # type: ignore[attr-defined]
+                return True
+            writer = getattr(self, "_writer", None)
+            sock = None if writer is None else writer.get_extra_info("socket")
+            return sock is not None and _readable_now(sock.fileno())
+
+        checked = _CHECKED[cls] = type(cls.__name__, (cls,), {"can_read": can_read})
+    return checked
+
+
+def _readable_now(fd: int) -> bool:
+    """Whether the socket has bytes or a close pending (a poll that does not wait)."""
+    import select
+
+    if fd < 0:
+        return False
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def is_async_client(client: Any) -> bool:

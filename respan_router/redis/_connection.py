@@ -10,7 +10,7 @@ import contextvars
 import hashlib
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from respan_router.redis._batch import BATCH, Batch, Write
@@ -185,6 +185,17 @@ class Connection:
         batch = Batch(self)
         return batch, BATCH.set(batch)
 
+    @staticmethod
+    async def shielded(work: Awaitable[T]) -> T:
+        """Run ``work`` to its end even when the caller is cancelled meanwhile (the caller
+        still gets its ``CancelledError``): a release's round trip is never cut in half."""
+        import asyncio
+
+        task = asyncio.ensure_future(work)
+        _CLEANUPS.add(task)
+        task.add_done_callback(_CLEANUPS.discard)
+        return await asyncio.shield(task)
+
     def close(self) -> None:
         """Close the clients made here (given clients are the caller's to close)."""
         if self._url is not None and self._sync is not None:
@@ -193,6 +204,9 @@ class Connection:
     def __repr__(self) -> str:
         state = "degraded" if self.degraded else "up"
         return f"SharedRedis(prefix={self.prefix!r}, timeout={self.timeout}, {state})"
+
+
+_CLEANUPS: set[Any] = set()  # shielded cleanups still running (strong references)
 
 
 def _error_counter(meter_provider: Any) -> Any:

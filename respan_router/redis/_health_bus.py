@@ -29,6 +29,12 @@ __all__ = ["RedisHealthStore"]
 
 logger = logging.getLogger("respan_router.redis")
 
+# Delete a probe claim only if it is still this process's.  KEYS: 1 claim.  ARGV: 1 origin
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class RedisHealthStore:
     """A :class:`HealthStore` on Redis pub/sub, with the open breakers in a hash.
@@ -69,6 +75,12 @@ class RedisHealthStore:
     def _write(self, client: Any, events: list[HealthEvent]) -> None:
         """One round trip for a batch of events: the open breakers' hash, the probes that
         are over, and one message carrying every event."""
+        for e in events:  # our probe claims given up (only if still ours)
+            if e.kind == "release":
+                client.eval(_RELEASE, 1, self.redis.key("health", e.key, "probe"), self.origin)
+        events = [e for e in events if e.kind != "release"]
+        if not events:
+            return
         pipe = client.pipeline(transaction=False)
         for e in events:
             if e.kind == "open":
@@ -93,6 +105,18 @@ class RedisHealthStore:
         ms = max(1, int(ttl * 1000))
         # Redis down: this process probes for itself (its own view).
         return bool(self.redis.run(lambda c: c.set(probe_key, self.origin, nx=True, px=ms), True))
+
+    async def aclaim_probe(self, key: str, ttl: float) -> bool:
+        probe_key = self.redis.key("health", key, "probe")
+        ms = max(1, int(ttl * 1000))
+
+        async def claim(c: Any) -> bool:
+            return bool(await c.set(probe_key, self.origin, nx=True, px=ms))
+
+        return await self.redis.arun(claim, True)
+
+    def release_probe(self, key: str) -> None:
+        self._outbox.put(HealthEvent("release", key, self.origin))
 
     # -- receiving --------------------------------------------------------------------
     def listen(self, apply: Callable[[HealthEvent], None]) -> None:
@@ -128,10 +152,12 @@ class RedisHealthStore:
         self.connected.clear()
 
     def _resync(self, apply: Callable[[HealthEvent], None]) -> None:
-        now = time.time()
-        for key, until in self.redis.client.hgetall(self._open_key).items():
-            if float(until) > now:
-                apply(HealthEvent("open", key.decode(), "", float(until)))
+        for event in _open_events(self.redis.client.hgetall(self._open_key)):
+            apply(event)
+
+    def open_breakers(self) -> list[HealthEvent]:
+        """The breakers open now (one read; none when Redis does not answer in time)."""
+        return _open_events(self.redis.run(lambda c: c.hgetall(self._open_key), {}))
 
     def stop(self) -> None:
         """Ask the threads to stop, without waiting for them."""
@@ -144,6 +170,16 @@ class RedisHealthStore:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(2)
+
+
+def _open_events(found: dict[bytes, bytes]) -> list[HealthEvent]:
+    now = time.time()
+    events = []
+    for key, until in found.items():
+        with contextlib.suppress(ValueError):
+            if float(until) > now:
+                events.append(HealthEvent("open", key.decode(), "", float(until)))
+    return events
 
 
 def _deliver(apply: Callable[[HealthEvent], None], data: bytes) -> None:

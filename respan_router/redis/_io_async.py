@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from respan_router.redis._batch import BATCH, Write, failed, no_script, pipe
 from respan_router.redis._clients import is_cluster
 from respan_router.redis._connection import Connection
-from respan_router.redis._outage import is_redis_error
+from respan_router.redis._outage import is_redis_error, is_rejection
 
 __all__ = ["AsyncIO"]
 
@@ -47,8 +47,8 @@ class AsyncIO(Connection):
             yield
         finally:
             BATCH.reset(token)
-            if batch.writes:
-                await self._aflush(batch.writes)
+            if batch.writes:  # sent whole even when the call is cancelled meanwhile
+                await self.shielded(self._aflush(batch.writes))
 
     async def _aflush(self, writes: list[Write]) -> None:
         async def send(client: Any) -> bool:
@@ -67,8 +67,9 @@ class AsyncIO(Connection):
         if not await self.arun(send, False):
             failed(writes)
 
-    async def arun(self, op: Callable[[Any], Awaitable[T]], default: T) -> T:
-        """``op(client)``, or ``default`` when Redis is down or fails (counted)."""
+    async def arun(self, op: Callable[[Any], Awaitable[T]], default: T, rejected: Any = None) -> T:
+        """``op(client)``, or ``default`` when Redis is down or fails (counted);
+        ``rejected`` (if given) when Redis answered with an error of the command itself."""
         outage = self.outage
         if not outage.usable():
             return default
@@ -77,6 +78,9 @@ class AsyncIO(Connection):
         except Exception as exc:
             if not is_redis_error(exc):
                 raise
+            if is_rejection(exc):  # Redis is up: no outage, and no point sending it again
+                outage.rejected(exc)
+                return default if rejected is None else rejected
             outage.failed(exc)
             return default
         outage.succeeded()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from respan_router.redis._batch import BATCH, Write, failed, no_script, pipe
 from respan_router.redis._clients import is_cluster
 from respan_router.redis._connection import Connection
-from respan_router.redis._outage import is_redis_error
+from respan_router.redis._outage import is_redis_error, is_rejection
 
 __all__ = ["SyncIO"]
 
@@ -48,7 +48,7 @@ class SyncIO(Connection):
             yield
         finally:
             BATCH.reset(token)
-            if batch.writes:
+            if batch.writes:  # sent whole even when the call is cancelled meanwhile
                 self._flush(batch.writes)
 
     def _flush(self, writes: list[Write]) -> None:
@@ -68,8 +68,9 @@ class SyncIO(Connection):
         if not self.run(send, False):
             failed(writes)
 
-    def run(self, op: Callable[[Any], T], default: T) -> T:
-        """``op(client)``, or ``default`` when Redis is down or fails (counted)."""
+    def run(self, op: Callable[[Any], T], default: T, rejected: Any = None) -> T:
+        """``op(client)``, or ``default`` when Redis is down or fails (counted);
+        ``rejected`` (if given) when Redis answered with an error of the command itself."""
         outage = self.outage
         if not outage.usable():
             return default
@@ -78,6 +79,9 @@ class SyncIO(Connection):
         except Exception as exc:
             if not is_redis_error(exc):
                 raise
+            if is_rejection(exc):  # Redis is up: no outage, and no point sending it again
+                outage.rejected(exc)
+                return default if rejected is None else rejected
             outage.failed(exc)
             return default
         outage.succeeded()

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["DEFAULT_RETRY_INTERVAL", "Outage", "is_redis_error"]
+__all__ = ["DEFAULT_RETRY_INTERVAL", "Outage", "is_redis_error", "is_rejection"]
 
 logger = logging.getLogger("respan_router.redis")
 
@@ -74,6 +74,15 @@ class Outage:
         if self._on_error is not None:
             self._on_error()
 
+    def rejected(self, error: BaseException) -> None:
+        """Redis answered with an error of the command itself: counted and logged, not an
+        outage (what depends on the command applies its failure policy once)."""
+        with self._lock:
+            self.errors += 1
+        logger.error("Redis rejected a command: %s", error)
+        if self._on_error is not None:
+            self._on_error()
+
     def succeeded(self) -> None:
         """A Redis operation succeeded: end the outage if one was on."""
         if not self._down:
@@ -88,3 +97,16 @@ def is_redis_error(error: BaseException) -> bool:
     from redis.exceptions import RedisError
 
     return isinstance(error, RedisError | OSError | TimeoutError)
+
+
+_TRANSIENT = ("BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "READONLY")
+
+
+def is_rejection(error: BaseException) -> bool:
+    """Whether Redis answered and refused the command itself (a script's error, a wrong
+    type): not an outage, and sending the same command again would fail the same way."""
+    from redis.exceptions import ReadOnlyError, ResponseError
+
+    if not isinstance(error, ResponseError) or isinstance(error, ReadOnlyError):
+        return False
+    return not str(error).startswith(_TRANSIENT)

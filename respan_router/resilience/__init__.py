@@ -1,5 +1,6 @@
 """State that outlives a call: the retry policy (tenacity), the retry budget, breakers."""
 
+from respan_router.resilience._breaker import PASS, PROBE, REFUSED
 from respan_router.resilience._breaker_config import (
     BreakerConfig,
     BreakerSnapshot,
@@ -16,6 +17,9 @@ from respan_router.resilience._shared_health import (
 )
 
 __all__ = [
+    "PASS",
+    "PROBE",
+    "REFUSED",
     "BreakerConfig",
     "BreakerSnapshot",
     "BreakerState",

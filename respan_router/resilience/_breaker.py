@@ -34,7 +34,10 @@ from respan_router.resilience._breaker_config import (
 )
 from respan_router.resilience._strategies import retry_after_of
 
-__all__ = ["CircuitBreaker"]
+__all__ = ["PASS", "PROBE", "REFUSED", "CircuitBreaker"]
+
+#: What :meth:`CircuitBreaker.admit` answers.
+REFUSED, PASS, PROBE = 0, 1, 2
 
 
 class CircuitBreaker:
@@ -61,6 +64,7 @@ class CircuitBreaker:
         self._open = False  # open or half-open; which one depends on the clock
         self._open_until = 0.0
         self._probe_started: float | None = None
+        self._probe_owner: object | None = None  # who holds the probe (None: anyone)
         self._consecutive = 0
         self._outcomes: deque[bool] = deque(maxlen=self.config.window)  # True = failure
         self._failures_in_window = 0
@@ -94,25 +98,36 @@ class CircuitBreaker:
             now = self._clock()
             return self._state_at(now) is BreakerState.HALF_OPEN and self._probe_free(now)
 
-    def allow(self) -> bool:
+    def allow(self, owner: object | None = None) -> bool:
         """Whether a call may go now; in half-open, the one caller let through is the probe.
 
         A caller let through must report the outcome with :meth:`record_success` or
         :meth:`record_failure` (or :meth:`release` when the call never happened).
+        ``owner`` names the caller (see :meth:`release`).
         """
+        taken = self.admit(owner)
+        if taken != PROBE or self._probe_gate is None:
+            return taken != REFUSED
+        # Shared health: one probe across processes (asked outside the lock). Refused,
+        # the probe is another process's: its outcome arrives as an event (or the probe
+        # timeout frees it).
+        return self._probe_gate(self.key)
+
+    def admit(self, owner: object | None = None) -> int:
+        """:data:`PASS` (closed), :data:`PROBE` (this caller holds the half-open probe,
+        the shared claim, if any, still to ask) or :data:`REFUSED`."""
         if not self._open:
-            return True
+            return PASS
         with self._lock:
             now = self._clock()
             state = self._state_at(now)
             if state is BreakerState.CLOSED:
-                return True
+                return PASS
             if state is BreakerState.OPEN or not self._probe_free(now):
-                return False
+                return REFUSED
             self._probe_started = now
-            # Shared health: one probe across processes. Refused, the probe is another
-            # process's: its outcome arrives as an event (or the probe timeout frees it).
-            return self._probe_gate is None or self._probe_gate(self.key)
+            self._probe_owner = owner
+            return PROBE
 
     # -- reporting ------------------------------------------------------------------------
 
@@ -133,11 +148,14 @@ class CircuitBreaker:
             self._close()
             return StateChange(self.key, old, BreakerState.CLOSED)
 
-    def record_failure(self, error: BaseException) -> StateChange | None:
-        """A call failed with ``error``; errors that do not count change nothing else."""
+    def record_failure(
+        self, error: BaseException, owner: object | None = None
+    ) -> StateChange | None:
+        """A call failed with ``error``; errors that do not count change nothing else
+        (a probe is freed only by its ``owner``, see :meth:`release`)."""
         counts = self.config.counts_as_failure(error)
         if counts is None:
-            self.release()
+            self.release(owner)
             return None
         if not counts:
             return self.record_success()
@@ -161,10 +179,19 @@ class CircuitBreaker:
                 self._open_until = max(self._open_until, now + retry_after)
             return None
 
-    def release(self) -> None:
-        """The call let through did not reach the provider: free the probe, count nothing."""
+    def release(self, owner: object | None = None) -> bool:
+        """The call let through did not reach the provider: free the probe, count nothing.
+
+        Given an ``owner``, only the caller that holds the probe frees it (a call that is
+        not the probe ends without freeing it). Returns whether a probe was freed."""
         with self._lock:
+            if self._probe_started is None:
+                return False
+            if owner is not None and owner is not self._probe_owner:
+                return False
             self._probe_started = None
+            self._probe_owner = None
+            return True
 
     # -- another process's view (shared health) -------------------------------------------
 
@@ -179,6 +206,7 @@ class CircuitBreaker:
                 self._open = True
                 self._open_until = until
             self._probe_started = None
+            self._probe_owner = None
 
     def close_remote(self) -> None:
         """Close: another process's probe succeeded."""

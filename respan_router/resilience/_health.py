@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from respan_router.resilience._breaker import CircuitBreaker
+from respan_router.resilience._breaker import PASS, CircuitBreaker
 from respan_router.resilience._breaker_config import (
     BreakerConfig,
     BreakerSnapshot,
@@ -66,10 +66,24 @@ class HealthRegistry:
                     self._breakers[key] = breaker
         return breaker
 
-    def allow(self, key: str) -> bool:
+    def allow(self, key: str, owner: object | None = None) -> bool:
         """Whether a call to ``key`` may go now (takes the probe of a half-open breaker)."""
         breaker = self._breakers.get(key)
-        return True if breaker is None else breaker.allow()
+        return True if breaker is None else breaker.allow(owner)
+
+    def admit(self, key: str, owner: object) -> int:
+        """As :meth:`allow`, without asking the shared probe claim: ``PASS``, ``PROBE``
+        (ask :meth:`claim` / :meth:`aclaim` before sending) or ``REFUSED``."""
+        breaker = self._breakers.get(key)
+        return PASS if breaker is None else breaker.admit(owner)
+
+    def claim(self, key: str) -> bool:
+        """Whether this process may send the probe it took (shared health: one probe
+        across processes; True without one)."""
+        return self._probe_gate is None or self._probe_gate(key)
+
+    async def aclaim(self, key: str) -> bool:
+        return self.claim(key)
 
     def available(self, key: str) -> bool:
         """Whether ``key`` would be allowed now, without taking a probe."""
@@ -80,21 +94,21 @@ class HealthRegistry:
         """A call to ``key`` succeeded."""
         self._notify(self.breaker(key).record_success())
 
-    def record_failure(self, key: str, error: BaseException) -> None:
+    def record_failure(self, key: str, error: BaseException, owner: object | None = None) -> None:
         """A call to ``key`` failed with ``error`` (only provider failures count)."""
         counts = self.config.counts_as_failure(error)
         if counts is None:
-            self.release(key)
+            self.release(key, owner)
         elif not counts:
             self.record_success(key)
         else:
             self._notify(self.breaker(key).record_failure(error))
 
-    def release(self, key: str) -> None:
-        """A call let through by :meth:`allow` never reached the provider."""
+    def release(self, key: str, owner: object | None = None) -> bool:
+        """A call let through by :meth:`allow` never reached the provider (or was
+        cancelled): its probe, if it holds it, is free again. Returns whether it was."""
         breaker = self._breakers.get(key)
-        if breaker is not None:
-            breaker.release()
+        return breaker is not None and breaker.release(owner)
 
     def snapshot(self) -> Mapping[str, BreakerSnapshot]:
         """A snapshot of every breaker, by key."""

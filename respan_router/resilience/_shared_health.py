@@ -28,7 +28,7 @@ from respan_router.resilience._health import HealthRegistry
 
 __all__ = ["HealthEvent", "HealthStore", "SharedHealthRegistry", "share_health"]
 
-Kind = Literal["failure", "open", "close"]
+Kind = Literal["failure", "open", "close", "release"]  # release: never sent to others
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,20 @@ class HealthStore(Protocol):
 
     def claim_probe(self, key: str, ttl: float) -> bool:
         """Whether this process may send the half-open probe of ``key`` (held ``ttl`` s)."""
+        ...
+
+    def open_breakers(self) -> list[HealthEvent]:
+        """The breakers open now in the other processes (one read, no wait past the
+        store's timeout; empty when the store cannot answer)."""
+        ...
+
+    async def aclaim_probe(self, key: str, ttl: float) -> bool:
+        """:meth:`claim_probe`, awaited (the event loop never waits on the store)."""
+        ...
+
+    def release_probe(self, key: str) -> None:
+        """Give up this process's claim of ``key``'s probe (its probe never went, or was
+        cancelled); never blocks the caller."""
         ...
 
     def listen(self, apply: Callable[[HealthEvent], None]) -> None:
@@ -89,9 +103,11 @@ def share_health(registry: HealthRegistry, store: HealthStore, origin: str) -> N
             breaker.record_failure(_Failure("failure seen by another process"))
         elif event.kind == "open":
             breaker.open_until(event.until - clock_offset)
-        else:
+        elif event.kind == "close":
             breaker.close_remote()
 
+    for event in store.open_breakers():  # before the first call, not when a thread runs
+        apply(event)
     store.listen(apply)
 
 
@@ -122,6 +138,15 @@ class SharedHealthRegistry(HealthRegistry):
     def _claim(self, key: str) -> bool:
         return self.store.claim_probe(key, self.config.probe_timeout)
 
+    async def aclaim(self, key: str) -> bool:
+        return await self.store.aclaim_probe(key, self.config.probe_timeout)
+
+    def release(self, key: str, owner: object | None = None) -> bool:
+        freed = super().release(key, owner)
+        if freed:  # the shared claim goes too: another process may probe at once
+            self.store.release_probe(key)
+        return freed
+
     def _changed(self, change: StateChange) -> None:
         store = self.store
         if change.new is BreakerState.OPEN:
@@ -132,8 +157,8 @@ class SharedHealthRegistry(HealthRegistry):
         if self._then is not None:
             self._then(change)
 
-    def record_failure(self, key: str, error: BaseException) -> None:
-        super().record_failure(key, error)
+    def record_failure(self, key: str, error: BaseException, owner: object | None = None) -> None:
+        super().record_failure(key, error, owner)
         if self.config.counts_as_failure(error):
             self.store.publish(HealthEvent("failure", key, self.store.origin))
 

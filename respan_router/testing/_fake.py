@@ -6,7 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from respan_router._secrets import redact
@@ -49,6 +49,7 @@ class RecordedCall:
     timeout: float | None
     stream: bool
     at: float = field(default_factory=time.monotonic)
+    first_chunk_timeout: float | None = None  # a sync stream's first_token_timeout
 
 
 class FakeProvider:
@@ -143,7 +144,7 @@ class FakeProvider:
         outcome = self._next(call, stream=True)
         delay = outcome.latency if isinstance(outcome, Reply | Failure) else 0.0
         if delay:
-            time.sleep(self._bounded(delay, call))
+            time.sleep(self._bounded(delay, _first(call)))
         self._stream_opened()
         try:
             for step in self._chunk_plan(outcome, call):
@@ -191,6 +192,7 @@ class FakeProvider:
                     credential_keys=tuple(sorted(call.credentials)),
                     timeout=call.timeout,
                     stream=stream,
+                    first_chunk_timeout=call.first_chunk_timeout,
                 )
             )
             for name in (call.model, call.litellm_model):
@@ -248,11 +250,20 @@ class FakeProvider:
                     provider=call.provider,
                 ) from error
             raise error
-        if call.timeout is not None and outcome.latency > call.timeout:
+        first = _first(call).timeout
+        if first is not None and outcome.latency > first:
             raise ProviderTimeoutError(
                 "fake provider timed out", model=call.model, provider=call.provider
             )
         yield from chunks_of(outcome, call)
+
+
+def _first(call: ProviderCall) -> ProviderCall:
+    """The call as its first chunk's wait sees it (bounded by ``first_chunk_timeout``)."""
+    first = call.first_chunk_timeout
+    if first is None or (call.timeout is not None and call.timeout <= first):
+        return call
+    return replace(call, timeout=first)
 
 
 async def _asleep(seconds: float) -> None:

@@ -6,6 +6,7 @@ the reader decides.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +35,10 @@ def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
     return connection_error(attempt.litellm, attempt.deployment, exc)
 
 
-def _send(attempt: Attempt, pool: Any, *, preload: bool) -> Any:
+def _send(attempt: Attempt, pool: Any, seconds: float | None) -> Any:
     import urllib3
 
-    request, seconds = attempt.request, attempt.call.timeout
+    request = attempt.request
     try:
         return pool.request(
             "POST",
@@ -47,16 +48,64 @@ def _send(attempt: Attempt, pool: Any, *, preload: bool) -> Any:
             timeout=urllib3.Timeout(connect=seconds, read=seconds),
             redirect=False,
             retries=False,
-            preload_content=preload,
+            preload_content=False,
         )
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         error = _transport_error(attempt, exc)
         raise mapped(error, attempt.call) from error
 
 
+def _bound(response: Any, deadline: float | None) -> None:
+    """Let the next read of ``response`` wait only until ``deadline`` (monotonic)."""
+    if deadline is None:
+        return
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the attempt's timeout passed while its answer was read")
+    connection = response.connection
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(remaining)
+
+
+def _bound_each(response: Any, seconds: float | None) -> None:
+    sock = getattr(response.connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def _read_all(attempt: Attempt, response: Any, deadline: float | None) -> bytes:
+    """The whole body, read within the attempt's timeout (not a timeout per read: a body
+    that trickles in never outlasts it)."""
+    import urllib3
+
+    body = bytearray()
+    try:
+        for piece in _pieces_within(response, deadline):
+            body += piece
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        response.close()
+        error = _transport_error(attempt, exc)
+        raise mapped(error, attempt.call) from error
+    response.release_conn()
+    return bytes(body)
+
+
+def _pieces_within(response: Any, deadline: float | None) -> Iterator[bytes]:
+    source = _pieces(response)
+    while True:
+        _bound(response, deadline)
+        piece = next(source, None)
+        if piece is None:
+            return
+        yield piece
+
+
 def complete(attempt: Attempt, pool: Any) -> ChatCompletion:
-    response = _send(attempt, pool, preload=True)
-    raw: bytes = response.data
+    seconds = attempt.call.timeout
+    deadline = None if seconds is None else time.monotonic() + seconds
+    response = _send(attempt, pool, seconds)
+    raw = _read_all(attempt, response, deadline)
     if response.status >= 400:
         raise_status(attempt, response.status, raw, response.headers)
     return attempt.completion(raw, response.headers)
@@ -76,7 +125,13 @@ def _pieces(response: Any) -> Iterator[bytes]:
 def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
     import urllib3
 
-    response = _send(attempt, pool, preload=False)
+    call = attempt.call
+    first = call.first_chunk_timeout
+    seconds = call.timeout
+    if first is not None:  # the wait for the first chunk only; then the attempt's timeout
+        seconds = first if seconds is None else min(seconds, first)
+    deadline = None if first is None else time.monotonic() + seconds  # type: ignore[operator]
+    response = _send(attempt, pool, seconds)
     reader = Reader(attempt, _transport_error)
     finished = False
     try:
@@ -89,6 +144,12 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
         lines = lines_of(_pieces(response))
         while True:
             try:
+                if deadline is not None:
+                    if reader.delivered:  # the first chunk is out: each read as before
+                        _bound_each(response, call.timeout)
+                        deadline = None
+                    else:
+                        _bound(response, deadline)
                 line = next(lines, None)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 reader.lost(exc)
