@@ -12,6 +12,7 @@ retryability, model and provider; for streams the chunks before an interruption)
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,7 +164,7 @@ def run_both_sync(
         upstream.enqueue(behaviour_for(provider, behaviour))
         call = make_call(upstream, provider, **params)
         out = outcome_sync(which, call, stream=stream)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
+        results.append((out, arrived(upstream), call.dispatch_path))
     check(results)
 
 
@@ -183,8 +184,17 @@ async def run_both_async(
         upstream.enqueue(behaviour_for(provider, behaviour))
         call = make_call(upstream, provider, **params)
         out = await outcome_async(which, call, stream=stream)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
+        results.append((out, arrived(upstream), call.dispatch_path))
     check(results)
+
+
+def arrived(upstream: FakeUpstream, wait: float = 2.0) -> list[Any]:
+    """The requests the upstream received. A client that gave up first (a timeout) has
+    sent its request; on a loaded machine the server's thread may read it a moment later."""
+    end = time.monotonic() + wait
+    while not upstream.requests and time.monotonic() < end:
+        time.sleep(0.01)
+    return [seen(r) for r in upstream.requests]
 
 
 def check(results: list[Any]) -> None:
@@ -357,7 +367,7 @@ def test_key_from_environment_parity(
             timeout=TIMEOUT,
         )
         out = outcome_sync(which, call, stream=False)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
+        results.append((out, arrived(upstream), call.dispatch_path))
     check(results)
     assert results[1][1][0][2]["authorization"] == "Bearer sk-from-the-environment"
 
