@@ -6,8 +6,7 @@
     -> execution -> end (record)
 
 Everything up to dispatch is one shared step (:meth:`Router._prepare`); the two differ
-only in how they wait for the cache's single flight and the executor. The stages are
-built by :func:`respan_router._assembly.assemble`.
+only in how they wait. The stages are built (and closed) by ``_assembly``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router import budgets
-from respan_router._assembly import assemble
+from respan_router._assembly import Owner, assemble
 from respan_router.cache import ResponseCache
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, StreamStage
@@ -46,7 +45,7 @@ class _Prepared:
     hit: ChatCompletion | None = None  # a cached completion
 
 
-class Router:
+class Router(Owner):
     """An in-process LLM router.
 
     Args:
@@ -76,7 +75,7 @@ class Router:
         self.retry_budget: RetryBudget | None = stages.retry_budget
         self._budgets = stages.budgets
         self.budgets = budgets.Budgets(stages.budgets)
-        self._redis = stages.redis
+        self._redis, self._stages = stages.redis, stages
 
     @classmethod
     def from_config(
@@ -174,6 +173,7 @@ class Router:
         Returns a :class:`ChatCompletion`, or with ``stream=True`` a :class:`ChatStream`
         whose first chunk has already arrived (retries and fallbacks happen before it).
         """
+        self._check_open()
         record = CallRecord()
         request: ChatRequest | None = None
         try:
@@ -241,6 +241,7 @@ class Router:
         Returns a :class:`ChatCompletion`, or with ``stream=True`` an
         :class:`AsyncChatStream` whose first chunk has already arrived.
         """
+        self._check_open()
         record = CallRecord()
         request: ChatRequest | None = None
         try:

@@ -13,12 +13,14 @@ max_retries=0`` gives exactly one upstream request).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from respan_router._loops import PerLoop, after_fork
 from respan_router.errors import RouterError, StreamInterruptedError
 from respan_router.providers._base import ProviderCall
 from respan_router.providers._litellm_errors import map_litellm_error
@@ -54,6 +56,10 @@ class LiteLLMProvider:
         self._prices: dict[str, tuple[float, float] | None] = {}
         self._info: dict[str, dict[str, Any] | None] = {}
         self._kind_prices: dict[str, dict[str, float] | None] = {}
+        # litellm's own aiohttp sessions outlive their loops and warn at exit: its async
+        # calls go through ours (``shared_session``), one per loop, closed with the loop.
+        self._sessions: PerLoop[Any] = PerLoop(self._new_session, _aclose_session, _drop_session)
+        after_fork(self, LiteLLMProvider._after_fork)
 
     # -- no I/O ------------------------------------------------------------------------------
 
@@ -202,7 +208,9 @@ class LiteLLMProvider:
     async def acomplete(self, call: ProviderCall) -> ChatCompletion:
         litellm = self.litellm
         try:
-            response = await litellm.acompletion(**_request_kwargs(call))
+            response = await litellm.acompletion(
+                **_request_kwargs(call), shared_session=self._sessions.get()
+            )
         except Exception as exc:
             raise _mapped(exc, call) from exc
         return completion_of(response)
@@ -219,7 +227,9 @@ class LiteLLMProvider:
         self, litellm: ModuleType, call: ProviderCall
     ) -> AsyncIterator[ChatCompletionChunk]:
         try:
-            raw = await litellm.acompletion(**_request_kwargs(call, stream=True))
+            raw = await litellm.acompletion(
+                **_request_kwargs(call, stream=True), shared_session=self._sessions.get()
+            )
         except Exception as exc:
             raise _mapped(exc, call) from exc
         sdk = sdk_stream_of(raw)
@@ -239,6 +249,56 @@ class LiteLLMProvider:
             if sdk is not None:
                 await sdk.close()  # the SDK's AsyncStream closes with an async close()
             await _aclose(raw)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _new_session(self) -> Any:
+        """An aiohttp session made as litellm makes its own (TLS, proxies from the
+        environment when litellm trusts it), owned by this provider."""
+        import aiohttp
+
+        litellm = self.litellm
+        from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+        connector: dict[str, Any] = {}
+        with contextlib.suppress(Exception):  # a private helper: its absence costs nothing
+            connector = dict(AsyncHTTPHandler._get_ssl_connector_kwargs())
+        trust_env = bool(getattr(litellm, "aiohttp_trust_env", False)) or (
+            os.getenv("AIOHTTP_TRUST_ENV", "").lower() in ("1", "true", "yes")
+        )
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(**connector),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=trust_env,
+        )
+
+    @property
+    def open_sessions(self) -> int:
+        """How many event loops have an HTTP session of this provider now."""
+        return len(self._sessions)
+
+    async def aclose(self) -> None:
+        """Close the running loop's HTTP session (and drop those of closed loops)."""
+        await self._sessions.aclose()
+
+    def close(self) -> None:
+        """Close every HTTP session now (from outside their loops)."""
+        self._sessions.close()
+
+    def _after_fork(self) -> None:
+        self._sessions.reset()
+        self._import_lock = threading.Lock()
+
+
+async def _aclose_session(session: Any) -> None:
+    await session.close()
+
+
+def _drop_session(session: Any) -> None:
+    connector = session.connector
+    if connector is not None and not connector.closed:
+        connector._close()  # the synchronous part of close(): closes the sockets
+    session._connector = None
 
 
 def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from respan_router._loops import after_fork
 from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean import _async_calls, _sync_calls
 from respan_router.providers._lean._async_transport import AsyncTransport
@@ -58,6 +59,10 @@ class LeanProvider:
         self._finish: Callable[[str], str] | None = None
         self._async = AsyncTransport()
         self._sync = SyncTransport()
+        after_fork(self, LeanProvider._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # a parent's thread may have held it
 
     @property
     def enabled(self) -> bool:
@@ -186,10 +191,15 @@ class LeanProvider:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the running loop's HTTP session (and those of closed loops)."""
+        """Close the running loop's HTTP sessions (and those of closed loops), then every
+        other pooled connection (the litellm fallback's too)."""
         await self._async.aclose()
+        await self._fallback.aclose()
+        self.close()
 
     def close(self) -> None:
-        """Close every pooled connection. Call with no event loop using this provider."""
+        """Close every pooled connection (a session in use by a running loop is closed
+        without awaiting: prefer :meth:`aclose` on that loop)."""
         self._async.close()
         self._sync.close()
+        self._fallback.close()
