@@ -58,6 +58,7 @@ class PerLoop(Generic[T]):
         self._drop = drop
         self._entries: dict[int, _Entry[T]] = {}
         self._lock = threading.Lock()
+        after_fork(self, PerLoop.reset)  # a forked child has none of the parent's
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -67,9 +67,7 @@ class Router(Owner):
         self._provider = stages.provider
         self._planner = stages.planner
         self._executor = stages.executor
-        self._cache = stages.cache
-        self._end = stages.end
-        self._prompts = stages.prompts
+        self._cache, self._end, self._prompts = stages.cache, stages.end, stages.prompts
         self._streams = StreamStage(stages.executor, stages.provider, stages.cache, stages.end)
         self.health: HealthRegistry | None = stages.health
         self.retry_budget: RetryBudget | None = stages.retry_budget
@@ -103,9 +101,8 @@ class Router(Owner):
         return f"Router({self._config!r}, provider={type(self._provider).__name__})"
 
     def as_openai(self, **client_options: Any) -> openai.OpenAI:
-        """A genuine ``openai.OpenAI(**client_options)`` whose requests this Router serves
-        in-process (see docs/migrating.md): ``max_retries=0`` (the Router retries) and a
-        base URL that reaches no network, unless given."""
+        """A genuine ``openai.OpenAI(**client_options)`` served in-process (docs/migrating.md):
+        ``max_retries=0`` (the Router retries), a base URL reaching no network, unless given."""
         from respan_router.wire import openai_client
 
         return openai_client(self, **client_options)
@@ -131,10 +128,8 @@ class Router(Owner):
         return async_transport(self, http)
 
     def plan(self, **params: Any) -> list[Attempt]:
-        """The ordered attempts a call with these parameters would make; calls nothing.
-
-        Random choices are drawn exactly as a real call would draw them.
-        """
+        """The ordered attempts a call with these parameters would make (random choices
+        drawn exactly as a real call draws them); calls nothing."""
         return self._planner.plan(self._prompts.apply(build_request(params)))
 
     # -- the shared, I/O-free steps ----------------------------------------------------
@@ -150,14 +145,20 @@ class Router(Owner):
             prepared.hit = self._cache.lookup(key)
         return prepared
 
-    def _plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+    def _planned(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
         started = time.perf_counter()
         try:
-            return budgets.plan_within_budget(
-                self._budgets, record.customer, request, self._planner.plan(request)
-            )
+            return self._planner.plan(request)
         finally:
             record.routing_seconds = time.perf_counter() - started
+
+    def _plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+        planned = self._planned(request, record)  # then budget-aware fallback, if asked
+        return budgets.plan_within_budget(self._budgets, record.customer, request, planned)
+
+    async def _aplan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+        planned = self._planned(request, record)
+        return await budgets.aplan_within_budget(self._budgets, record.customer, request, planned)
 
     # -- calls ---------------------------------------------------------------------------
     @overload
@@ -272,7 +273,7 @@ class Router(Owner):
         if request.stream:
             if call.replay:
                 return self._streams.areplay(request, record, call.replay)
-            attempts = self._plan(request, record)
+            attempts = await self._aplan(request, record)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
             return await self._streams.aopen(request, record, attempts, key, hooks)
         if call.hit is not None:
@@ -280,7 +281,7 @@ class Router(Owner):
             return call.hit
 
         async def fetch() -> ChatCompletion:
-            attempts = self._plan(request, record)
+            attempts = await self._aplan(request, record)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
             send = self._provider.acomplete
             return await self._executor.arun(request, attempts, record, send, hooks)

@@ -75,7 +75,7 @@ async def test_aclose_closes_this_loops_http_sessions(upstream: FakeUpstream, le
     session = sessions.get()
     await router.aclose()
     assert session.closed
-    assert provider._async.open_sessions == 0 and provider._fallback.open_sessions == 0
+    assert len(provider._async._sessions) == 0 and len(provider._fallback._sessions) == 0
 
 
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "litellm"])
@@ -91,7 +91,7 @@ def test_a_loops_http_session_goes_with_the_loop(upstream: FakeUpstream, lean: b
     for _ in range(5):
         asyncio.run(call())
     provider: Any = router._provider
-    assert provider._async.open_sessions == 0 and provider._fallback.open_sessions == 0
+    assert len(provider._async._sessions) == 0 and len(provider._fallback._sessions) == 0
     assert all(s.closed for s in sessions)
     assert len({id(s) for s in sessions}) == 5
 

@@ -10,6 +10,7 @@ from respan_router.budgets._customer import CustomerCall, customer_budget, span_
 from respan_router.budgets._guard import (
     BudgetHooks,
     acheck_rate,
+    aplan_within_budget,
     asettle_open,
     attempt_hooks,
     check_rate,
@@ -59,6 +60,7 @@ __all__ = [
     "ReserveRequest",
     "SettleOutcome",
     "acheck_rate",
+    "aplan_within_budget",
     "asettle_open",
     "attempt_hooks",
     "check_rate",

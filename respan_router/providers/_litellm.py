@@ -13,18 +13,17 @@ max_retries=0`` gives exactly one upstream request).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from respan_router._loops import PerLoop, after_fork
 from respan_router.errors import RouterError, StreamInterruptedError
 from respan_router.providers._base import ProviderCall
 from respan_router.providers._litellm_errors import map_litellm_error
 from respan_router.providers._litellm_response import chunk_of, completion_of, sdk_stream_of
+from respan_router.providers._sessions import litellm_sessions
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
@@ -56,10 +55,7 @@ class LiteLLMProvider:
         self._prices: dict[str, tuple[float, float] | None] = {}
         self._info: dict[str, dict[str, Any] | None] = {}
         self._kind_prices: dict[str, dict[str, float] | None] = {}
-        # litellm's own aiohttp sessions outlive their loops and warn at exit: its async
-        # calls go through ours (``shared_session``), one per loop, closed with the loop.
-        self._sessions: PerLoop[Any] = PerLoop(self._new_session, _aclose_session, _drop_session)
-        after_fork(self, LiteLLMProvider._after_fork)
+        self._sessions = litellm_sessions(lambda: self.litellm)  # per loop, closed with it
 
     # -- no I/O ------------------------------------------------------------------------------
 
@@ -208,9 +204,7 @@ class LiteLLMProvider:
     async def acomplete(self, call: ProviderCall) -> ChatCompletion:
         litellm = self.litellm
         try:
-            response = await litellm.acompletion(
-                **_request_kwargs(call), shared_session=self._sessions.get()
-            )
+            response = await litellm.acompletion(**_request_kwargs(call, self._sessions.get()))
         except Exception as exc:
             raise _mapped(exc, call) from exc
         return completion_of(response)
@@ -227,9 +221,8 @@ class LiteLLMProvider:
         self, litellm: ModuleType, call: ProviderCall
     ) -> AsyncIterator[ChatCompletionChunk]:
         try:
-            raw = await litellm.acompletion(
-                **_request_kwargs(call, stream=True), shared_session=self._sessions.get()
-            )
+            session = self._sessions.get()
+            raw = await litellm.acompletion(**_request_kwargs(call, session, stream=True))
         except Exception as exc:
             raise _mapped(exc, call) from exc
         sdk = sdk_stream_of(raw)
@@ -250,64 +243,21 @@ class LiteLLMProvider:
                 await sdk.close()  # the SDK's AsyncStream closes with an async close()
             await _aclose(raw)
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def _new_session(self) -> Any:
-        """An aiohttp session made as litellm makes its own (TLS, proxies from the
-        environment when litellm trusts it), owned by this provider."""
-        import aiohttp
-
-        litellm = self.litellm
-        from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-
-        connector: dict[str, Any] = {}
-        with contextlib.suppress(Exception):  # a private helper: its absence costs nothing
-            connector = dict(AsyncHTTPHandler._get_ssl_connector_kwargs())
-        trust_env = bool(getattr(litellm, "aiohttp_trust_env", False)) or (
-            os.getenv("AIOHTTP_TRUST_ENV", "").lower() in ("1", "true", "yes")
-        )
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(**connector),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=trust_env,
-        )
-
-    @property
-    def open_sessions(self) -> int:
-        """How many event loops have an HTTP session of this provider now."""
-        return len(self._sessions)
-
-    async def aclose(self) -> None:
-        """Close the running loop's HTTP session (and drop those of closed loops)."""
+    async def aclose(self) -> None:  # this loop's HTTP session; those of closed loops
         await self._sessions.aclose()
 
-    def close(self) -> None:
-        """Close every HTTP session now (from outside their loops)."""
+    def close(self) -> None:  # every HTTP session, now, without awaiting
         self._sessions.close()
 
-    def _after_fork(self) -> None:
-        self._sessions.reset()
-        self._import_lock = threading.Lock()
 
-
-async def _aclose_session(session: Any) -> None:
-    await session.close()
-
-
-def _drop_session(session: Any) -> None:
-    connector = session.connector
-    if connector is not None and not connector.closed:
-        connector._close()  # the synchronous part of close(): closes the sockets
-    session._connector = None
-
-
-def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, Any]:
-    """litellm's arguments for one attempt.
-
+def _request_kwargs(
+    call: ProviderCall, session: Any = None, *, stream: bool = False
+) -> dict[str, Any]:
+    """litellm's arguments for one attempt (``session``: the async calls' aiohttp session).
     Later keys win: credentials over params, then the call's own model, messages, stream
-    flag, timeout and disabled retries over both.
-    """
+    flag, timeout and disabled retries over both."""
     return {
+        **({} if session is None else {"shared_session": session}),
         **call.params,
         **call.credentials.as_kwargs(),
         "model": call.litellm_model,

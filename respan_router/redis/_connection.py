@@ -211,7 +211,6 @@ class Connection:
         self.outage._lock = threading.Lock()  # its lock may have been held by a thread
         if self._url is not None:
             self._sync = None  # made again on first use (the parent keeps its sockets)
-        self._aclients.reset()
 
     def __repr__(self) -> str:
         state = "degraded" if self.degraded else "up"

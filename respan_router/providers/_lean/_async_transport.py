@@ -15,7 +15,7 @@ import contextlib
 import urllib.parse
 from typing import Any
 
-from respan_router._loops import PerLoop, after_fork
+from respan_router._loops import PerLoop
 from respan_router.providers._lean._tls import proxy_for, ssl_setting
 
 __all__ = ["AsyncTransport"]
@@ -30,7 +30,6 @@ class AsyncTransport:
         self._sessions: PerLoop[Any] = PerLoop(self._new_session, _aclose, _close_now)
         self._ssl: Any = None
         self._proxies: dict[tuple[str, str], str | None] = {}
-        after_fork(self, AsyncTransport._after_fork)
 
     def proxy(self, url: str) -> str | None:
         """The environment's proxy for ``url``'s scheme and host (memoised per host)."""
@@ -61,11 +60,6 @@ class AsyncTransport:
             auto_decompress=True,
         )
 
-    @property
-    def open_sessions(self) -> int:
-        """How many loops have a session now."""
-        return len(self._sessions)
-
     async def aclose(self) -> None:
         """Close this loop's session, and every session whose loop has closed."""
         await self._sessions.aclose()
@@ -73,9 +67,6 @@ class AsyncTransport:
     def close(self) -> None:
         """Close every session now (from outside their loops)."""
         self._sessions.close()
-
-    def _after_fork(self) -> None:
-        self._sessions.reset()  # the parent's sockets and loops are not the child's
 
 
 async def _aclose(session: Any) -> None:
