@@ -135,7 +135,13 @@ class LeanProvider:
             request = build_request(deployment, call.messages, call.params, stream=stream)
         except LeanUnsupported:
             return None
-        except Exception:  # the config rejects something: litellm reports it its own way
+        except Exception as exc:  # the config rejects something: litellm reports it its own way
+            _log.warning(
+                "lean request for %s not built (%s): sent through litellm",
+                call.litellm_model,
+                type(exc).__name__,
+            )
+            _log.debug("lean request not built", exc_info=True)
             return None
         return Attempt(litellm, call, deployment, request, self._finish)
 
@@ -185,8 +191,12 @@ class LeanProvider:
     async def _astream(self, attempt: Attempt) -> AsyncIterator[ChatCompletionChunk]:
         transport = self._async
         proxy = transport.proxy(attempt.request.url)
-        async for chunk in _async_calls.astream(attempt, transport.session(), proxy):
-            yield chunk
+        chunks = _async_calls.astream(attempt, transport.session(), proxy)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:  # closing this stream waits until the connection is released
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
