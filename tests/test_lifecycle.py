@@ -203,3 +203,48 @@ async def test_aclose_closes_the_loops_redis_client() -> None:
         await router.aclose()
         assert _clients(observer) == 0
         observer.close()
+
+
+# -- the wire edge ---------------------------------------------------------------------------
+
+
+async def _lifespan(app: Any) -> list[str]:
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive() -> dict[str, str]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, str]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan"}, receive, send)
+    return sent
+
+
+async def test_an_app_built_from_a_configuration_closes_its_router_at_shutdown() -> None:
+    from respan_router.asgi import create_app
+
+    fake = FakeProvider()
+    app = create_app({"provider": fake})
+    assert await _lifespan(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert fake.closed
+
+
+async def test_an_app_serving_a_given_router_leaves_it_open() -> None:
+    from respan_router.asgi import create_app
+
+    fake = FakeProvider()
+    router = Router(provider=fake)
+    await _lifespan(create_app(router))
+    assert not fake.closed and not router.closed
+    await router.acomplete(model="m", messages=MSG)
+
+
+def test_an_openai_client_closes_what_it_owns_and_leaves_the_router_open() -> None:
+    router = Router(provider=FakeProvider())
+    with router.as_openai() as client:
+        client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
+    assert client._client.is_closed
+    assert router.complete(model="m", messages=MSG).choices[0].message.content == "ok"
+    router.close()
