@@ -102,9 +102,11 @@ from tests.upstream import FakeUpstream
 from respan_router import Router
 
 upstream = FakeUpstream().__enter__()
+shared = {"redis": sys.argv[2], "redis_prefix": sys.argv[-1], "cache_enabled": True}
 router = Router(
     providers={"openai": {"api_key": "sk-exit-test", "api_base": upstream.base_url}},
     lean_dispatch=sys.argv[1] == "lean",
+    **(shared if len(sys.argv) > 2 else {}),
 )
 
 async def main():
@@ -116,6 +118,10 @@ async def main():
         pass
 
 asyncio.run(main())
+if len(sys.argv) > 2:  # dropped, not closed: collected quietly too
+    del router
+    import gc
+    gc.collect()
 """
 
 
@@ -129,6 +135,20 @@ def test_one_async_call_then_exit_prints_nothing(lean: str) -> None:
         text=True,
         timeout=120,
     )
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+
+
+@needs_redis
+def test_one_async_call_with_redis_then_drop_and_exit_prints_nothing() -> None:
+    prefix = new_prefix()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(_ONE_CALL), "lean", REDIS_URL, prefix],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        wipe(prefix)
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
 
