@@ -102,11 +102,13 @@ from tests.upstream import FakeUpstream
 from respan_router import Router
 
 upstream = FakeUpstream().__enter__()
-shared = {"redis": sys.argv[2], "redis_prefix": sys.argv[-1], "cache_enabled": True}
+redis_args = sys.argv[2:]  # a URL and a prefix: with redis=...
+shared = {"redis": redis_args[0], "redis_prefix": redis_args[1]} if redis_args else {}
 router = Router(
     providers={"openai": {"api_key": "sk-exit-test", "api_base": upstream.base_url}},
     lean_dispatch=sys.argv[1] == "lean",
-    **(shared if len(sys.argv) > 2 else {}),
+    cache_enabled=bool(redis_args),
+    **shared,
 )
 
 async def main():
