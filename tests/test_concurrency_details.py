@@ -97,7 +97,7 @@ def test_sync_followers_each_raise_their_own_copy_of_the_leaders_error() -> None
 async def test_closing_a_lean_async_stream_releases_its_connection(
     upstream: FakeUpstream,
 ) -> None:
-    upstream.enqueue(Reply("one two three four", pieces=4, delay=0))
+    upstream.enqueue(Reply("one two three four", pieces=4, chunk_delay=0.5))  # still sending
     router = Router(
         providers={"openai": {"api_key": "sk-close-test", "api_base": upstream.base_url}}
     )
