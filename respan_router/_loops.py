@@ -14,12 +14,13 @@ its owner lives (``os.register_at_fork`` cannot unregister: the owner is held we
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["PerLoop", "after_fork"]
 
@@ -59,6 +60,15 @@ class PerLoop(Generic[T]):
         self._entries: dict[int, _Entry[T]] = {}
         self._lock = threading.Lock()
         after_fork(self, PerLoop.reset)  # a forked child has none of the parent's
+        _LIVE.add(self)
+
+    def __del__(self) -> None:
+        # Collected with its owner: what a loop still holds is closed without awaiting
+        # (a loop that never shut down its async generators, as ``run_until_complete``).
+        for entry in list(getattr(self, "_entries", {}).values()):
+            entry.done = True
+            with contextlib.suppress(Exception):
+                self._drop(entry.value)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -134,6 +144,18 @@ class PerLoop(Generic[T]):
             if entry.guard is not None:
                 _finish(entry.guard)
         self._entries.clear()
+
+
+_LIVE: weakref.WeakSet[PerLoop[Any]] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """At exit, what loops still hold (loops never shut down) is closed without awaiting,
+    before the interpreter's teardown would collect it noisily."""
+    for per_loop in list(_LIVE):
+        with contextlib.suppress(Exception):
+            per_loop.close()
 
 
 def _start(guard: AsyncIterator[None]) -> None:

@@ -270,3 +270,39 @@ def test_an_openai_client_closes_what_it_owns_and_leaves_the_router_open() -> No
     assert client._client.is_closed
     assert router.complete(model="m", messages=MSG).choices[0].message.content == "ok"
     router.close()
+
+
+_NEVER_SHUT_DOWN = """
+import asyncio, gc, sys
+from tests.upstream import FakeUpstream
+from respan_router import Router
+
+upstream = FakeUpstream().__enter__()
+router = Router(
+    providers={"openai": {"api_key": "sk-exit-test", "api_base": upstream.base_url}},
+    lean_dispatch=sys.argv[1] == "lean",
+)
+
+async def main():
+    await router.acomplete(model="openai/m", messages=[{"role": "user", "content": "hi"}])
+
+loop = asyncio.new_event_loop()  # run, never shut down: its sessions are not closed by it
+loop.run_until_complete(main())
+if sys.argv[2] == "drop":
+    loop.close()
+    del router
+    gc.collect()
+"""
+
+
+@pytest.mark.parametrize("end", ["exit", "drop"])
+@pytest.mark.parametrize("lean", ["lean", "litellm"])
+def test_a_loop_never_shut_down_prints_nothing_when_collected_or_at_exit(
+    lean: str, end: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_NEVER_SHUT_DOWN), lean, end],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
