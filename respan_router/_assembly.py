@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from respan_router.budgets import BudgetPricing, BudgetStage, BudgetStore, InMemoryBudgetStore
 from respan_router.cache import CacheBackend, CacheStage, MemoryCacheBackend, ResponseCache
@@ -34,7 +34,7 @@ from respan_router.telemetry import Telemetry
 if TYPE_CHECKING:  # redis-py and the shared-state modules load only with redis=...
     from respan_router.redis import SharedRedis
 
-__all__ = ["Stages", "assemble", "resolve_provider"]
+__all__ = ["Owner", "Stages", "assemble", "resolve_provider"]
 
 S = TypeVar("S")
 
@@ -65,6 +65,75 @@ class Stages:
     prompts: PromptStage
     budgets: BudgetStage
     redis: SharedRedis | None = None
+
+    def close(self) -> None:
+        """Release what the stages own (see ``Router.close``)."""
+        close = getattr(self.provider, "close", None)
+        if callable(close):
+            close()
+        self._close_shared()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaiting the running loop's sessions and clients."""
+        aclose = getattr(self.provider, "aclose", None)
+        close = getattr(self.provider, "close", None)
+        if callable(aclose):
+            await aclose()
+        elif callable(close):
+            close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self._close_shared()
+
+    def _close_shared(self) -> None:
+        close = getattr(self.health, "close", None)  # a shared registry's threads
+        if callable(close):
+            close()
+        if self.redis is not None:
+            self.redis.close()
+
+
+class Owner:
+    """What a Router owns, and its close (see docs/scaling.md: Lifecycle)."""
+
+    _stages: Stages
+    _closed: bool = False
+
+    def close(self) -> None:
+        """Release what this Router owns now: its provider's HTTP sessions and pools, its
+        Redis clients (sync, and one per event loop), its health threads. Idempotent;
+        a closed Router refuses calls (``RuntimeError``). Given clients, meter and tracer
+        providers stay open (the caller's); a given provider is closed if it can be.
+        Without it nothing leaks: each loop's sessions close as that loop shuts down."""
+        if not self._closed:
+            self._closed = True
+            self._stages.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaiting the running loop's sessions and clients."""
+        if not self._closed:
+            self._closed = True
+            await self._stages.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Router is closed")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def _settings(name: str, factory: Callable[..., S], setting: object, **extra: object) -> S:

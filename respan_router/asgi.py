@@ -52,9 +52,11 @@ def create_app(
     if isinstance(source, Mapping):
         values = dict(source)
         keys = values.pop("server_api_keys", None)
-        return RouterApp(Router.from_config(values), api_keys=api_keys or keys)
+        router = Router.from_config(values)
+        return RouterApp(router, api_keys=api_keys or keys, owns_router=True)
     router, keys = load_server_config(source)
-    return RouterApp(router, api_keys=api_keys if api_keys is not None else keys)
+    given = api_keys if api_keys is not None else keys
+    return RouterApp(router, api_keys=given, owns_router=True)  # closed at its shutdown
 
 
 def __getattr__(name: str) -> Any:

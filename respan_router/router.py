@@ -6,8 +6,7 @@
     -> execution -> end (record)
 
 Everything up to dispatch is one shared step (:meth:`Router._prepare`); the two differ
-only in how they wait for the cache's single flight and the executor. The stages are
-built by :func:`respan_router._assembly.assemble`.
+only in how they wait. The stages are built (and closed) by ``_assembly``.
 """
 
 from __future__ import annotations
@@ -19,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router import budgets
-from respan_router._assembly import assemble
+from respan_router._assembly import Owner, assemble
 from respan_router.cache import ResponseCache
 from respan_router.config import RouterConfig, build_config, load_config_file
 from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, StreamStage
-from respan_router.prompts import PromptRegistry
+from respan_router.prompts import PromptRegistry, echo_prompt
 from respan_router.request import ChatRequest, build_request
 from respan_router.resilience import HealthRegistry, RetryBudget
 from respan_router.routing import Attempt
@@ -46,7 +45,7 @@ class _Prepared:
     hit: ChatCompletion | None = None  # a cached completion
 
 
-class Router:
+class Router(Owner):
     """An in-process LLM router.
 
     Args:
@@ -68,15 +67,13 @@ class Router:
         self._provider = stages.provider
         self._planner = stages.planner
         self._executor = stages.executor
-        self._cache = stages.cache
-        self._end = stages.end
-        self._prompts = stages.prompts
+        self._cache, self._end, self._prompts = stages.cache, stages.end, stages.prompts
         self._streams = StreamStage(stages.executor, stages.provider, stages.cache, stages.end)
         self.health: HealthRegistry | None = stages.health
         self.retry_budget: RetryBudget | None = stages.retry_budget
         self._budgets = stages.budgets
         self.budgets = budgets.Budgets(stages.budgets)
-        self._redis = stages.redis
+        self._redis, self._stages = stages.redis, stages
 
     @classmethod
     def from_config(
@@ -104,9 +101,8 @@ class Router:
         return f"Router({self._config!r}, provider={type(self._provider).__name__})"
 
     def as_openai(self, **client_options: Any) -> openai.OpenAI:
-        """A genuine ``openai.OpenAI(**client_options)`` whose requests this Router serves
-        in-process (see docs/migrating.md): ``max_retries=0`` (the Router retries) and a
-        base URL that reaches no network, unless given."""
+        """A genuine ``openai.OpenAI(**client_options)`` served in-process (docs/migrating.md):
+        ``max_retries=0`` (the Router retries), a base URL reaching no network, unless given."""
         from respan_router.wire import openai_client
 
         return openai_client(self, **client_options)
@@ -132,10 +128,8 @@ class Router:
         return async_transport(self, http)
 
     def plan(self, **params: Any) -> list[Attempt]:
-        """The ordered attempts a call with these parameters would make; calls nothing.
-
-        Random choices are drawn exactly as a real call would draw them.
-        """
+        """The ordered attempts a call with these parameters would make (random choices
+        drawn exactly as a real call draws them); calls nothing."""
         return self._planner.plan(self._prompts.apply(build_request(params)))
 
     # -- the shared, I/O-free steps ----------------------------------------------------
@@ -151,14 +145,20 @@ class Router:
             prepared.hit = self._cache.lookup(key)
         return prepared
 
-    def _plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+    def _planned(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
         started = time.perf_counter()
         try:
-            return budgets.plan_within_budget(
-                self._budgets, record.customer, request, self._planner.plan(request)
-            )
+            return self._planner.plan(request)
         finally:
             record.routing_seconds = time.perf_counter() - started
+
+    def _plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+        planned = self._planned(request, record)  # then budget-aware fallback, if asked
+        return budgets.plan_within_budget(self._budgets, record.customer, request, planned)
+
+    async def _aplan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+        planned = self._planned(request, record)
+        return await budgets.aplan_within_budget(self._budgets, record.customer, request, planned)
 
     # -- calls ---------------------------------------------------------------------------
     @overload
@@ -174,6 +174,7 @@ class Router:
         Returns a :class:`ChatCompletion`, or with ``stream=True`` a :class:`ChatStream`
         whose first chunk has already arrived (retries and fallbacks happen before it).
         """
+        self._check_open()
         record = CallRecord()
         request: ChatRequest | None = None
         try:
@@ -190,7 +191,7 @@ class Router:
                     result = self._run(call, record)
                     budgets.check_rate(self._budgets, record.customer)  # a cache hit's rate limit
                 record.redis_degraded = self._redis.degraded
-            _echo(result, request)
+            echo_prompt(result, request)
         except BaseException as exc:
             record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)
@@ -242,6 +243,7 @@ class Router:
         Returns a :class:`ChatCompletion`, or with ``stream=True`` an
         :class:`AsyncChatStream` whose first chunk has already arrived.
         """
+        self._check_open()
         record = CallRecord()
         request: ChatRequest | None = None
         try:
@@ -258,7 +260,7 @@ class Router:
                     result = await self._arun(call, record)
                     await budgets.acheck_rate(self._budgets, record.customer)
                 record.redis_degraded = self._redis.degraded
-            _echo(result, request)
+            echo_prompt(result, request)
         except BaseException as exc:
             record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)
@@ -272,7 +274,7 @@ class Router:
         if request.stream:
             if call.replay:
                 return self._streams.areplay(request, record, call.replay)
-            attempts = self._plan(request, record)
+            attempts = await self._aplan(request, record)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
             return await self._streams.aopen(request, record, attempts, key, hooks)
         if call.hit is not None:
@@ -280,7 +282,7 @@ class Router:
             return call.hit
 
         async def fetch() -> ChatCompletion:
-            attempts = self._plan(request, record)
+            attempts = await self._aplan(request, record)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
             send = self._provider.acomplete
             return await self._executor.arun(request, attempts, record, send, hooks)
@@ -291,10 +293,3 @@ class Router:
         response, fetched = await self._cache.ashared(key, request, fetch, wait)
         record.cache_hit = not fetched
         return response
-
-
-def _echo(result: ChatCompletion | ChatStream | AsyncChatStream, request: ChatRequest) -> None:
-    """``prompt_message``: the messages a prompt rendered to, when the request echoes."""
-    prompt = request.prompt
-    if prompt is not None and prompt.echo:
-        setattr(result, "prompt_message", prompt.messages)  # noqa: B010  an extra field of a completion

@@ -9,6 +9,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.upstream import FakeUpstream
 
+# Fails a test in which the library blocks a thread running an event loop (tests/blocking.py).
+pytest_plugins = ["tests.blocking"]
+
 
 @pytest.fixture
 def upstream() -> Iterator[FakeUpstream]:

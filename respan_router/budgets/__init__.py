@@ -10,6 +10,7 @@ from respan_router.budgets._customer import CustomerCall, customer_budget, span_
 from respan_router.budgets._guard import (
     BudgetHooks,
     acheck_rate,
+    aplan_within_budget,
     asettle_open,
     attempt_hooks,
     check_rate,
@@ -61,6 +62,7 @@ __all__ = [
     "SettleOutcome",
     "SlidingLog",
     "acheck_rate",
+    "aplan_within_budget",
     "asettle_open",
     "attempt_hooks",
     "check_rate",

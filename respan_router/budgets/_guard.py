@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from respan_router.budgets._customer import CustomerCall
 from respan_router.budgets._stage import BudgetStage
-from respan_router.budgets._store import Reservation
+from respan_router.budgets._store import BudgetUsage, Reservation
 from respan_router.providers import ProviderCall
 from respan_router.request import ChatRequest
 from respan_router.routing import Attempt
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BudgetHooks",
     "acheck_rate",
+    "aplan_within_budget",
     "asettle_open",
     "attempt_hooks",
     "check_rate",
@@ -87,21 +88,28 @@ async def asettle_open(
 
 
 def fitting(
-    stage: BudgetStage, customer: CustomerCall, request: ChatRequest, attempts: Sequence[Attempt]
+    stage: BudgetStage,
+    customer: CustomerCall,
+    request: ChatRequest,
+    attempts: Sequence[Attempt],
+    use: BudgetUsage | None = None,
 ) -> list[Attempt]:
     """Budget-aware fallback: the plan without the candidates whose worst case does not
     fit what remains of the budget, when at least one does (else the plan unchanged, and
     its first try fails with :class:`~respan_router.errors.BudgetExceededError`).
+    ``use``: the customer's usage now (read once, sync, when not given).
 
     Why each one was skipped goes to ``customer.skipped`` (the span's
     ``respan.budget.skipped``).
     """
-    if not stage.aware_fallback or not customer.budget.has_budget or len(attempts) < 2:
+    if not _fits_check(stage, customer, attempts):
         return list(attempts)
+    if use is None:
+        use = stage.usage_now(customer)
     kept: list[Attempt] = []
     skipped: list[str] = []
     for attempt in attempts:
-        reason = stage.misfit(customer, request, attempt.model, attempt.pricing_model)
+        reason = stage.misfit(customer, request, attempt.model, attempt.pricing_model, use)
         if reason is None:
             kept.append(attempt)
         else:
@@ -110,6 +118,10 @@ def fitting(
         return list(attempts)
     customer.skipped.extend(skipped)
     return kept
+
+
+def _fits_check(stage: BudgetStage, customer: CustomerCall, attempts: Sequence[Attempt]) -> bool:
+    return stage.aware_fallback and customer.budget.has_budget and len(attempts) >= 2
 
 
 def check_rate(stage: BudgetStage, customer: CustomerCall | None) -> None:
@@ -132,3 +144,13 @@ def plan_within_budget(
     if customer is None or not stage.aware_fallback:
         return attempts
     return fitting(stage, customer, request, attempts)
+
+
+async def aplan_within_budget(
+    stage: BudgetStage, customer: CustomerCall | None, request: ChatRequest, attempts: list[Attempt]
+) -> list[Attempt]:
+    """:func:`plan_within_budget`, reading the customer's usage with the async client."""
+    if customer is None or not _fits_check(stage, customer, attempts):
+        return attempts
+    use = await stage.ausage_now(customer)
+    return fitting(stage, customer, request, attempts, use)

@@ -22,6 +22,7 @@ from respan_router.budgets._customer import CustomerCall, customer_budget, rate_
 from respan_router.budgets._periods import Period, current_period
 from respan_router.budgets._store import (
     BudgetStore,
+    BudgetUsage,
     CustomerBudget,
     RateAndReserve,
     RateDecision,
@@ -215,15 +216,22 @@ class _StageBase:
         )
 
     def misfit(
-        self, call: CustomerCall, request: ChatRequest, model: str, backend: str
+        self,
+        call: CustomerCall,
+        request: ChatRequest,
+        model: str,
+        backend: str,
+        use: BudgetUsage | None = None,
     ) -> str | None:
-        """Why one try of a candidate would not fit now, or None when it would."""
+        """Why one try of a candidate would not fit now, or None when it would;
+        ``use``: the customer's usage now (read here when not given)."""
         try:
             amount = self.estimate(call, request, model, backend)
         except InvalidRequestError as exc:
             return exc.message
-        budget, period = call.budget, call.period
-        use = self.store.usage(budget.customer_id, period.key if period else None, self.now())
+        budget = call.budget
+        if use is None:
+            use = self.usage_now(call)
         used = use.period_spent + use.period_reserved
         if budget.period_budget is not None and used + amount > budget.period_budget:
             return f"estimate ${to_usd(amount)} exceeds the period budget's remaining room"
@@ -231,6 +239,17 @@ class _StageBase:
         if budget.total_budget is not None and used + amount > budget.total_budget:
             return f"estimate ${to_usd(amount)} exceeds the total budget's remaining room"
         return None
+
+    def usage_now(self, call: CustomerCall) -> BudgetUsage:
+        """The customer's spend and holds now (one store read)."""
+        period = call.period
+        return self.store.usage(call.budget.customer_id, period.key if period else None, self.now())
+
+    async def ausage_now(self, call: CustomerCall) -> BudgetUsage:
+        """:meth:`usage_now`, read with the store's async client."""
+        period = call.period
+        key = period.key if period else None
+        return await self.store.ausage(call.budget.customer_id, key, self.now())
 
     def _charge(
         self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None

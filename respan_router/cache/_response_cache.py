@@ -163,6 +163,22 @@ class ResponseCache:
         """Store a whole stream's chunks under ``key`` for ``ttl`` seconds."""
         self._set(key + _CHUNKS_SUFFIX, encode_chunks(chunks), ttl)
 
+    async def aset_chunks(
+        self, key: str, chunks: list[ChatCompletionChunk], ttl: float | None = None
+    ) -> None:
+        """:meth:`set_chunks`; a shared backend is written with its async client."""
+        backend = self.backend
+        if not isinstance(backend, LeasingBackend):
+            self.set_chunks(key, chunks, ttl)
+            return
+        stored_key, data = key + _CHUNKS_SUFFIX, encode_chunks(chunks)
+        ttl = self.default_ttl if ttl is None else ttl
+        aset = getattr(backend, "aset", None)
+        if aset is not None:
+            await aset(stored_key, data, ttl)
+        else:  # the protocol's async write: stores, releases a lease there is none of
+            await backend.afill(stored_key, data, ttl)
+
     @property
     def stats(self) -> CacheStats:
         backend = self.backend.stats()

@@ -2,9 +2,11 @@
 
 The first caller of a key is the *leader*: it runs the function. Callers that arrive with
 the same key while it runs are *followers*: they wait and get the leader's result, or the
-leader's exception raised again (the same object, as every awaiter of an asyncio future
-gets it). Nothing is remembered afterwards: once the leader finishes, the key is free
-and the next call runs the function again. An error is therefore never cached.
+leader's exception raised again (a thread's follower gets its own copy, with the
+leader's traceback as it was caught: one object raised in many threads would collect
+all their frames; an asyncio future's awaiters get the same object, as asyncio does).
+Nothing is remembered afterwards: once the leader finishes, the key is free and the
+next call runs the function again. An error is therefore never cached.
 
 If the leader ends without a result or an error of its own making (its task was
 cancelled; a ``KeyboardInterrupt`` or ``SystemExit`` in its thread), the followers are not
@@ -18,6 +20,7 @@ function) would wait forever; it raises :class:`RuntimeError` instead.
 
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
+    from types import TracebackType
 
 __all__ = ["AsyncSingleFlight", "FollowerTimeout", "SingleFlight"]
 
@@ -39,13 +43,14 @@ T = TypeVar("T")
 class _Call(Generic[T]):
     """One flight of :class:`SingleFlight`: set ``done`` after ``result``/``error``."""
 
-    __slots__ = ("done", "error", "leader_gone", "owner", "result")
+    __slots__ = ("done", "error", "leader_gone", "owner", "result", "trace")
 
     def __init__(self, owner: int) -> None:
         self.owner = owner
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
+        self.trace: TracebackType | None = None  # the leader's, where it was caught
         self.leader_gone = False
 
 
@@ -88,14 +93,14 @@ class SingleFlight:
             if call.leader_gone:
                 continue  # the leader was interrupted: call again, maybe as the leader
             if call.error is not None:
-                raise call.error
+                raise _own_copy(call.error, call.trace)
             return call.result, False  # type: ignore[return-value]
 
     def _lead(self, key: Hashable, call: _Call[T], fn: Callable[[], T]) -> T:
         try:
             result = fn()
         except Exception as exc:
-            call.error = exc
+            call.error, call.trace = exc, exc.__traceback__
             raise
         except BaseException:
             call.leader_gone = True
@@ -217,3 +222,18 @@ class AsyncSingleFlight:
             # "exception was never retrieved" for an error the leader already raised.
             if future.done() and not future.cancelled():
                 future.exception()
+
+
+def _own_copy(error: BaseException, trace: TracebackType | None) -> BaseException:
+    """A copy of the leader's ``error`` for one follower (the same type, attributes,
+    cause and context), with the leader's traceback; the original when it cannot be
+    copied."""
+    try:
+        clone = copy.copy(error)
+    except Exception:
+        return error
+    if type(clone) is not type(error):
+        return error
+    clone.__cause__, clone.__context__ = error.__cause__, error.__context__
+    clone.__suppress_context__ = error.__suppress_context__
+    return clone.with_traceback(trace)

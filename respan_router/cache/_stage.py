@@ -82,6 +82,12 @@ class CacheStage:
         """Store a completed stream's chunks for replay."""
         self.cache.set_chunks(key, chunks, self.ttl(request))
 
+    async def astore_chunks(
+        self, key: str, request: ChatRequest, chunks: list[ChatCompletionChunk]
+    ) -> None:
+        """:meth:`store_chunks`, writing a shared store with its async client."""
+        await self.cache.aset_chunks(key, chunks, self.ttl(request))
+
     # -- completions -----------------------------------------------------------------------
     def lookup(self, key: str) -> ChatCompletion | None:
         """The stored answer (counted as a hit), or None: then :meth:`shared` or

@@ -15,6 +15,7 @@ what a dropped stream does differs.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 from respan_router.execution._stream_async import AsyncStream
 from respan_router.execution._stream_base import OnEnd, aclose_quietly, close_quietly
@@ -43,8 +44,14 @@ class AsyncChatStream(AsyncStream):
     """An async stream of :class:`ChatCompletionChunk`; an async context manager."""
 
     def __del__(self) -> None:
-        # The upstream async generator is finalised by its event loop; record the end.
+        # The upstream async generator is finalised by its event loop; record the end:
+        # awaited on the running loop when there is one (its writes never block it).
         if not self._ended:
             with contextlib.suppress(Exception):
                 self._upstream_done = self._final_sent = True
-                self._end(early=True)
+                asyncio = sys.modules.get("asyncio")  # none loaded: no loop runs
+                loop = asyncio._get_running_loop() if asyncio is not None else None
+                if loop is not None and self._on_end.awaits(self._state):
+                    loop.create_task(self._aend(early=True))
+                elif self._ending(early=True):  # no I/O to wait for: ended now
+                    self._tail = self._on_end.end(self._state)

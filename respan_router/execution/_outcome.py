@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from respan_router._json import stringify
-from respan_router.budgets import BudgetStage, settle_open
+from respan_router.budgets import BudgetStage, InMemoryBudgetStore, asettle_open, settle_open
 from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request import ChatRequest
@@ -200,6 +200,40 @@ class CallEnd:
         customer = record.customer
         if customer is not None and customer.open and self._budgets is not None:
             settle_open(self._budgets, customer, response.usage if response else None)
+        self._finish(record, request, response, error)
+
+    def settles_shared(self, record: CallRecord) -> bool:
+        """Whether ending ``record`` settles holds in a store shared by processes (I/O)."""
+        customer = record.customer
+        return (
+            customer is not None
+            and bool(customer.open)
+            and self._budgets is not None
+            and not isinstance(self._budgets.store, InMemoryBudgetStore)
+        )
+
+    async def aend(
+        self,
+        record: CallRecord,
+        request: ChatRequest | None,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> None:
+        """:meth:`__call__`, settling the call's open holds with the async client."""
+        record.end_ns = time.time_ns()
+        record.error = error
+        customer = record.customer
+        if customer is not None and customer.open and self._budgets is not None:
+            await asettle_open(self._budgets, customer, response.usage if response else None)
+        self._finish(record, request, response, error)
+
+    def _finish(
+        self,
+        record: CallRecord,
+        request: ChatRequest | None,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> None:
         if request is None:
             return
         if response is not None and error is None and request.respan.request_breakdown:

@@ -47,7 +47,7 @@ class AsyncStream(StreamBase):
                 if self._final_sent or (self._ended and self._state.error is not None):
                     raise StopAsyncIteration
                 self._final_sent = True
-                last = self._last()
+                last = await self._alast()
                 if last is None:
                     raise StopAsyncIteration
                 return last
@@ -60,12 +60,12 @@ class AsyncStream(StreamBase):
                 except ProviderError as exc:
                     error = interrupted(exc, self._state)
                     self._upstream_done = self._final_sent = True
-                    self._end(error=error)
+                    await self._aend(error=error)
                     raise error from (exc.__cause__ if error is exc else exc)
                 except BaseException as exc:  # cancellation included
                     self._upstream_done = self._final_sent = True
                     await aclose_quietly(self._upstream)
-                    self._end(error=exc)
+                    await self._aend(error=exc)
                     raise
             out = self._deliver(chunk)
             if out is not None:
@@ -76,7 +76,17 @@ class AsyncStream(StreamBase):
         await aclose_quietly(self._upstream)
         if not self._ended:
             self._upstream_done = self._final_sent = True
-            self._end(early=True)
+            await self._aend(early=True)
+
+    async def _aend(self, *, error: BaseException | None = None, early: bool = False) -> None:
+        if self._ending(error=error, early=early):
+            self._tail = await self._on_end.aend(self._state)
+
+    async def _alast(self) -> ChatCompletionChunk | None:
+        """After the upstream ended: the last chunk ``on_end`` gave, if any."""
+        self._upstream_done = True
+        await self._aend()
+        return self._tail
 
     async def __aenter__(self) -> Self:
         return self

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from respan_router.errors import StreamInterruptedError
 from respan_router.execution._record import CallRecord
@@ -21,10 +20,19 @@ if TYPE_CHECKING:
 __all__ = ["OnEnd", "StreamBase", "aclose_quietly", "close_quietly", "interrupted"]
 
 
-#: Called once when a stream ends (completed, failed or closed early); returns a last
-#: chunk to deliver after the upstream's (the request breakdown), or None. That chunk is
-#: delivered only by a stream that completed.
-OnEnd = Callable[[StreamState], "ChatCompletionChunk | None"]
+class OnEnd(Protocol):
+    """Called once when a stream ends (completed, failed or closed early): ``end`` by a
+    sync stream, ``aend`` (awaited: its writes use the async clients) by an async one.
+    Returns a last chunk to deliver after the upstream's (the request breakdown), or
+    None. That chunk is delivered only by a stream that completed."""
+
+    def end(self, state: StreamState) -> ChatCompletionChunk | None: ...
+
+    def awaits(self, state: StreamState) -> bool:
+        """Whether :meth:`aend` would do I/O now (a shared cache or budget store)."""
+        ...
+
+    async def aend(self, state: StreamState) -> ChatCompletionChunk | None: ...
 
 
 def interrupted(error: BaseException, state: StreamState) -> StreamInterruptedError:
@@ -93,17 +101,12 @@ class StreamBase:
             return None
         return chunk
 
-    def _end(self, *, error: BaseException | None = None, early: bool = False) -> None:
+    def _ending(self, *, error: BaseException | None = None, early: bool = False) -> bool:
+        """Mark the stream ended; False when it had ended already (it ends once)."""
         if self._ended:
-            return
+            return False
         self._ended = True
         self._state.error = error
         self._state.closed_early = early
         self._state.completed = error is None and not early
-        self._tail = self._on_end(self._state)
-
-    def _last(self) -> ChatCompletionChunk | None:
-        """After the upstream ended: the last chunk ``on_end`` gave, if any."""
-        self._upstream_done = True
-        self._end()
-        return self._tail
+        return True

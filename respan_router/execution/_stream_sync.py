@@ -79,6 +79,16 @@ class SyncStream(StreamBase):
             self._upstream_done = self._final_sent = True
             self._end(early=True)
 
+    def _end(self, *, error: BaseException | None = None, early: bool = False) -> None:
+        if self._ending(error=error, early=early):
+            self._tail = self._on_end.end(self._state)
+
+    def _last(self) -> ChatCompletionChunk | None:
+        """After the upstream ended: the last chunk ``on_end`` gave, if any."""
+        self._upstream_done = True
+        self._end()
+        return self._tail
+
     def __enter__(self) -> Self:
         return self
 

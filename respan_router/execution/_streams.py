@@ -33,7 +33,8 @@ from respan_router.responses import chunk_from_dict, extra_field, usage_from_tok
 from respan_router.routing import Attempt
 
 if TYPE_CHECKING:
-    from respan_router.responses import ChatCompletionChunk
+    from respan_router.execution._record import AttemptRecord
+    from respan_router.responses import ChatCompletion, ChatCompletionChunk
 
     Opened = tuple[ChatCompletionChunk | None, Iterator[ChatCompletionChunk]]
     AsyncOpened = tuple[ChatCompletionChunk | None, AsyncIterator[ChatCompletionChunk]]
@@ -148,35 +149,75 @@ class StreamStage:
             provider=answered.provider if answered else "",
         )
         options = request.params.get("stream_options") or {}
-
-        def on_end(state: StreamState) -> ChatCompletionChunk | None:
-            if state.usage is None and state.chunks and answered is not None:
-                counted = self._provider.count_tokens(
-                    answered.litellm_model, request.messages, state.all_text
-                )
-                if counted is not None:
-                    state.usage = usage_from_tokens(*counted)
-            if key is not None and state.completed:
-                self._cache.store_chunks(key, request, state.chunks)
-            # What was delivered, even when the stream failed: the span records the
-            # partial output; only a completed stream gets a breakdown chunk.
-            answer = state.as_completion()
-            self._end(record, request, answer, state.error)
-            breakdown = extra_field(answer, "request_breakdown") if answer is not None else None
-            if breakdown is None or not state.completed:
-                return None
-            return chunk_from_dict(
-                {
-                    "id": "request_breakdown",
-                    "object": "chat.completion.chunk",
-                    "created": answer.created if answer is not None else 0,
-                    "model": answer.model if answer is not None else state.model,
-                    "choices": [],
-                    "request_breakdown": breakdown,
-                }
-            )
-
+        on_end = _StreamEnd(self, request, record, key, answered)
         return state, on_end, bool(options.get("include_usage"))
+
+
+class _StreamEnd:
+    """A stream's end: its usage (counted when the provider sent none), the cache fill
+    of a completed stream, the call's end (its budget holds settled); sync for a sync
+    stream, awaited (async clients) for an async one."""
+
+    __slots__ = ("_answered", "_key", "_record", "_request", "_stage")
+
+    def __init__(
+        self,
+        stage: StreamStage,
+        request: ChatRequest,
+        record: CallRecord,
+        key: str | None,
+        answered: AttemptRecord | None,
+    ) -> None:
+        self._stage, self._request, self._record = stage, request, record
+        self._key, self._answered = key, answered
+
+    def end(self, state: StreamState) -> ChatCompletionChunk | None:
+        self._count(state)
+        if self._key is not None and state.completed:
+            self._stage._cache.store_chunks(self._key, self._request, state.chunks)
+        answer = state.as_completion()
+        self._stage._end(self._record, self._request, answer, state.error)
+        return _tail(state, answer)
+
+    async def aend(self, state: StreamState) -> ChatCompletionChunk | None:
+        self._count(state)
+        if self._key is not None and state.completed:
+            await self._stage._cache.astore_chunks(self._key, self._request, state.chunks)
+        answer = state.as_completion()
+        await self._stage._end.aend(self._record, self._request, answer, state.error)
+        return _tail(state, answer)
+
+    def awaits(self, state: StreamState) -> bool:
+        stage = self._stage
+        fills = self._key is not None and state.completed and stage._cache.cache.shared
+        return fills or stage._end.settles_shared(self._record)
+
+    def _count(self, state: StreamState) -> None:
+        answered = self._answered
+        if state.usage is None and state.chunks and answered is not None:
+            counted = self._stage._provider.count_tokens(
+                answered.litellm_model, self._request.messages, state.all_text
+            )
+            if counted is not None:
+                state.usage = usage_from_tokens(*counted)
+
+
+def _tail(state: StreamState, answer: ChatCompletion | None) -> ChatCompletionChunk | None:
+    """The request breakdown's chunk, for a completed stream that has one. (What was
+    delivered is recorded even when the stream failed: the span has the partial output.)"""
+    breakdown = extra_field(answer, "request_breakdown") if answer is not None else None
+    if answer is None or breakdown is None or not state.completed:
+        return None
+    return chunk_from_dict(
+        {
+            "id": "request_breakdown",
+            "object": "chat.completion.chunk",
+            "created": answer.created,
+            "model": answer.model,
+            "choices": [],
+            "request_breakdown": breakdown,
+        }
+    )
 
 
 async def _first_within(

@@ -8,7 +8,7 @@
 
 from respan_router.prompts._definition import CONFIG_FIELDS, Prompt, PromptVersion
 from respan_router.prompts._registry import PromptRegistry
-from respan_router.prompts._stage import MAX_CHILD_DEPTH, PromptStage
+from respan_router.prompts._stage import MAX_CHILD_DEPTH, PromptStage, echo_prompt
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -17,4 +17,5 @@ __all__ = [
     "PromptRegistry",
     "PromptStage",
     "PromptVersion",
+    "echo_prompt",
 ]

@@ -159,3 +159,11 @@ def text_of(messages: list[dict[str, Any]]) -> str:
         elif isinstance(content, list):
             texts.extend(p["text"] for p in content if p.get("type") == "text" and "text" in p)
     return "\n\n".join(texts)
+
+
+def echo_prompt(result: object, request: ChatRequest) -> None:
+    """``prompt_message``: the messages a prompt rendered to, on the call's answer (a
+    completion or a stream), when the request asks to echo them."""
+    prompt = request.prompt
+    if prompt is not None and prompt.echo:
+        setattr(result, "prompt_message", prompt.messages)  # noqa: B010  an extra field of a completion

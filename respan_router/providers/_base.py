@@ -69,7 +69,11 @@ class ProviderCall:
 
 @runtime_checkable
 class Provider(Protocol):
-    """What the router dispatches through. Sync and async twins; streams are iterators."""
+    """What the router dispatches through. Sync and async twins; streams are iterators.
+
+    Optional: ``close()`` and ``async aclose()``, releasing what the provider holds
+    (HTTP sessions, pools); a Router closes its provider with itself when it has them.
+    """
 
     def provider_of(self, litellm_model: str) -> str:
         """The provider name of a model string (``"openai/gpt-4o"`` -> ``"openai"``)."""

@@ -24,10 +24,13 @@ from respan_router.providers._base import ProviderCall
 from respan_router.providers._litellm_errors import map_litellm_error
 from respan_router.providers._litellm_response import (
     RawEvents,
+    aclose_stream,
     chunk_of,
+    close_stream,
     completion_of,
     sdk_stream_of,
 )
+from respan_router.providers._sessions import litellm_sessions
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
@@ -59,6 +62,7 @@ class LiteLLMProvider:
         self._prices: dict[str, tuple[float, float] | None] = {}
         self._info: dict[str, dict[str, Any] | None] = {}
         self._kind_prices: dict[str, dict[str, float] | None] = {}
+        self._sessions = litellm_sessions(lambda: self.litellm)  # per loop, closed with it
 
     # -- no I/O ------------------------------------------------------------------------------
 
@@ -200,15 +204,15 @@ class LiteLLMProvider:
                 delivered += 1
         finally:
             if sdk is not None:
-                _close(sdk)
-            _close(raw)
+                close_stream(sdk)
+            close_stream(raw)
 
     # -- async -------------------------------------------------------------------------------
 
     async def acomplete(self, call: ProviderCall) -> ChatCompletion:
         litellm = self.litellm
         try:
-            response = await litellm.acompletion(**_request_kwargs(call))
+            response = await litellm.acompletion(**_request_kwargs(call, self._sessions.get()))
         except Exception as exc:
             raise _mapped(exc, call) from exc
         return completion_of(response)
@@ -225,7 +229,8 @@ class LiteLLMProvider:
         self, litellm: ModuleType, call: ProviderCall
     ) -> AsyncIterator[ChatCompletionChunk]:
         try:
-            raw = await litellm.acompletion(**_request_kwargs(call, stream=True))
+            session = self._sessions.get()
+            raw = await litellm.acompletion(**_request_kwargs(call, session, stream=True))
         except Exception as exc:
             raise _mapped(exc, call) from exc
         sdk = sdk_stream_of(raw)
@@ -245,16 +250,23 @@ class LiteLLMProvider:
         finally:
             if sdk is not None:
                 await sdk.close()  # the SDK's AsyncStream closes with an async close()
-            await _aclose(raw)
+            await aclose_stream(raw)
+
+    async def aclose(self) -> None:  # this loop's HTTP session; those of closed loops
+        await self._sessions.aclose()
+
+    def close(self) -> None:  # every HTTP session, now, without awaiting
+        self._sessions.close()
 
 
-def _request_kwargs(call: ProviderCall, *, stream: bool = False) -> dict[str, Any]:
-    """litellm's arguments for one attempt.
-
+def _request_kwargs(
+    call: ProviderCall, session: Any = None, *, stream: bool = False
+) -> dict[str, Any]:
+    """litellm's arguments for one attempt (``session``: the async calls' aiohttp session).
     Later keys win: credentials over params, then the call's own model, messages, stream
-    flag, timeout and disabled retries over both.
-    """
+    flag, timeout and disabled retries over both."""
     return {
+        **({} if session is None else {"shared_session": session}),
         **call.params,
         **call.credentials.as_kwargs(),
         "model": call.litellm_model,
@@ -282,17 +294,3 @@ def _mapped(exc: Exception, call: ProviderCall, *, delivered: int = 0) -> Router
             provider=call.provider,
         )
     return error
-
-
-def _close(stream: Any) -> None:
-    close = getattr(stream, "close", None)
-    if callable(close):
-        close()
-
-
-async def _aclose(stream: Any) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if callable(aclose):
-        await aclose()
-    else:
-        _close(stream)

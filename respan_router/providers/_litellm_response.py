@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RawEvents",
+    "aclose_stream",
     "chunk_of",
+    "close_stream",
     "completion_of",
     "keep_unknown_fields",
     "restore_chunk",
@@ -180,3 +182,18 @@ def _lift(data: dict[str, Any]) -> None:
     if isinstance(fields, dict):
         for key, value in fields.items():
             data.setdefault(key, value)
+
+
+def close_stream(stream: Any) -> None:
+    """Close a litellm or SDK stream, whatever it offers."""
+    close = getattr(stream, "close", None)
+    if callable(close):
+        close()
+
+
+async def aclose_stream(stream: Any) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if callable(aclose):
+        await aclose()
+    else:
+        close_stream(stream)

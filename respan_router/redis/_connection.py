@@ -6,19 +6,17 @@ scripts' SHAs, the outage detector and the current call's batch of deferred writ
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import threading
-import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from respan_router._loops import PerLoop, after_fork
 from respan_router.redis._batch import BATCH, Batch, Write
 from respan_router.redis._clients import is_async_client, make_client
 from respan_router.redis._outage import DEFAULT_RETRY_INTERVAL, Outage
-
-if TYPE_CHECKING:
-    import asyncio
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "Connection", "hash_tag"]
 
@@ -80,11 +78,10 @@ class Connection:
         self._url: str | None = None
         self._sync: Any = None
         self._async_given: Any = None
-        self._async_home: Any = None  # the loop the given asyncio client was first used on
+        self._async_home = False  # whether the given asyncio client serves a loop already
         self._lock = threading.Lock()
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One asyncio client per loop, closed when its loop shuts down (never kept by it).
+        self._aclients: PerLoop[Any] = PerLoop(self._make_async, self._aclose_client, _drop)
         self._scripts: dict[str, str] = {}
         if isinstance(source, str):
             self._url = source
@@ -96,6 +93,14 @@ class Connection:
             self._sync = source
         else:
             raise TypeError("redis must be a URL, a redis-py client or (sync, async) clients")
+        if self._url is not None:
+            # redis-py is imported here, on the constructing thread and under no lock: a
+            # background thread importing it could be forked mid-import (a child that
+            # hangs on the import lock forever).
+            import redis
+            import redis.backoff
+            import redis.retry  # noqa: F401
+        after_fork(self, Connection._after_fork)
         counter = _error_counter(meter_provider)
         self.outage = Outage(
             retry_interval, on_error=(lambda: counter.add(1)) if counter is not None else None
@@ -125,22 +130,24 @@ class Connection:
         return client
 
     def aclient(self) -> Any:
-        """The asyncio client of the running event loop (made on first use per loop)."""
-        import asyncio
+        """The asyncio client of the running event loop (made on first use per loop,
+        closed when the loop shuts down)."""
+        return self._aclients.get()
 
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            with self._lock:
-                client = self._aclients.get(loop)
-                if client is None:
-                    if self._async_given is not None and self._async_home is None:
-                        self._async_home = weakref.ref(loop)
-                        client = self._async_given
-                    else:
-                        client = self._make(sync=False)
-                    self._aclients[loop] = client
-        return client
+    @property
+    def async_clients(self) -> int:
+        """How many event loops have an asyncio client now."""
+        return len(self._aclients)
+
+    def _make_async(self) -> Any:
+        if self._async_given is not None and not self._async_home:
+            self._async_home = True  # the given client serves the first loop only
+            return self._async_given
+        return self._make(sync=False)
+
+    async def _aclose_client(self, client: Any) -> None:
+        if client is not self._async_given:  # a given client is the caller's
+            await client.aclose(close_connection_pool=True)
 
     def _make(self, *, sync: bool) -> Any:
         model = self._async_given if sync or self._sync is None else self._sync
@@ -197,9 +204,26 @@ class Connection:
         return await asyncio.shield(task)
 
     def close(self) -> None:
-        """Close the clients made here (given clients are the caller's to close)."""
-        if self._url is not None and self._sync is not None:
-            self._sync.close()
+        """Close the clients made here (given clients are the caller's to close): the
+        sync one, and the asyncio ones without awaiting (see :meth:`aclose`)."""
+        with self._lock:
+            client, self._sync = self._sync, (None if self._url is not None else self._sync)
+        if self._url is not None and client is not None:
+            client.close()
+            client.connection_pool.disconnect()  # the pool made here: its sockets too
+        self._aclients.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's asyncio client (awaited), then the others."""
+        await self._aclients.aclose()
+        self.close()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's locks, clients and sockets are not ours."""
+        self._lock = threading.Lock()
+        self.outage._lock = threading.Lock()  # its lock may have been held by a thread
+        if self._url is not None:
+            self._sync = None  # made again on first use (the parent keeps its sockets)
 
     def __repr__(self) -> str:
         state = "degraded" if self.degraded else "up"
@@ -207,6 +231,19 @@ class Connection:
 
 
 _CLEANUPS: set[Any] = set()  # shielded cleanups still running (strong references)
+
+
+def _drop(client: Any) -> None:
+    """An asyncio client whose loop is gone: its sockets close with it (nothing to await)."""
+    pool = getattr(client, "connection_pool", None)
+    for name in ("_available_connections", "_in_use_connections"):
+        for connection in list(getattr(pool, name, None) or ()):
+            writer = getattr(connection, "_writer", None)
+            transport = getattr(writer, "transport", None)
+            sock = getattr(transport, "_sock", None)  # asyncio's transport: its loop is gone
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
 
 
 def _error_counter(meter_provider: Any) -> Any:

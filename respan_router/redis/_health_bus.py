@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from respan_router._loops import after_fork
 from respan_router.redis._clients import is_cluster
 from respan_router.redis._shared import SharedRedis
 from respan_router.resilience import HealthEvent
@@ -51,7 +52,9 @@ class RedisHealthStore:
         self._outbox: queue.SimpleQueue[HealthEvent | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._apply: Callable[[HealthEvent], None] | None = None
         self.connected = threading.Event()  # set while the listener is subscribed
+        after_fork(self, RedisHealthStore._after_fork)
 
     # -- sending ----------------------------------------------------------------------
     def publish(self, event: HealthEvent) -> None:
@@ -122,6 +125,10 @@ class RedisHealthStore:
     def listen(self, apply: Callable[[HealthEvent], None]) -> None:
         if self._threads:
             raise RuntimeError("this health store already listens")
+        self._apply = apply
+        self._start(apply)
+
+    def _start(self, apply: Callable[[HealthEvent], None]) -> None:
         for target, name in ((self._send, "sender"), (lambda: self._listen(apply), "listener")):
             thread = threading.Thread(target=target, name=f"respan-health-{name}", daemon=True)
             thread.start()
@@ -158,6 +165,18 @@ class RedisHealthStore:
     def open_breakers(self) -> list[HealthEvent]:
         """The breakers open now (one read; none when Redis does not answer in time)."""
         return _open_events(self.redis.run(lambda c: c.hgetall(self._open_key), {}))
+
+    def _after_fork(self) -> None:
+        """In a forked child: no thread of the parent runs here, and its queue and events
+        may be mid-use. The child is a process of its own (its own origin, so its
+        siblings apply its events) and listens with threads of its own."""
+        self.origin = os.urandom(8).hex()
+        self._outbox = queue.SimpleQueue()
+        self.connected = threading.Event()
+        self._threads = []
+        stopped, self._stop = self._stop.is_set(), threading.Event()
+        if self._apply is not None and not stopped:
+            self._start(self._apply)
 
     def stop(self) -> None:
         """Ask the threads to stop, without waiting for them."""

@@ -93,10 +93,12 @@ def share_health(registry: HealthRegistry, store: HealthStore, origin: str) -> N
     others' come in (applied without reporting them as this process's changes)."""
     ref = weakref.ref(registry)
     clock_offset = time.time() - registry.clock()
+    first = store.origin
 
     def apply(event: HealthEvent) -> None:
         target = ref()
-        if target is None or event.origin == origin:
+        own = store.origin if origin == first else origin  # a forked child has its own
+        if target is None or event.origin == own:
             return
         breaker = target.breaker(event.key)
         if event.kind == "failure":

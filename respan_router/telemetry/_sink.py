@@ -13,6 +13,7 @@ unless the application already did: a process that does not use it pays nothing.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -43,8 +44,13 @@ _RETRY_EVENT = "respan.retry"
 
 
 def _trace_api(*, force: bool = False) -> ModuleType | None:
-    """The OpenTelemetry trace API if the process has imported it (or ``force``)."""
+    """The OpenTelemetry trace API if the process has imported it (or ``force``).
+
+    A module another thread is still importing is in ``sys.modules`` half made: then
+    the import is waited for (the import system's lock), never read half made."""
     module = sys.modules.get(_TRACE_MODULE)
+    if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False):
+        module = importlib.import_module(_TRACE_MODULE)
     if module is None and force:
         import opentelemetry.trace as module
     return module

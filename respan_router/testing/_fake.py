@@ -81,6 +81,7 @@ class FakeProvider:
         self._lock = threading.Lock()
         self.calls: list[RecordedCall] = []
         self.open_streams = 0  # streams started and not yet finished or closed
+        self.closes = 0  # close() / aclose() calls (a Router closes the provider it owns)
 
     # -- scripting -------------------------------------------------------------------
     def script(self, model: str, *outcomes: Outcome | str) -> FakeProvider:
@@ -169,6 +170,19 @@ class FakeProvider:
                     yield step
         finally:
             self._stream_closed()
+
+    # -- lifecycle --------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` or :meth:`aclose` was called (it holds nothing to free)."""
+        return self.closes > 0
+
+    def close(self) -> None:
+        with self._lock:
+            self.closes += 1
+
+    async def aclose(self) -> None:
+        self.close()
 
     # -- internals -------------------------------------------------------------------
     def _stream_opened(self) -> None:

@@ -97,11 +97,17 @@ class RouterApp:
         router: what serves the calls.
         api_keys: the keys a request must present as ``Authorization: Bearer <key>``;
             None or empty: no check (bind to loopback only).
+        owns_router: close the router (``aclose``) at the server's lifespan shutdown
+            (an app built from a configuration owns its Router; a given one is the
+            caller's).
     """
 
-    def __init__(self, router: Any, *, api_keys: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, router: Any, *, api_keys: Iterable[str] | None = None, owns_router: bool = False
+    ) -> None:
         self._router = router
         self._keys = tuple(key.encode() for key in api_keys or ())
+        self._owns = owns_router
 
     @property
     def requires_key(self) -> bool:
@@ -125,6 +131,9 @@ class RouterApp:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
+            aclose = getattr(self._router, "aclose", None)
+            if self._owns and aclose is not None:  # a Router this app built: closed with it
+                await aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return
         if scope["type"] != "http":

@@ -1,8 +1,9 @@
 """The async transport: one aiohttp ``ClientSession`` per event loop.
 
 A session is bound to the loop it was made on; calls on another loop get their own. A
-session whose loop has closed is closed synchronously when next noticed, and
-:meth:`AsyncTransport.aclose` / :meth:`AsyncTransport.close` close them all. Proxies from
+session is closed (awaited) when its loop shuts down; one whose loop closed without that
+is closed synchronously when next noticed, and :meth:`AsyncTransport.aclose` /
+:meth:`AsyncTransport.close` close them all. A forked child starts with none. Proxies from
 the environment are honoured as litellm's aiohttp transport honours them (looked up once
 per host, then passed per request: aiohttp's ``trust_env`` would look them up in a worker
 thread on every request), and TLS is verified as litellm verifies it.
@@ -10,12 +11,11 @@ thread on every request), and TLS is verified as litellm verifies it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
 import urllib.parse
 from typing import Any
 
+from respan_router._loops import PerLoop
 from respan_router.providers._lean._tls import proxy_for, ssl_setting
 
 __all__ = ["AsyncTransport"]
@@ -27,8 +27,7 @@ _HOST_MEMO_LIMIT = 1024
 
 class AsyncTransport:
     def __init__(self) -> None:
-        self._sessions: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
-        self._lock = threading.Lock()
+        self._sessions: PerLoop[Any] = PerLoop(self._new_session, _aclose, _close_now)
         self._ssl: Any = None
         self._proxies: dict[tuple[str, str], str | None] = {}
 
@@ -44,54 +43,34 @@ class AsyncTransport:
         return found
 
     def session(self) -> Any:
-        """The running loop's session, made on first use."""
-        loop = asyncio.get_running_loop()
-        entry = self._sessions.get(id(loop))
-        if entry is not None and entry[0] is loop and not entry[1].closed:
-            return entry[1]
-        return self._new_session(loop)
+        """The running loop's session, made on first use, closed with the loop."""
+        return self._sessions.get()
 
-    def _new_session(self, loop: asyncio.AbstractEventLoop) -> Any:
+    def _new_session(self) -> Any:
         import aiohttp
 
         if self._ssl is None:
             self._ssl = ssl_setting()
-        with self._lock:
-            self._drop_dead()
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=_CONNECTION_LIMIT, ssl=self._ssl, enable_cleanup_closed=False
-                ),
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
-            )
-            self._sessions[id(loop)] = (loop, session)
-        return session
-
-    def _drop_dead(self) -> None:
-        """Close, without awaiting, the sessions of loops that are closed."""
-        for key, (loop, session) in list(self._sessions.items()):
-            if loop.is_closed() or session.closed:
-                del self._sessions[key]
-                _close_now(session)
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=_CONNECTION_LIMIT, ssl=self._ssl, enable_cleanup_closed=False
+            ),
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+        )
 
     async def aclose(self) -> None:
         """Close this loop's session, and every session whose loop has closed."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._sessions.pop(id(loop), None)
-            self._drop_dead()
-        if entry is not None:
-            await entry[1].close()
+        await self._sessions.aclose()
 
     def close(self) -> None:
         """Close every session now (from outside their loops)."""
-        with self._lock:
-            entries = list(self._sessions.values())
-            self._sessions.clear()
-        for _, session in entries:
-            _close_now(session)
+        self._sessions.close()
+
+
+async def _aclose(session: Any) -> None:
+    await session.close()
 
 
 def _close_now(session: Any) -> None:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from respan_router._loops import after_fork
 from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean import _async_calls, _sync_calls
 from respan_router.providers._lean._async_transport import AsyncTransport
@@ -58,6 +59,10 @@ class LeanProvider:
         self._finish: Callable[[str], str] | None = None
         self._async = AsyncTransport()
         self._sync = SyncTransport()
+        after_fork(self, LeanProvider._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # a parent's thread may have held it
 
     @property
     def enabled(self) -> bool:
@@ -130,7 +135,13 @@ class LeanProvider:
             request = build_request(deployment, call.messages, call.params, stream=stream)
         except LeanUnsupported:
             return None
-        except Exception:  # the config rejects something: litellm reports it its own way
+        except Exception as exc:  # the config rejects something: litellm reports it its own way
+            _log.warning(
+                "lean request for %s not built (%s): sent through litellm",
+                call.litellm_model,
+                type(exc).__name__,
+            )
+            _log.debug("lean request not built", exc_info=True)
             return None
         return Attempt(litellm, call, deployment, request, self._finish)
 
@@ -180,16 +191,25 @@ class LeanProvider:
     async def _astream(self, attempt: Attempt) -> AsyncIterator[ChatCompletionChunk]:
         transport = self._async
         proxy = transport.proxy(attempt.request.url)
-        async for chunk in _async_calls.astream(attempt, transport.session(), proxy):
-            yield chunk
+        chunks = _async_calls.astream(attempt, transport.session(), proxy)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:  # closing this stream waits until the connection is released
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the running loop's HTTP session (and those of closed loops)."""
+        """Close the running loop's HTTP sessions (and those of closed loops), then every
+        other pooled connection (the litellm fallback's too)."""
         await self._async.aclose()
+        await self._fallback.aclose()
+        self.close()
 
     def close(self) -> None:
-        """Close every pooled connection. Call with no event loop using this provider."""
+        """Close every pooled connection (a session in use by a running loop is closed
+        without awaiting: prefer :meth:`aclose` on that loop)."""
         self._async.close()
         self._sync.close()
+        self._fallback.close()

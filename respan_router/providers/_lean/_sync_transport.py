@@ -12,6 +12,7 @@ import threading
 import urllib.parse
 from typing import Any
 
+from respan_router._loops import after_fork
 from respan_router.providers._lean._tls import proxy_for, ssl_setting
 
 __all__ = ["SyncTransport"]
@@ -26,6 +27,7 @@ class SyncTransport:
         self._direct: Any = None
         self._proxied: dict[str, Any] = {}
         self._route: dict[tuple[str, str], str | None] = {}
+        after_fork(self, SyncTransport._after_fork)
 
     def _pool_kwargs(self) -> dict[str, Any]:
         setting = ssl_setting()
@@ -65,6 +67,12 @@ class SyncTransport:
                     )
                     self._proxied[proxy] = manager
         return manager
+
+    def _after_fork(self) -> None:
+        """In a forked child: the pools' sockets are the parent's; start with none."""
+        self._lock = threading.Lock()
+        self._direct = None
+        self._proxied = {}
 
     def close(self) -> None:
         with self._lock:
