@@ -66,6 +66,8 @@ class Dialects:
         if deployment is None:
             return None
         supported = deployment.supported
+        if stream:  # parameters the stream wrapper reads, not the provider
+            supported = supported | getattr(dialect, "stream_only_params", frozenset())
         if any(k not in supported for k in call.params if k != "extra_headers"):
             return None
         try:
