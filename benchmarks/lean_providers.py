@@ -94,9 +94,9 @@ WIRES = {
                 {"role": "user", "content": [{"type": "text", "text": MSG[0]["content"]}]}
             ],
             "max_tokens": 8192,
+            **({"stream": True} if stream else {}),
         },
         server="anthropic",
-        streams=False,
     ),
 }
 

@@ -16,6 +16,7 @@ A read that fails reaches the wrapper as the httpx error litellm's own transport
 from __future__ import annotations
 
 import codecs
+import functools
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
@@ -68,6 +69,7 @@ class WrapperLogging:
         return False
 
 
+@functools.cache
 def _quiet_wrapper_class() -> type:
     from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
@@ -95,22 +97,17 @@ def _quiet_wrapper_class() -> type:
         async def _async_build_complete_streaming_response(self) -> Any:
             if not self.send_stream_usage:
                 return None
-            return self._build_complete_streaming_response()
+            return await super()._async_build_complete_streaming_response()  # in a thread
 
     return QuietStreamWrapper
-
-
-_WRAPPER: list[type] = []
 
 
 def new_wrapper(attempt: Attempt, iterator: Any) -> tuple[Any, RawEvents]:
     """litellm's stream wrapper over ``iterator`` (the provider's stream iterator), and the
     raw events its parser reads (for :func:`chunk_of`)."""
-    if not _WRAPPER:
-        _WRAPPER.append(_quiet_wrapper_class())
     call = attempt.call
     logging = WrapperLogging(call.params.get("stream_options"), call.messages)
-    wrapper = _WRAPPER[0](
+    wrapper = _quiet_wrapper_class()(
         completion_stream=iterator,
         model=attempt.deployment.model,
         custom_llm_provider=attempt.deployment.provider,
