@@ -45,8 +45,13 @@ class Dialects:
     def __init__(self, litellm: Any) -> None:
         from respan_router.providers._lean._anthropic import AnthropicDialect
         from respan_router.providers._lean._azure import AzureDialect
+        from respan_router.providers._lean._bedrock import BedrockDialect
 
-        found: list[Dialect] = [AzureDialect(litellm), AnthropicDialect(litellm)]
+        found: list[Dialect] = [
+            AzureDialect(litellm),
+            AnthropicDialect(litellm),
+            BedrockDialect(litellm),
+        ]
         self._by_provider = {d.provider: d for d in found}
 
     def get(self, provider: str) -> Dialect | None:

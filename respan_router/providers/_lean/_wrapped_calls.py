@@ -105,7 +105,7 @@ async def astream(
     timeout = aiohttp.ClientTimeout(sock_connect=call.timeout, sock_read=call.timeout)
     try:
         response = await session.post(
-            request.url,
+            _async_calls._url(request.url),
             data=request.body,
             headers=request.headers,
             timeout=timeout,
