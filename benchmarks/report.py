@@ -51,6 +51,13 @@ MISSES = {
         '  and `transform_response`. They run on the litellm path too; the lean path keeps them',
         '  for parity, and their inputs (messages, tools, thinking) are too many to cache safely.',
     ],
+    "Bedrock Converse lean": [
+        "- **Bedrock Converse lean.** Profiled per call, most of it is litellm's Converse",
+        "  `_transform_request`: it asks litellm's model table, several times per call, which",
+        "  capabilities the model has (thinking by default, strict tools, regex look-around in",
+        "  tool schemas) even for a call without tools. The litellm path runs the same steps;",
+        "  the lean path keeps them for parity.",
+    ],
     "Anthropic lean stream": [
         "- **Anthropic lean streams.** The chunks are litellm's own: its stream wrapper runs",
         "  its chunk builder on every line of the body (the `event:` line, the `data:` line and",
