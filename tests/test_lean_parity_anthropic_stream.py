@@ -273,9 +273,11 @@ async def test_the_span_says_lean_for_anthropic_streams(
     upstream: AnthropicUpstream, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     upstream.set_default(Reply("hi"))
+    lean_provider = LeanProvider()
     router = Router(
         providers={"anthropic": {"api_key": KEY, "api_base": upstream.root_url}},
         tracer_provider=provider,
+        provider=lean_provider,
     )
     stream = router.complete(model=MODEL, messages=SYSTEM, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "hi"
@@ -287,3 +289,5 @@ async def test_the_span_says_lean_for_anthropic_streams(
         if s.parent is not None
     ]
     assert paths == ["lean", "lean"]
+    await lean_provider.aclose()
+    lean_provider.close()

@@ -240,9 +240,11 @@ async def test_the_span_says_lean_for_bedrock(
     upstream: BedrockUpstream, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     upstream.set_default(Reply("hi"))
+    lean_provider = LeanProvider()
     router = Router(
         providers={"bedrock": {"api_key": KEY, "api_base": upstream.root_url}},
         tracer_provider=provider,
+        provider=lean_provider,
     )
     out = router.complete(model=MODEL, messages=SYSTEM)
     aout = await router.acomplete(model=MODEL, messages=SYSTEM)
@@ -253,3 +255,5 @@ async def test_the_span_says_lean_for_bedrock(
         if s.parent is not None
     ]
     assert paths == ["lean", "lean"]
+    await lean_provider.aclose()
+    lean_provider.close()
