@@ -1,10 +1,10 @@
 """Lean dispatch per provider wire format vs bare litellm and a bare aiohttp post.
 
 For each provider the lean path covers beyond the OpenAI-compatible ones (Azure OpenAI,
-...), against the local upstream speaking its wire format in another process: client CPU
-per routed non-streamed call on the lean path, through litellm, bare
-``litellm.acompletion`` for the same provider, and a bare aiohttp post of the same body;
-streams' fixed cost and cost per chunk. Variants run interleaved in one process.
+Anthropic, Bedrock Converse), against the local upstream speaking its wire format in
+another process: client CPU per routed non-streamed call on the lean path, through
+litellm, bare ``litellm.acompletion`` for the same provider, and a bare aiohttp post of
+the same body; streams' fixed cost and cost per chunk. Variants run interleaved in one process.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ API_VERSION = "2024-10-21"
 _SERVER = (
     "import sys, time; from tests.upstream import FakeUpstream, Reply, _Server; "
     "from tests.upstream_anthropic import AnthropicUpstream; "
+    "from tests.upstream_bedrock import BedrockUpstream; "
     "_Server.request_queue_size = 4096; "
-    "cls = AnthropicUpstream if sys.argv[2] == 'anthropic' else FakeUpstream; "
+    "cls = {'anthropic': AnthropicUpstream, 'bedrock': BedrockUpstream}.get(sys.argv[2], "
+    "FakeUpstream); "
     "u = cls(Reply(pieces=int(sys.argv[1]))).start(); "
     "print(f'http://127.0.0.1:{u.port}', flush=True); time.sleep(3600)"
 )
@@ -94,8 +96,23 @@ WIRES = {
                 {"role": "user", "content": [{"type": "text", "text": MSG[0]["content"]}]}
             ],
             "max_tokens": 8192,
+            **({"stream": True} if stream else {}),
         },
         server="anthropic",
+    ),
+    "bedrock": Wire(
+        name="Bedrock Converse",
+        model="bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
+        settings=lambda root: {"api_key": KEY, "api_base": root},
+        url=lambda root, stream: (
+            f"{root}/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+        ),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        body=lambda stream: {
+            "messages": [{"role": "user", "content": [{"text": MSG[0]["content"]}]}],
+            "inferenceConfig": {},
+        },
+        server="bedrock",
         streams=False,
     ),
 }

@@ -53,6 +53,23 @@ MISSES = {
         '  and `transform_response`. They run on the litellm path too; the lean path keeps them',
         '  for parity, and their inputs (messages, tools, thinking) are too many to cache safely.',
     ],
+    "Bedrock Converse lean": [
+        "- **Bedrock Converse lean.** Profiled per call, most of it is litellm's Converse",
+        "  `_transform_request`: it asks litellm's model table, several times per call, which",
+        "  capabilities the model has (thinking by default, strict tools, regex look-around in",
+        "  tool schemas) even for a call without tools. The litellm path runs the same steps;",
+        "  the lean path keeps them for parity.",
+    ],
+    "Anthropic lean stream": [
+        "- **Anthropic lean streams.** The chunks are litellm's own: its stream wrapper runs",
+        "  its chunk builder on every line of the body (the `event:` line, the `data:` line and",
+        "  the blank line of each event, about 60 µs each), and every event is a line triple,",
+        "  so a stream pays it per chunk and for its six framing events. The lean path saves",
+        "  the call's set-up and transport (fixed cost about a quarter of litellm's), not that.",
+        "  Feeding the wrapper only the `data:` lines changes its output (the raw fields kept",
+        "  on the usage chunk, a cut after the last chunk), so parity keeps every line.",
+        "  Next: the wrapper's Anthropic rules written once in the router, parity-tested.",
+    ],
     "through litellm / litellm.Router": [
         "- **Through litellm / litellm.Router.** Dispatching through `litellm.acompletion`",
         "  costs at least what bare litellm costs, and on this machine `litellm.Router` is",

@@ -3,7 +3,7 @@
 Against the local upstream speaking Anthropic's wire format: the same upstream request
 (path, headers but transport ones, body), the same response (ids and timestamps aside) and
 the same router error over the fault matrix (529 overloaded included), sync and async.
-Streamed Anthropic calls stay on litellm; a test holds that they do.
+Streamed calls: ``tests/test_lean_parity_anthropic_stream.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from respan_router import Router
 from respan_router._secrets import Credentials
 from respan_router.errors import RouterError
-from respan_router.providers import LEAN, LITELLM, LeanProvider, LiteLLMProvider, ProviderCall
+from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
 from tests.test_lean_parity import FAULTS, TIMEOUT, TOOLS, error_view, seen
 from tests.upstream import Behaviour, Error, Raw, Reply
 from tests.upstream_anthropic import AnthropicUpstream
@@ -300,14 +300,6 @@ def test_cache_tokens_reach_the_usage(upstream: AnthropicUpstream, lean: LeanPro
     assert usage.prompt_tokens_details.cached_tokens == 5
 
 
-async def test_streams_stay_on_litellm(upstream: AnthropicUpstream, lean: LeanProvider) -> None:
-    upstream.enqueue(Reply("one two", pieces=2))
-    call = make_call(upstream)
-    chunks = [chunk async for chunk in lean.astream(call)]
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two"
-    assert call.dispatch_path == LITELLM
-
-
 def test_unproven_anthropic_calls_go_through_litellm(
     upstream: AnthropicUpstream, lean: LeanProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -325,7 +317,10 @@ def test_unproven_anthropic_calls_go_through_litellm(
     ]
     for case in cases:
         assert lean.attempt_for(case, stream=False) is None
-    assert lean.attempt_for(make_call(upstream), stream=True) is None
+    assert (
+        lean.attempt_for(make_call(upstream, stream_options={"include_usage": True}), stream=False)
+        is None
+    )
     monkeypatch.setenv("LITELLM_ANTHROPIC_DISABLE_URL_SUFFIX", "true")
     assert lean.attempt_for(make_call(upstream), stream=False) is None
     monkeypatch.delenv("LITELLM_ANTHROPIC_DISABLE_URL_SUFFIX")
@@ -360,7 +355,7 @@ async def test_the_span_says_lean_for_anthropic(
         for s in exporter.get_finished_spans()
         if s.parent is not None
     ]
-    assert paths == ["lean", "lean", "litellm"]
+    assert paths == ["lean", "lean", "lean"]
 
 
 def test_key_from_the_environment_parity(

@@ -591,6 +591,7 @@ class FakeUpstream:
         self._disconnects = 0
         self._streams_completed = 0
         self._connections: set[socket.socket] = set()
+        self._accepted = 0
         self._closing = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -698,6 +699,12 @@ class FakeUpstream:
             return len(self._connections)
 
     @property
+    def connections_accepted(self) -> int:
+        """Client connections accepted since the upstream started."""
+        with self._lock:
+            return self._accepted
+
+    @property
     def streams_completed(self) -> int:
         with self._lock:
             return self._streams_completed
@@ -753,5 +760,6 @@ class FakeUpstream:
         with self._lock:
             if add:
                 self._connections.add(conn)
+                self._accepted += 1
             else:
                 self._connections.discard(conn)

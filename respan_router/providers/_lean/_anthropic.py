@@ -1,4 +1,4 @@
-"""Anthropic's Messages API on the lean path: non-streamed calls, as litellm's handler sends them.
+"""Anthropic's Messages API on the lean path, as litellm's handler sends it.
 
 litellm's Anthropic handler builds a call in this order, and so does this module: the
 config's ``map_openai_params``, ``validate_environment`` with the call's messages and
@@ -8,9 +8,9 @@ strip; the URL is the base with ``/v1/messages`` ensured. The reply goes through
 config's ``transform_response`` (system prompt, tools, thinking blocks, cache read and
 creation tokens in the usage) and an error status through its ``get_error_class``.
 
-Streamed calls stay on litellm for now: its stream wrapper's chunk rules for Anthropic
-(which events become chunks, where the role and the finish reason go) are not replayed
-here. Also on litellm: JSON mode (``response_format`` becomes a tool), tool names litellm
+A stream's body gets ``"stream": true``; its events are read by litellm's own Anthropic
+stream iterator under litellm's stream wrapper (``_wrapped_stream``), so the chunks are
+litellm's. On litellm: JSON mode (``response_format`` becomes a tool), tool names litellm
 rewrites, images by URL (litellm fetches them), a base URL from the environment. Without
 a key in the credentials, ``ANTHROPIC_API_KEY`` is read on every call, as litellm reads it;
 without a base URL, litellm's default is used.
@@ -35,7 +35,9 @@ _encode = compact_encoder()
 _CACHE_LIMIT = 1024
 CREDENTIAL_KEYS = frozenset({"api_key", "api_base"})
 # The OpenAI parameters the parity tests send, and Anthropic's extended thinking.
-PARAMS = TESTED_PARAMS | {"thinking", "reasoning_effort"}
+PARAMS = TESTED_PARAMS | {"thinking", "reasoning_effort", "stream_options"}
+# Read by litellm's stream wrapper (the usage chunk), never sent upstream.
+STREAM_ONLY_PARAMS = frozenset({"stream_options"})
 _ENVIRONMENT = ("LITELLM_ANTHROPIC_DISABLE_URL_SUFFIX",)
 _BASE_ENVIRONMENT = ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL")
 _LITELLM_SETTINGS = ("anthropic_key", "custom_prompt_dict", "secret_manager_client")
@@ -65,7 +67,9 @@ class AnthropicDialect:
     """Builds Anthropic deployments (cached) and non-streamed requests for the lean path."""
 
     provider = "anthropic"
-    streams = False
+    streams = True
+    wrapped_streams = True  # litellm's stream wrapper shapes the chunks (``_wrapped_stream``)
+    stream_only_params = STREAM_ONLY_PARAMS
 
     def __init__(self, litellm: Any) -> None:
         from litellm.llms.anthropic.chat.transformation import AnthropicConfig
@@ -152,18 +156,20 @@ class AnthropicDialect:
         """The headers and body litellm's Anthropic handler sends for this call.
 
         Raises:
-            LeanUnsupported: a stream, JSON mode, rewritten tool names or remote media.
+            LeanUnsupported: JSON mode, rewritten tool names, remote media, or stream
+                options without a stream.
         """
         from litellm.anthropic_beta_gated_fields import strip_beta_gated_request_body
         from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
 
-        if stream:
-            raise LeanUnsupported("Anthropic streams go through litellm")
         if _remote_media(messages):
             raise LeanUnsupported("media by URL: litellm fetches it")
         config, model = deployment.config, deployment.model
         extra_headers = params.get("extra_headers")
-        openai_params = {k: v for k, v in params.items() if k != "extra_headers"}
+        if not stream and any(k in params for k in STREAM_ONLY_PARAMS):
+            raise LeanUnsupported("stream options on a call that does not stream")
+        skip = STREAM_ONLY_PARAMS | {"extra_headers"}
+        openai_params = {k: v for k, v in params.items() if k not in skip}
         mapped: dict[str, Any] = config.map_openai_params(
             non_default_params=openai_params, optional_params={}, model=model, drop_params=False
         )
@@ -201,6 +207,8 @@ class AnthropicDialect:
                 data, headers, drop_params=None, model=model, provider="anthropic"
             )
         )
+        if stream:
+            data["stream"] = True  # litellm's handler sets it on the finished body
         return BuiltRequest(
             url=deployment.url,
             headers=headers,

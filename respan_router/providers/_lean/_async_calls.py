@@ -26,6 +26,14 @@ def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
     return connection_error(attempt.litellm, attempt.deployment, exc)
 
 
+def _url(url: str) -> Any:
+    """The URL as built (already encoded: aiohttp would otherwise decode ``%3A`` in a
+    Bedrock model id, where litellm's transport sends it as is)."""
+    import yarl
+
+    return yarl.URL(url, encoded=True)
+
+
 async def acomplete(attempt: Attempt, session: Any, proxy: str | None) -> ChatCompletion:
     import aiohttp
 
@@ -33,7 +41,7 @@ async def acomplete(attempt: Attempt, session: Any, proxy: str | None) -> ChatCo
     timeout = aiohttp.ClientTimeout(total=call.timeout)
     try:
         async with session.post(
-            request.url,
+            _url(request.url),
             data=request.body,
             headers=request.headers,
             timeout=timeout,
@@ -59,7 +67,7 @@ async def astream(
     timeout = aiohttp.ClientTimeout(sock_connect=call.timeout, sock_read=call.timeout)
     try:
         response = await session.post(
-            request.url,
+            _url(request.url),
             data=request.body,
             headers=request.headers,
             timeout=timeout,

@@ -45,8 +45,13 @@ class Dialects:
     def __init__(self, litellm: Any) -> None:
         from respan_router.providers._lean._anthropic import AnthropicDialect
         from respan_router.providers._lean._azure import AzureDialect
+        from respan_router.providers._lean._bedrock import BedrockDialect
 
-        found: list[Dialect] = [AzureDialect(litellm), AnthropicDialect(litellm)]
+        found: list[Dialect] = [
+            AzureDialect(litellm),
+            AnthropicDialect(litellm),
+            BedrockDialect(litellm),
+        ]
         self._by_provider = {d.provider: d for d in found}
 
     def get(self, provider: str) -> Dialect | None:
@@ -66,6 +71,8 @@ class Dialects:
         if deployment is None:
             return None
         supported = deployment.supported
+        if stream:  # parameters the stream wrapper reads, not the provider
+            supported = supported | getattr(dialect, "stream_only_params", frozenset())
         if any(k not in supported for k in call.params if k != "extra_headers"):
             return None
         try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from respan_router._loops import after_fork
 from respan_router.providers._base import ProviderCall
-from respan_router.providers._lean import _async_calls, _sync_calls
+from respan_router.providers._lean import _async_calls, _sync_calls, _wrapped_calls
 from respan_router.providers._lean._async_transport import AsyncTransport
 from respan_router.providers._lean._deployment import DeploymentCache
 from respan_router.providers._lean._dialects import Dialects
@@ -162,7 +162,10 @@ class LeanProvider:
             call.dispatch_path = LITELLM
             return self._fallback.stream(call)
         call.dispatch_path = LEAN
-        return _sync_calls.stream(attempt, self._sync.pool(attempt.request.url))
+        pool = self._sync.pool(attempt.request.url)
+        if self._wrapped(call.provider):
+            return _wrapped_calls.stream(attempt, pool)
+        return _sync_calls.stream(attempt, pool)
 
     # -- async -------------------------------------------------------------------------------
 
@@ -191,12 +194,18 @@ class LeanProvider:
     async def _astream(self, attempt: Attempt) -> AsyncIterator[ChatCompletionChunk]:
         transport = self._async
         proxy = transport.proxy(attempt.request.url)
-        chunks = _async_calls.astream(attempt, transport.session(), proxy)
+        calls = _wrapped_calls if self._wrapped(attempt.call.provider) else _async_calls
+        chunks = calls.astream(attempt, transport.session(), proxy)
         try:
             async for chunk in chunks:
                 yield chunk
         finally:  # closing this stream waits until the connection is released
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
+
+    def _wrapped(self, provider: str) -> bool:
+        """Whether litellm's stream wrapper shapes this provider's chunks."""
+        dialect = self._dialects.get(provider) if self._dialects is not None else None
+        return bool(getattr(dialect, "wrapped_streams", False))
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -29,9 +29,9 @@ SDK_SHAPED = frozenset({"openai", "deepinfra"})
 
 # Not on the list: deepinfra (litellm's path sends up to three requests for one attempt on a
 # 408/429/5xx or a dropped connection, whatever ``max_retries`` says), perplexity (headers
-# added outside its config), gemini/vertex, bedrock, cohere, openrouter. Azure and Anthropic
-# take the lean path through their own request builders (``_dialects.py``), with their own
-# guards and parity tests.
+# added outside its config), gemini/vertex, cohere, openrouter. Azure, Anthropic and Bedrock
+# (Converse, bearer key) take the lean path through their own request builders
+# (``_dialects.py``), with their own guards and parity tests.
 
 # Provider -> covered by the parity tests (request, response, errors, streams).
 PROVIDERS = frozenset(

@@ -1,0 +1,293 @@
+"""Parity of the lean path with litellm for Anthropic's streamed Messages API.
+
+Against the local upstream speaking Anthropic's event stream: the same upstream request,
+the same chunks (``model_dump()``, chunk by chunk, ids and timestamps aside) and the same
+router error over the fault matrix, in-stream ``error`` events and cut streams included,
+sync and async; the lean stream gives its connection back to the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from respan_router import Router
+from respan_router.errors import RouterError
+from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
+from tests.test_lean_parity import TIMEOUT, error_view, seen
+from tests.test_lean_parity_anthropic import (
+    ANTHROPIC_FAULTS,
+    CACHE_USAGE,
+    CONVERSATIONS,
+    KEY,
+    MODEL,
+    PARAMS,
+    SYSTEM,
+    THINKING_MODEL,
+    THINKING_PARAMS,
+    TOOL,
+    make_call,
+)
+from tests.upstream import Behaviour, Raw, Reply
+from tests.upstream_anthropic import AnthropicUpstream, anthropic_events
+
+_START = anthropic_events(Reply("x"), "claude-3-5-sonnet-20241022")[0]
+_TEXT = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+
+
+def _delta(text: str) -> dict[str, Any]:
+    return {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": text},
+    }
+
+
+_OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+_THINKING_EVENTS = [
+    _START,
+    {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "thinking", "thinking": ""},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "thinking_delta", "thinking": "Hmm."},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "signature_delta", "signature": "s1"},
+    },
+    {"type": "content_block_stop", "index": 0},
+    {**_TEXT, "index": 1},
+    {**_delta("Answer."), "index": 1},
+    {"type": "content_block_stop", "index": 1},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
+    {"type": "message_stop"},
+]
+REPLIES: dict[str, Behaviour] = {
+    "text": Reply("Hi there, how are you?", pieces=4),
+    "tool-use": Reply(None, tool_calls=[TOOL], finish_reason="tool_calls"),
+    "text-and-tool-use": Reply("Let me look.", tool_calls=[TOOL], finish_reason="tool_calls"),
+    "max-tokens": Reply("cut", finish_reason="length"),
+    "cache-usage": Reply("cached", usage=CACHE_USAGE),
+    "thinking": Raw(events=_THINKING_EVENTS),
+}
+STREAM_PARAMS: dict[str, dict[str, Any]] = {
+    **PARAMS,
+    "usage": {"stream_options": {"include_usage": True}},
+}
+STREAM_FAULTS: dict[str, Behaviour] = {
+    "cut-before-first-event": Reply("one two three", pieces=3, break_after=0),
+    "cut-before-first-chunk": Reply("one two three", pieces=3, break_after=3),
+    "cut-after-first-chunk": Reply("one two three", pieces=3, break_after=4),
+    "cut-before-the-end": Reply("one two three", pieces=3, break_after=8),
+    "first-event-too-slow": Reply("one two", first_chunk_delay=TIMEOUT + 0.3),
+    "error-event-first": Raw(events=[_OVERLOADED]),
+    "error-event-mid-stream": Raw(events=[_START, _TEXT, _delta("Hi"), _OVERLOADED]),
+}
+
+
+@pytest.fixture
+def upstream() -> Iterator[AnthropicUpstream]:
+    with AnthropicUpstream() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def reference() -> LiteLLMProvider:
+    return LiteLLMProvider()
+
+
+@pytest.fixture(scope="module")
+def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
+    provider = LeanProvider(fallback=reference)
+    yield provider
+    provider.close()
+
+
+def scrub(value: Any) -> Any:
+    """Without what differs between two streams: litellm makes up the id and the time."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if k not in ("id", "created")}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def outcome_sync(provider: Any, call: ProviderCall) -> Any:
+    chunks: list[Any] = []
+    try:
+        for chunk in provider.stream(call):
+            chunks.append(scrub(chunk.model_dump()))
+        return ("chunks", chunks)
+    except RouterError as err:
+        return ("error", chunks, error_view(err))
+
+
+async def outcome_async(provider: Any, call: ProviderCall) -> Any:
+    chunks: list[Any] = []
+    try:
+        async for chunk in provider.astream(call):
+            chunks.append(scrub(chunk.model_dump()))
+        return ("chunks", chunks)
+    except RouterError as err:
+        return ("error", chunks, error_view(err))
+
+
+def check(results: list[Any]) -> None:
+    (ref_out, ref_requests, ref_path), (lean_out, lean_requests, lean_path) = results
+    assert ref_path is None
+    assert lean_path == LEAN
+    assert len(ref_requests) == 1
+    assert lean_requests == ref_requests
+    assert lean_out == ref_out
+
+
+def run_both_sync(
+    upstream: AnthropicUpstream,
+    reference: LiteLLMProvider,
+    lean: LeanProvider,
+    behaviour: Behaviour,
+    messages: list[dict[str, Any]] = SYSTEM,
+    model: str = MODEL,
+    **params: Any,
+) -> None:
+    results = []
+    for which in (reference, lean):
+        upstream.reset()
+        upstream.enqueue(behaviour)
+        call = make_call(upstream, messages, model, **params)
+        out = outcome_sync(which, call)
+        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
+    check(results)
+
+
+async def run_both_async(
+    upstream: AnthropicUpstream,
+    reference: LiteLLMProvider,
+    lean: LeanProvider,
+    behaviour: Behaviour,
+    messages: list[dict[str, Any]] = SYSTEM,
+    model: str = MODEL,
+    **params: Any,
+) -> None:
+    results = []
+    for which in (reference, lean):
+        upstream.reset()
+        upstream.enqueue(behaviour)
+        call = make_call(upstream, messages, model, **params)
+        out = await outcome_async(which, call)
+        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
+    check(results)
+
+
+@pytest.mark.parametrize("params", STREAM_PARAMS)
+def test_stream_parity_sync(
+    upstream: AnthropicUpstream, reference: LiteLLMProvider, lean: LeanProvider, params: str
+) -> None:
+    for reply in REPLIES.values():
+        run_both_sync(upstream, reference, lean, reply, **STREAM_PARAMS[params])
+
+
+@pytest.mark.parametrize("params", STREAM_PARAMS)
+async def test_stream_parity_async(
+    upstream: AnthropicUpstream, reference: LiteLLMProvider, lean: LeanProvider, params: str
+) -> None:
+    for reply in REPLIES.values():
+        await run_both_async(upstream, reference, lean, reply, **STREAM_PARAMS[params])
+
+
+@pytest.mark.parametrize("conversation", CONVERSATIONS)
+async def test_conversation_stream_parity(
+    upstream: AnthropicUpstream, reference: LiteLLMProvider, lean: LeanProvider, conversation: str
+) -> None:
+    reply = REPLIES["text-and-tool-use"]
+    run_both_sync(upstream, reference, lean, reply, CONVERSATIONS[conversation])
+    await run_both_async(upstream, reference, lean, reply, CONVERSATIONS[conversation])
+
+
+@pytest.mark.parametrize("params", THINKING_PARAMS)
+async def test_thinking_stream_parity(
+    upstream: AnthropicUpstream, reference: LiteLLMProvider, lean: LeanProvider, params: str
+) -> None:
+    for reply in (REPLIES["thinking"], REPLIES["text"]):
+        run_both_sync(
+            upstream, reference, lean, reply, SYSTEM, THINKING_MODEL, **THINKING_PARAMS[params]
+        )
+        await run_both_async(
+            upstream, reference, lean, reply, SYSTEM, THINKING_MODEL, **THINKING_PARAMS[params]
+        )
+
+
+@pytest.mark.parametrize("fault", {**ANTHROPIC_FAULTS, **STREAM_FAULTS})
+async def test_stream_fault_parity(
+    upstream: AnthropicUpstream, reference: LiteLLMProvider, lean: LeanProvider, fault: str
+) -> None:
+    behaviour = {**ANTHROPIC_FAULTS, **STREAM_FAULTS}[fault]
+    run_both_sync(upstream, reference, lean, behaviour)
+    await run_both_async(upstream, reference, lean, behaviour)
+
+
+async def test_stream_connections_are_reused(
+    upstream: AnthropicUpstream, lean: LeanProvider
+) -> None:
+    upstream.set_default(Reply("one two", pieces=2))
+    for _ in range(15):
+        assert [c async for c in lean.astream(make_call(upstream))]
+        assert list(lean.stream(make_call(upstream)))
+        await lean.acomplete(make_call(upstream))
+    assert len(upstream.requests) == 45
+    assert upstream.connections_accepted == 2  # one pooled connection per transport
+
+
+async def test_an_early_close_drops_the_connection(
+    upstream: AnthropicUpstream, lean: LeanProvider
+) -> None:
+    upstream.enqueue(Reply("a b c d e f", pieces=6, chunk_delay=0.2))
+    chunks = lean.astream(make_call(upstream))
+    assert await chunks.__anext__()
+    await chunks.aclose()  # type: ignore[attr-defined]
+    assert await upstream.async_wait_for(lambda: upstream.disconnects == 1)
+    upstream.enqueue(Reply("a b c d e f", pieces=6, chunk_delay=0.2))
+    sync_chunks = lean.stream(make_call(upstream))
+    assert next(sync_chunks)
+    sync_chunks.close()  # type: ignore[attr-defined]
+    assert upstream.wait_for(lambda: upstream.disconnects == 2)
+    assert upstream.streams_completed == 0
+    # The next calls still work, on fresh connections.
+    upstream.set_default(Reply("one two", pieces=2))
+    assert [c async for c in lean.astream(make_call(upstream))]
+    assert list(lean.stream(make_call(upstream)))
+    assert upstream.streams_completed == 2
+
+
+async def test_the_span_says_lean_for_anthropic_streams(
+    upstream: AnthropicUpstream, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    upstream.set_default(Reply("hi"))
+    lean_provider = LeanProvider()
+    router = Router(
+        providers={"anthropic": {"api_key": KEY, "api_base": upstream.root_url}},
+        tracer_provider=provider,
+        provider=lean_provider,
+    )
+    stream = router.complete(model=MODEL, messages=SYSTEM, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "hi"
+    astream = await router.acomplete(model=MODEL, messages=SYSTEM, stream=True)
+    assert "".join([c.choices[0].delta.content or "" async for c in astream if c.choices]) == "hi"
+    paths = [
+        (s.attributes or {}).get("respan.attempt.dispatch_path")
+        for s in exporter.get_finished_spans()
+        if s.parent is not None
+    ]
+    assert paths == ["lean", "lean"]
+    await lean_provider.aclose()
+    lean_provider.close()
