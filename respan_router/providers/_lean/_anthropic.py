@@ -27,7 +27,7 @@ from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
-from respan_router.providers._lean._support import TESTED_PARAMS
+from respan_router.providers._lean._support import TESTED_PARAMS, untested_key
 
 __all__ = ["AnthropicDialect"]
 
@@ -80,15 +80,9 @@ class AnthropicDialect:
 
     def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
         """Why a call's parameters, credentials or environment keep it on litellm, or None."""
-        for key, value in params.items():
-            if key == "extra_headers":
-                if value is not None and not isinstance(value, Mapping):
-                    return "extra_headers is not a mapping"
-            elif key not in PARAMS:
-                return f"parameter {key!r}"
-        for key in credentials:
-            if key not in CREDENTIAL_KEYS:
-                return f"credential {key!r}"
+        untested = untested_key(params, credentials, PARAMS, CREDENTIAL_KEYS)
+        if untested is not None:
+            return untested
         api_key, api_base = credentials.get("api_key"), credentials.get("api_base")
         if api_key is not None and not isinstance(api_key, str):
             return "api_key is not a string"

@@ -28,7 +28,7 @@ from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest
-from respan_router.providers._lean._support import TESTED_PARAMS
+from respan_router.providers._lean._support import TESTED_PARAMS, untested_key
 
 __all__ = ["AzureDialect"]
 
@@ -115,15 +115,9 @@ class AzureDialect:
 
     def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
         """Why a call's parameters, credentials or environment keep it on litellm, or None."""
-        for key, value in params.items():
-            if key == "extra_headers":
-                if value is not None and not isinstance(value, Mapping):
-                    return "extra_headers is not a mapping"
-            elif key not in TESTED_PARAMS:
-                return f"parameter {key!r}"
-        for key in credentials:
-            if key not in CREDENTIAL_KEYS:
-                return f"credential {key!r}"
+        untested = untested_key(params, credentials, TESTED_PARAMS, CREDENTIAL_KEYS)
+        if untested is not None:
+            return untested
         for key in CREDENTIAL_KEYS:
             value = credentials.get(key)
             if value is not None and not isinstance(value, str):

@@ -24,6 +24,7 @@ from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
+from respan_router.providers._lean._support import untested_key
 
 __all__ = ["BedrockDialect"]
 
@@ -46,15 +47,9 @@ class BedrockDialect:
 
     def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
         """Why a call's parameters, credentials or environment keep it on litellm, or None."""
-        for key, value in params.items():
-            if key == "extra_headers":
-                if value is not None and not isinstance(value, Mapping):
-                    return "extra_headers is not a mapping"
-            elif key not in PARAMS:
-                return f"parameter {key!r}"
-        for key in credentials:
-            if key not in CREDENTIAL_KEYS:
-                return f"credential {key!r}"
+        untested = untested_key(params, credentials, PARAMS, CREDENTIAL_KEYS)
+        if untested is not None:
+            return untested
         if not isinstance(credentials.get("api_key"), str) or not credentials.get("api_key"):
             return "no bearer key (SigV4 goes through litellm)"
         if not isinstance(credentials.get("api_base"), str):

@@ -18,6 +18,7 @@ __all__ = [
     "TESTED_PARAMS",
     "litellm_version_supported",
     "unsupported_reason",
+    "untested_key",
 ]
 
 # The litellm versions the parity suite ran on, inclusive lower, exclusive upper bound.
@@ -155,4 +156,24 @@ def unsupported_reason(
             continue
         if key not in TESTED_PARAMS or key not in supported:
             return f"parameter {key!r}"
+    return None
+
+
+def untested_key(
+    params: Mapping[str, Any],
+    credentials: Mapping[str, Any],
+    tested_params: frozenset[str] | set[str],
+    credential_keys: frozenset[str] | set[str] | tuple[str, ...],
+) -> str | None:
+    """Why a call keeps to litellm for a parameter or credential its dialect's parity
+    tests do not cover (``extra_headers`` must be a mapping), or None."""
+    for key, value in params.items():
+        if key == "extra_headers":
+            if value is not None and not isinstance(value, Mapping):
+                return "extra_headers is not a mapping"
+        elif key not in tested_params:
+            return f"parameter {key!r}"
+    for key in credentials:
+        if key not in credential_keys:
+            return f"credential {key!r}"
     return None
