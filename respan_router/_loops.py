@@ -22,7 +22,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["PerLoop", "after_fork"]
+__all__ = ["PerLoop", "after_fork", "shielded"]
 
 T = TypeVar("T")
 O = TypeVar("O")  # noqa: E741  the owner of a fork reset
@@ -188,3 +188,16 @@ def after_fork(owner: O, reset: Callable[[O], None]) -> None:
 
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=child)
+
+
+_CLEANUPS: set[asyncio.Future[Any]] = set()  # shielded work still running (strong references)
+
+
+async def shielded(work: Awaitable[T]) -> T:
+    """Run ``work`` to its end even when the caller is cancelled meanwhile (the caller
+    still gets its ``CancelledError``): a release's round trip, or a stream's end, is
+    never cut in half."""
+    task = asyncio.ensure_future(work)
+    _CLEANUPS.add(task)
+    task.add_done_callback(_CLEANUPS.discard)
+    return await asyncio.shield(task)

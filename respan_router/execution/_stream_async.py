@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Self
 
+from respan_router._loops import shielded  # unasync: remove
 from respan_router.errors import ProviderError
 from respan_router.execution._record import CallRecord
 from respan_router.execution._stream_base import OnEnd, StreamBase, aclose_quietly, interrupted
@@ -80,7 +81,9 @@ class AsyncStream(StreamBase):
 
     async def _aend(self, *, error: BaseException | None = None, early: bool = False) -> None:
         if self._ending(error=error, early=early):
-            self._tail = await self._on_end.aend(self._state)
+            # The end settles or releases the call's hold and fills the cache: a
+            # cancellation meanwhile must not cut it in half.
+            self._tail = await shielded(self._on_end.aend(self._state))
 
     async def _alast(self) -> ChatCompletionChunk | None:
         """After the upstream ended: the last chunk ``on_end`` gave, if any."""

@@ -81,6 +81,8 @@ class SyncStream(StreamBase):
 
     def _end(self, *, error: BaseException | None = None, early: bool = False) -> None:
         if self._ending(error=error, early=early):
+            # The end settles or releases the call's hold and fills the cache: a
+            # cancellation meanwhile must not cut it in half.
             self._tail = self._on_end.end(self._state)
 
     def _last(self) -> ChatCompletionChunk | None:

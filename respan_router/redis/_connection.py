@@ -10,10 +10,10 @@ import contextlib
 import contextvars
 import hashlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from respan_router._loops import PerLoop, after_fork
+from respan_router._loops import PerLoop, after_fork, shielded
 from respan_router.redis._batch import BATCH, Batch, Write
 from respan_router.redis._clients import is_async_client, make_client
 from respan_router.redis._outage import DEFAULT_RETRY_INTERVAL, Outage
@@ -192,16 +192,8 @@ class Connection:
         batch = Batch(self)
         return batch, BATCH.set(batch)
 
-    @staticmethod
-    async def shielded(work: Awaitable[T]) -> T:
-        """Run ``work`` to its end even when the caller is cancelled meanwhile (the caller
-        still gets its ``CancelledError``): a release's round trip is never cut in half."""
-        import asyncio
-
-        task = asyncio.ensure_future(work)
-        _CLEANUPS.add(task)
-        task.add_done_callback(_CLEANUPS.discard)
-        return await asyncio.shield(task)
+    #: Run a cleanup to its end even when the caller is cancelled meanwhile.
+    shielded = staticmethod(shielded)
 
     def close(self) -> None:
         """Close the clients made here (given clients are the caller's to close): the
@@ -230,7 +222,6 @@ class Connection:
         return f"SharedRedis(prefix={self.prefix!r}, timeout={self.timeout}, {state})"
 
 
-_CLEANUPS: set[Any] = set()  # shielded cleanups still running (strong references)
 
 
 def _drop(client: Any) -> None:
