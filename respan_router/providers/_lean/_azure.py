@@ -27,7 +27,7 @@ from typing import Any
 from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
-from respan_router.providers._lean._request import BuiltRequest
+from respan_router.providers._lean._request import BuiltRequest, with_extra_headers
 from respan_router.providers._lean._support import TESTED_PARAMS, untested_key
 
 __all__ = ["AzureDialect"]
@@ -239,14 +239,8 @@ class AzureDialect:
             headers={},
         )
         headers: Mapping[str, str] = deployment.headers
-        if extra_headers:
-            merged = dict(headers)
-            lowered: dict[str, str] = {k.lower(): k for k in merged}
-            name: str
-            for name, value in dict(extra_headers).items():
-                merged.pop(lowered.get(name.lower(), name), None)
-                merged[name] = value
-            headers = merged
+        if extra_headers:  # an Azure deployment is SDK-shaped: applied over its headers
+            headers = with_extra_headers(deployment, dict(extra_headers))
         return BuiltRequest(
             url=deployment.url,
             headers=headers,

@@ -17,7 +17,7 @@ from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 
-__all__ = ["BuiltRequest", "LeanUnsupported", "build_request"]
+__all__ = ["BuiltRequest", "LeanUnsupported", "build_request", "with_extra_headers"]
 
 _encode = compact_encoder()
 
@@ -90,7 +90,7 @@ def build_request(
             data["stream"] = True
     headers: Mapping[str, str] = deployment.headers
     if extra_headers:
-        headers = _with_extra_headers(deployment, dict(extra_headers))
+        headers = with_extra_headers(deployment, dict(extra_headers))
     return BuiltRequest(
         url=deployment.url,
         headers=headers,
@@ -100,7 +100,9 @@ def build_request(
     )
 
 
-def _with_extra_headers(deployment: Deployment, extra: dict[str, str]) -> dict[str, str]:
+def with_extra_headers(deployment: Deployment, extra: dict[str, str]) -> dict[str, str]:
+    """The deployment's headers with a call's ``extra_headers`` applied as litellm
+    applies them (over the SDK's own, or through the config's ``validate_environment``)."""
     if deployment.sdk_shaped:
         # The openai SDK applies extra_headers over its own.
         merged = dict(deployment.headers)
