@@ -19,7 +19,9 @@ from respan_router import Router
 from respan_router._secrets import Credentials
 from respan_router.errors import RouterError
 from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
-from tests.test_lean_parity import FAULTS, TIMEOUT, error_view, seen
+from tests import lean_parity_helpers as parity
+from tests.lean_parity_helpers import TIMEOUT
+from tests.test_lean_parity import FAULTS
 from tests.upstream import Behaviour, Error, Reply
 from tests.upstream_bedrock import BedrockUpstream
 
@@ -104,37 +106,6 @@ def make_call(
     )
 
 
-def scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if k not in ("id", "created")}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
-def outcome_sync(provider: Any, call: ProviderCall) -> Any:
-    try:
-        return ("completion", scrub(provider.complete(call).model_dump()))
-    except RouterError as err:
-        return ("error", error_view(err))
-
-
-async def outcome_async(provider: Any, call: ProviderCall) -> Any:
-    try:
-        return ("completion", scrub((await provider.acomplete(call)).model_dump()))
-    except RouterError as err:
-        return ("error", error_view(err))
-
-
-def check(results: list[Any]) -> None:
-    (ref_out, ref_requests, ref_path), (lean_out, lean_requests, lean_path) = results
-    assert ref_path is None
-    assert lean_path == LEAN
-    assert len(ref_requests) == 1
-    assert lean_requests == ref_requests
-    assert lean_out == ref_out
-
-
 def run_both_sync(
     upstream: BedrockUpstream,
     reference: LiteLLMProvider,
@@ -143,14 +114,9 @@ def run_both_sync(
     messages: list[dict[str, Any]] = SYSTEM,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, messages, **params)
-        out = outcome_sync(which, call)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    parity.run_both_sync(
+        upstream, reference, lean, behaviour, lambda: make_call(upstream, messages, **params)
+    )
 
 
 async def run_both_async(
@@ -161,14 +127,9 @@ async def run_both_async(
     messages: list[dict[str, Any]] = SYSTEM,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, messages, **params)
-        out = await outcome_async(which, call)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    await parity.run_both_async(
+        upstream, reference, lean, behaviour, lambda: make_call(upstream, messages, **params)
+    )
 
 
 @pytest.mark.parametrize("params", PARAMS)

@@ -1,0 +1,168 @@
+"""What every lean parity test does: one call through litellm, the same through the lean path.
+
+A parity test builds a fresh ``ProviderCall`` for each side (``build``), queues the same
+upstream behaviour before each, and compares what the upstream received (``seen``: method,
+path, headers but transport ones and the openai SDK's ``x-stainless-*``, JSON body) and
+what the caller got (the response's or each chunk's ``model_dump()`` through a ``scrub``,
+or the router error's ``error_view``). litellm's side must not say a dispatch path; the
+lean side must say ``lean``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from respan_router.errors import RouterError
+from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
+from tests.upstream import Behaviour, RecordedRequest
+
+TIMEOUT = 0.4
+TRANSPORT_HEADERS = frozenset(
+    {"user-agent", "host", "content-length", "accept-encoding", "connection"}
+)
+
+Scrub = Callable[[Any], Any]
+
+
+class Upstream(Protocol):
+    """Any of the fake upstreams: they record requests and replay queued behaviours."""
+
+    requests: list[RecordedRequest]
+
+    def reset(self) -> None: ...
+
+    def enqueue(self, behaviour: Any) -> None: ...
+
+
+def without_keys(*keys: str) -> Scrub:
+    """A scrub that drops these keys at every depth (ids and times litellm makes up)."""
+    dropped = frozenset(keys)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if k not in dropped}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return scrub
+
+
+scrub_ids = without_keys("id", "created")
+
+
+def seen(
+    request: RecordedRequest, ignore: Iterable[str] = ()
+) -> tuple[str, str, dict[str, str], Any]:
+    """A request as parity compares it: transport headers (and ``ignore``) left out."""
+    skip = TRANSPORT_HEADERS.union(ignore)
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k not in skip and not k.startswith("x-stainless")
+    }
+    return request.method, request.path, headers, request.body
+
+
+def arrived(upstream: Upstream, wait: float = 2.0, ignore: Iterable[str] = ()) -> list[Any]:
+    """The requests the upstream received. A client that gave up first (a timeout) has
+    sent its request; on a loaded machine the server's thread may read it a moment later."""
+    end = time.monotonic() + wait
+    while not upstream.requests and time.monotonic() < end:
+        time.sleep(0.01)
+    return [seen(r, ignore) for r in upstream.requests]
+
+
+def error_view(err: RouterError) -> dict[str, Any]:
+    return {
+        "type": type(err).__name__,
+        "status": err.status_code,
+        "retryable": err.retryable,
+        "retry_after": getattr(err, "retry_after", None),
+        "model": err.model,
+        "provider": err.provider,
+        "chained": err.__cause__ is not None,
+    }
+
+
+def outcome_sync(
+    provider: Any, call: ProviderCall, *, stream: bool = False, scrub: Scrub = scrub_ids
+) -> Any:
+    chunks: list[Any] = []
+    try:
+        if stream:
+            for chunk in provider.stream(call):
+                chunks.append(scrub(chunk.model_dump()))
+            return ("chunks", chunks)
+        return ("completion", scrub(provider.complete(call).model_dump()))
+    except RouterError as err:
+        return ("error", chunks, error_view(err))
+
+
+async def outcome_async(
+    provider: Any, call: ProviderCall, *, stream: bool = False, scrub: Scrub = scrub_ids
+) -> Any:
+    chunks: list[Any] = []
+    try:
+        if stream:
+            async for chunk in provider.astream(call):
+                chunks.append(scrub(chunk.model_dump()))
+            return ("chunks", chunks)
+        return ("completion", scrub((await provider.acomplete(call)).model_dump()))
+    except RouterError as err:
+        return ("error", chunks, error_view(err))
+
+
+def check(results: list[Any]) -> None:
+    (ref_out, ref_requests, ref_path), (lean_out, lean_requests, lean_path) = results
+    assert ref_path is None  # LiteLLMProvider used directly does not say
+    assert lean_path == LEAN
+    assert len(ref_requests) == 1
+    assert lean_requests == ref_requests
+    assert lean_out == ref_out
+
+
+def run_both_sync(
+    upstream: Upstream,
+    reference: LiteLLMProvider,
+    lean: LeanProvider,
+    behaviour: Behaviour | Any,
+    build: Callable[[], ProviderCall],
+    *,
+    stream: bool = False,
+    scrub: Scrub = scrub_ids,
+    ignore: Iterable[str] = (),
+) -> None:
+    """The same call through litellm, then the lean path; both sides must match."""
+    results = []
+    for which in (reference, lean):
+        upstream.reset()
+        upstream.enqueue(behaviour)
+        call = build()
+        out = outcome_sync(which, call, stream=stream, scrub=scrub)
+        results.append((out, arrived(upstream, ignore=ignore), call.dispatch_path))
+    check(results)
+
+
+async def run_both_async(
+    upstream: Upstream,
+    reference: LiteLLMProvider,
+    lean: LeanProvider,
+    behaviour: Behaviour | Any,
+    build: Callable[[], ProviderCall],
+    *,
+    stream: bool = False,
+    scrub: Scrub = scrub_ids,
+    ignore: Iterable[str] = (),
+) -> None:
+    """``run_both_sync`` through ``acomplete`` / ``astream``."""
+    results = []
+    for which in (reference, lean):
+        upstream.reset()
+        upstream.enqueue(behaviour)
+        call = build()
+        out = await outcome_async(which, call, stream=stream, scrub=scrub)
+        results.append((out, arrived(upstream, ignore=ignore), call.dispatch_path))
+    check(results)
