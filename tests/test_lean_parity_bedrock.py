@@ -17,8 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from respan_router import Router
 from respan_router._secrets import Credentials
-from respan_router.errors import RouterError
-from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
+from respan_router.providers import LeanProvider, LiteLLMProvider, ProviderCall
 from tests import lean_parity_helpers as parity
 from tests.lean_parity_helpers import TIMEOUT
 from tests.test_lean_parity import FAULTS
