@@ -9,6 +9,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.upstream import FakeUpstream
 
+# Shared assertion helpers get pytest's detailed assertion messages.
+pytest.register_assert_rewrite("tests.lean_parity_helpers")
+
+
 # Fails a test in which the library blocks a thread running an event loop (tests/blocking.py).
 pytest_plugins = ["tests.blocking"]
 

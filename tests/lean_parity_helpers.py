@@ -10,6 +10,7 @@ lean side must say ``lean``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -51,6 +52,22 @@ def without_keys(*keys: str) -> Scrub:
 
 
 scrub_ids = without_keys("id", "created")
+
+
+_IDS = re.compile(r"chatcmpl-[0-9a-f]+")
+
+
+def scrub_openai(value: Any) -> Any:
+    """A response dictionary without what differs between two upstream replies."""
+    if isinstance(value, dict):
+        # "model": litellm's stream wrapper names the model as called, the lean path (and
+        # the OpenAI SDK) as the upstream answered.
+        return {k: scrub_openai(v) for k, v in value.items() if k not in ("created", "model")}
+    if isinstance(value, list):
+        return [scrub_openai(v) for v in value]
+    if isinstance(value, str):
+        return _IDS.sub("ID", value)
+    return value
 
 
 def seen(
@@ -128,41 +145,49 @@ def run_both_sync(
     upstream: Upstream,
     reference: LiteLLMProvider,
     lean: LeanProvider,
-    behaviour: Behaviour | Any,
+    behaviour: Behaviour | Any | None,
     build: Callable[[], ProviderCall],
     *,
     stream: bool = False,
     scrub: Scrub = scrub_ids,
     ignore: Iterable[str] = (),
-) -> None:
-    """The same call through litellm, then the lean path; both sides must match."""
+) -> list[Any]:
+    """The same call through litellm, then the lean path; both sides must match.
+
+    ``behaviour`` None leaves the upstream's default reply. Returns each side's outcome,
+    requests as seen and dispatch path, for further checks.
+    """
     results = []
     for which in (reference, lean):
         upstream.reset()
-        upstream.enqueue(behaviour)
+        if behaviour is not None:
+            upstream.enqueue(behaviour)
         call = build()
         out = outcome_sync(which, call, stream=stream, scrub=scrub)
         results.append((out, arrived(upstream, ignore=ignore), call.dispatch_path))
     check(results)
+    return results
 
 
 async def run_both_async(
     upstream: Upstream,
     reference: LiteLLMProvider,
     lean: LeanProvider,
-    behaviour: Behaviour | Any,
+    behaviour: Behaviour | Any | None,
     build: Callable[[], ProviderCall],
     *,
     stream: bool = False,
     scrub: Scrub = scrub_ids,
     ignore: Iterable[str] = (),
-) -> None:
+) -> list[Any]:
     """``run_both_sync`` through ``acomplete`` / ``astream``."""
     results = []
     for which in (reference, lean):
         upstream.reset()
-        upstream.enqueue(behaviour)
+        if behaviour is not None:
+            upstream.enqueue(behaviour)
         call = build()
         out = await outcome_async(which, call, stream=stream, scrub=scrub)
         results.append((out, arrived(upstream, ignore=ignore), call.dispatch_path))
     check(results)
+    return results

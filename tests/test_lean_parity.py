@@ -11,8 +11,6 @@ retryability, model and provider; for streams the chunks before an interruption)
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,16 +20,14 @@ from respan_router._secrets import Credentials
 from respan_router.errors import RouterError
 from respan_router.providers import LEAN, LITELLM, LeanProvider, LiteLLMProvider, ProviderCall
 from respan_router.providers._lean._support import PROVIDERS
-from tests.upstream import Behaviour, Drop, Error, FakeUpstream, RecordedRequest, Reply
+from tests import lean_parity_helpers as parity
+from tests.lean_parity_helpers import TIMEOUT
+from tests.upstream import Behaviour, Drop, Error, FakeUpstream, Reply
 
 API_KEY = "sk-parity-0123456789"
-TIMEOUT = 0.4
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 # Groq's config reads ``service_tier``, which Groq always sends.
 EXTRA = {"groq": {"service_tier": "on_demand"}}
-TRANSPORT_HEADERS = frozenset(
-    {"user-agent", "host", "content-length", "accept-encoding", "connection"}
-)
 ALLOWED = sorted(PROVIDERS)
 
 TOOL = {
@@ -81,67 +77,6 @@ def supports(provider: str, param: str) -> bool:
     return param in config.get_supported_openai_params("test-model")
 
 
-def seen(request: RecordedRequest) -> tuple[str, str, dict[str, str], Any]:
-    headers = {
-        k: v
-        for k, v in request.headers.items()
-        if k not in TRANSPORT_HEADERS and not k.startswith("x-stainless")
-    }
-    return request.method, request.path, headers, request.body
-
-
-_IDS = re.compile(r"chatcmpl-[0-9a-f]+")
-
-
-def scrub(value: Any) -> Any:
-    """A response dictionary without what differs between two upstream replies."""
-    if isinstance(value, dict):
-        # "model": litellm's stream wrapper names the model as called, the lean path (and
-        # the OpenAI SDK) as the upstream answered.
-        return {k: scrub(v) for k, v in value.items() if k not in ("created", "model")}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, str):
-        return _IDS.sub("ID", value)
-    return value
-
-
-def error_view(err: RouterError) -> dict[str, Any]:
-    return {
-        "type": type(err).__name__,
-        "status": err.status_code,
-        "retryable": err.retryable,
-        "retry_after": getattr(err, "retry_after", None),
-        "model": err.model,
-        "provider": err.provider,
-        "chained": err.__cause__ is not None,
-    }
-
-
-def outcome_sync(provider: Any, call: ProviderCall, *, stream: bool) -> Any:
-    chunks: list[Any] = []
-    try:
-        if stream:
-            for chunk in provider.stream(call):
-                chunks.append(scrub(chunk.model_dump()))
-            return ("chunks", chunks)
-        return ("completion", scrub(provider.complete(call).model_dump()))
-    except RouterError as err:
-        return ("error", chunks, error_view(err))
-
-
-async def outcome_async(provider: Any, call: ProviderCall, *, stream: bool) -> Any:
-    chunks: list[Any] = []
-    try:
-        if stream:
-            async for chunk in provider.astream(call):
-                chunks.append(scrub(chunk.model_dump()))
-            return ("chunks", chunks)
-        return ("completion", scrub((await provider.acomplete(call)).model_dump()))
-    except RouterError as err:
-        return ("error", chunks, error_view(err))
-
-
 def behaviour_for(provider: str, behaviour: Behaviour) -> Behaviour:
     if isinstance(behaviour, Reply) and provider in EXTRA:
         return Reply(**{**behaviour.__dict__, "extra": EXTRA[provider]})
@@ -158,14 +93,15 @@ def run_both_sync(
     stream: bool,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour_for(provider, behaviour))
-        call = make_call(upstream, provider, **params)
-        out = outcome_sync(which, call, stream=stream)
-        results.append((out, arrived(upstream), call.dispatch_path))
-    check(results)
+    parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        behaviour_for(provider, behaviour),
+        lambda: make_call(upstream, provider, **params),
+        stream=stream,
+        scrub=parity.scrub_openai,
+    )
 
 
 async def run_both_async(
@@ -178,32 +114,15 @@ async def run_both_async(
     stream: bool,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour_for(provider, behaviour))
-        call = make_call(upstream, provider, **params)
-        out = await outcome_async(which, call, stream=stream)
-        results.append((out, arrived(upstream), call.dispatch_path))
-    check(results)
-
-
-def arrived(upstream: FakeUpstream, wait: float = 2.0) -> list[Any]:
-    """The requests the upstream received. A client that gave up first (a timeout) has
-    sent its request; on a loaded machine the server's thread may read it a moment later."""
-    end = time.monotonic() + wait
-    while not upstream.requests and time.monotonic() < end:
-        time.sleep(0.01)
-    return [seen(r) for r in upstream.requests]
-
-
-def check(results: list[Any]) -> None:
-    (ref_out, ref_requests, ref_path), (lean_out, lean_requests, lean_path) = results
-    assert ref_path is None  # LiteLLMProvider used directly does not say
-    assert lean_path == LEAN
-    assert len(ref_requests) == 1
-    assert lean_requests == ref_requests
-    assert lean_out == ref_out
+    await parity.run_both_async(
+        upstream,
+        reference,
+        lean,
+        behaviour_for(provider, behaviour),
+        lambda: make_call(upstream, provider, **params),
+        stream=stream,
+        scrub=parity.scrub_openai,
+    )
 
 
 # -- replies -----------------------------------------------------------------------------------
@@ -355,20 +274,21 @@ def test_key_from_environment_parity(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        call = ProviderCall(
+    results = parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        None,
+        lambda: ProviderCall(
             model="fast",
             litellm_model="openai/test-model",
             provider="openai",
             messages=MESSAGES,
             credentials=Credentials({"api_base": upstream.base_url}),
             timeout=TIMEOUT,
-        )
-        out = outcome_sync(which, call, stream=False)
-        results.append((out, arrived(upstream), call.dispatch_path))
-    check(results)
+        ),
+        scrub=parity.scrub_openai,
+    )
     assert results[1][1][0][2]["authorization"] == "Bearer sk-from-the-environment"
 
 

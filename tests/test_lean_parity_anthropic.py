@@ -17,9 +17,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from respan_router import Router
 from respan_router._secrets import Credentials
-from respan_router.errors import RouterError
-from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
-from tests.test_lean_parity import FAULTS, TIMEOUT, TOOLS, error_view, seen
+from respan_router.providers import LeanProvider, LiteLLMProvider, ProviderCall
+from tests import lean_parity_helpers as parity
+from tests.lean_parity_helpers import TIMEOUT
+from tests.test_lean_parity import FAULTS, TOOLS
 from tests.upstream import Behaviour, Error, Raw, Reply
 from tests.upstream_anthropic import AnthropicUpstream
 
@@ -171,38 +172,6 @@ def make_call(
     )
 
 
-def scrub(value: Any) -> Any:
-    """Without what differs between two calls: litellm makes up the id and the time."""
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if k not in ("id", "created")}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
-def outcome_sync(provider: Any, call: ProviderCall) -> Any:
-    try:
-        return ("completion", scrub(provider.complete(call).model_dump()))
-    except RouterError as err:
-        return ("error", error_view(err))
-
-
-async def outcome_async(provider: Any, call: ProviderCall) -> Any:
-    try:
-        return ("completion", scrub((await provider.acomplete(call)).model_dump()))
-    except RouterError as err:
-        return ("error", error_view(err))
-
-
-def check(results: list[Any]) -> None:
-    (ref_out, ref_requests, ref_path), (lean_out, lean_requests, lean_path) = results
-    assert ref_path is None
-    assert lean_path == LEAN
-    assert len(ref_requests) == 1
-    assert lean_requests == ref_requests
-    assert lean_out == ref_out
-
-
 def run_both_sync(
     upstream: AnthropicUpstream,
     reference: LiteLLMProvider,
@@ -212,14 +181,13 @@ def run_both_sync(
     model: str = MODEL,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, messages, model, **params)
-        out = outcome_sync(which, call)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        behaviour,
+        lambda: make_call(upstream, messages, model, **params),
+    )
 
 
 async def run_both_async(
@@ -231,14 +199,13 @@ async def run_both_async(
     model: str = MODEL,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, messages, model, **params)
-        out = await outcome_async(which, call)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    await parity.run_both_async(
+        upstream,
+        reference,
+        lean,
+        behaviour,
+        lambda: make_call(upstream, messages, model, **params),
+    )
 
 
 @pytest.mark.parametrize("params", PARAMS)
@@ -365,21 +332,20 @@ def test_key_from_the_environment_parity(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-the-environment")
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(Reply("hi"))
-        call = ProviderCall(
+    results = parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        Reply("hi"),
+        lambda: ProviderCall(
             model="claude",
             litellm_model=MODEL,
             provider="anthropic",
             messages=SYSTEM,
             credentials=Credentials({"api_base": upstream.root_url}),
             timeout=TIMEOUT,
-        )
-        out = outcome_sync(which, call)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+        ),
+    )
     assert results[1][1][0][2]["x-api-key"] == "sk-ant-from-the-environment"
 
 

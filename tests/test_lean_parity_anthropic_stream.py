@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from respan_router import Router
-from respan_router.errors import RouterError
-from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
-from tests.test_lean_parity import TIMEOUT, error_view, seen
+from respan_router.providers import LeanProvider, LiteLLMProvider
+from tests import lean_parity_helpers as parity
+from tests.lean_parity_helpers import TIMEOUT
 from tests.test_lean_parity_anthropic import (
     ANTHROPIC_FAULTS,
     CACHE_USAGE,
@@ -113,44 +113,6 @@ def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
     provider.close()
 
 
-def scrub(value: Any) -> Any:
-    """Without what differs between two streams: litellm makes up the id and the time."""
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if k not in ("id", "created")}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
-def outcome_sync(provider: Any, call: ProviderCall) -> Any:
-    chunks: list[Any] = []
-    try:
-        for chunk in provider.stream(call):
-            chunks.append(scrub(chunk.model_dump()))
-        return ("chunks", chunks)
-    except RouterError as err:
-        return ("error", chunks, error_view(err))
-
-
-async def outcome_async(provider: Any, call: ProviderCall) -> Any:
-    chunks: list[Any] = []
-    try:
-        async for chunk in provider.astream(call):
-            chunks.append(scrub(chunk.model_dump()))
-        return ("chunks", chunks)
-    except RouterError as err:
-        return ("error", chunks, error_view(err))
-
-
-def check(results: list[Any]) -> None:
-    (ref_out, ref_requests, ref_path), (lean_out, lean_requests, lean_path) = results
-    assert ref_path is None
-    assert lean_path == LEAN
-    assert len(ref_requests) == 1
-    assert lean_requests == ref_requests
-    assert lean_out == ref_out
-
-
 def run_both_sync(
     upstream: AnthropicUpstream,
     reference: LiteLLMProvider,
@@ -160,14 +122,14 @@ def run_both_sync(
     model: str = MODEL,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, messages, model, **params)
-        out = outcome_sync(which, call)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        behaviour,
+        lambda: make_call(upstream, messages, model, **params),
+        stream=True,
+    )
 
 
 async def run_both_async(
@@ -179,14 +141,14 @@ async def run_both_async(
     model: str = MODEL,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, messages, model, **params)
-        out = await outcome_async(which, call)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    await parity.run_both_async(
+        upstream,
+        reference,
+        lean,
+        behaviour,
+        lambda: make_call(upstream, messages, model, **params),
+        stream=True,
+    )
 
 
 @pytest.mark.parametrize("params", STREAM_PARAMS)

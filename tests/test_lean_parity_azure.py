@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from respan_router import Router
 from respan_router._secrets import Credentials
-from respan_router.providers import LEAN, LITELLM, LeanProvider, LiteLLMProvider, ProviderCall
+from respan_router.providers import LITELLM, LeanProvider, LiteLLMProvider, ProviderCall
+from tests import lean_parity_helpers as parity
 from tests.test_lean_parity import (
     FAULTS,
     PARAMS,
@@ -27,9 +28,6 @@ from tests.test_lean_parity import (
     STREAM_FAULTS,
     TIMEOUT,
     TOOLS,
-    outcome_async,
-    outcome_sync,
-    seen,
 )
 from tests.upstream import Behaviour, FakeUpstream, Raw, Reply, maximal_chunks, maximal_completion
 
@@ -154,15 +152,6 @@ def make_call(
     )
 
 
-def check(results: list[Any]) -> None:
-    (ref_out, ref_requests, ref_path), (lean_out, lean_requests, lean_path) = results
-    assert ref_path is None
-    assert lean_path == LEAN
-    assert len(ref_requests) == 1
-    assert lean_requests == ref_requests
-    assert lean_out == ref_out
-
-
 def run_both_sync(
     upstream: FakeUpstream,
     reference: LiteLLMProvider,
@@ -174,14 +163,15 @@ def run_both_sync(
     messages: list[dict[str, Any]] = MESSAGES,
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, auth, messages=messages, **params)
-        out = outcome_sync(which, call, stream=stream)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        behaviour,
+        lambda: make_call(upstream, auth, messages=messages, **params),
+        stream=stream,
+        scrub=parity.scrub_openai,
+    )
 
 
 async def run_both_async(
@@ -194,14 +184,15 @@ async def run_both_async(
     auth: str = "api-key",
     **params: Any,
 ) -> None:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour)
-        call = make_call(upstream, auth, **params)
-        out = await outcome_async(which, call, stream=stream)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+    await parity.run_both_async(
+        upstream,
+        reference,
+        lean,
+        behaviour,
+        lambda: make_call(upstream, auth, **params),
+        stream=stream,
+        scrub=parity.scrub_openai,
+    )
 
 
 REPLY_CASES: dict[str, Behaviour] = {
@@ -472,20 +463,21 @@ def test_settings_from_the_environment_parity(
     full = {"api_key": "azure-key-given", "api_base": base, "api_version": "2024-10-21"}
     for name, value in environment.items():
         monkeypatch.setenv(name, value or base)
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        call = ProviderCall(
+    parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        None,
+        lambda: ProviderCall(
             model="smart",
             litellm_model="azure/my-gpt4o",
             provider="azure",
             messages=MESSAGES,
             credentials=Credentials({k: v for k, v in full.items() if k in given}),
             timeout=TIMEOUT,
-        )
-        out = outcome_sync(which, call, stream=False)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    check(results)
+        ),
+        scrub=parity.scrub_openai,
+    )
 
 
 # What litellm's completion() normalises first: the developer role, None keys.

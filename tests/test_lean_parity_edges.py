@@ -12,6 +12,7 @@ import pytest
 
 from respan_router._secrets import Credentials
 from respan_router.providers import LeanProvider, LiteLLMProvider, ProviderCall
+from tests import lean_parity_helpers as parity
 from tests.redis_helpers import free_port
 from tests.test_lean_parity import (
     ALLOWED,
@@ -19,10 +20,6 @@ from tests.test_lean_parity import (
     MESSAGES,
     TOOL,
     behaviour_for,
-    check,
-    outcome_async,
-    outcome_sync,
-    seen,
 )
 from tests.upstream import Behaviour, Body, FakeUpstream, Raw, Reply
 
@@ -95,14 +92,15 @@ def _both_sync(
     base_url: str | None = None,
     stream: bool = False,
 ) -> list[Any]:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour_for(provider, behaviour))
-        call = _call(base_url or upstream.base_url, provider, messages)
-        out = outcome_sync(which, call, stream=stream)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    return results
+    return parity.run_both_sync(
+        upstream,
+        reference,
+        lean,
+        behaviour_for(provider, behaviour),
+        lambda: _call(base_url or upstream.base_url, provider, messages),
+        stream=stream,
+        scrub=parity.scrub_openai,
+    )
 
 
 async def _both_async(
@@ -114,14 +112,15 @@ async def _both_async(
     *,
     stream: bool = False,
 ) -> list[Any]:
-    results = []
-    for which in (reference, lean):
-        upstream.reset()
-        upstream.enqueue(behaviour_for(provider, behaviour))
-        call = _call(upstream.base_url, provider, MESSAGES)
-        out = await outcome_async(which, call, stream=stream)
-        results.append((out, [seen(r) for r in upstream.requests], call.dispatch_path))
-    return results
+    return await parity.run_both_async(
+        upstream,
+        reference,
+        lean,
+        behaviour_for(provider, behaviour),
+        lambda: _call(upstream.base_url, provider, MESSAGES),
+        stream=stream,
+        scrub=parity.scrub_openai,
+    )
 
 
 @pytest.mark.parametrize("conversation", list(CONVERSATIONS))
@@ -139,7 +138,6 @@ def test_messages_are_normalised_as_litellm_does(
     results = _both_sync(
         upstream, reference, lean, provider, Reply("ok"), messages=messages, stream=stream
     )
-    check(results)
     sent = results[1][1][0][3]["messages"]
     assert all(None not in m.values() for m in sent)  # litellm drops keys set to None
     if conversation == "developer-role":
@@ -173,7 +171,7 @@ def test_an_unreadable_200_fails_as_in_litellm_sync(
     provider: str,
     body: str,
 ) -> None:
-    check(_both_sync(upstream, reference, lean, provider, BODIES[body]))
+    _both_sync(upstream, reference, lean, provider, BODIES[body])
 
 
 @pytest.mark.parametrize("body", list(BODIES))
@@ -185,7 +183,7 @@ async def test_an_unreadable_200_fails_as_in_litellm_async(
     provider: str,
     body: str,
 ) -> None:
-    check(await _both_async(upstream, reference, lean, provider, BODIES[body]))
+    await _both_async(upstream, reference, lean, provider, BODIES[body])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
@@ -196,8 +194,12 @@ async def test_a_refused_connection_is_a_connection_error_on_both_paths(
     base = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     views = []
     for which in (reference, lean):
-        sync = outcome_sync(which, _call(base, provider, MESSAGES), stream=stream)
-        asynchronous = await outcome_async(which, _call(base, provider, MESSAGES), stream=stream)
+        sync = parity.outcome_sync(
+            which, _call(base, provider, MESSAGES), stream=stream, scrub=parity.scrub_openai
+        )
+        asynchronous = await parity.outcome_async(
+            which, _call(base, provider, MESSAGES), stream=stream, scrub=parity.scrub_openai
+        )
         assert sync == asynchronous
         views.append(sync)
     assert views[0] == views[1]
@@ -215,7 +217,6 @@ def test_a_base_url_without_v1_goes_where_litellm_sends_it(
 ) -> None:
     base = upstream.base_url.removesuffix("/v1") + suffix
     results = _both_sync(upstream, reference, lean, provider, Reply("ok"), base_url=base)
-    check(results)
     if provider == "mistral":  # litellm appends /v1 to a mistral base
         assert results[1][0][0] == "completion"
 
@@ -251,7 +252,6 @@ def test_unknown_chunk_fields_are_kept_on_both_paths(
 ) -> None:
     events = Raw(events=_unknown_field_events())
     results = _both_sync(upstream, reference, lean, provider, events, stream=True)
-    check(results)
     kind, chunks = results[0][0]
     assert kind == "chunks"
     assert [c.get("x_groq") for c in chunks] == [e["x_groq"] for e in _unknown_field_events()]
@@ -265,5 +265,4 @@ async def test_unknown_chunk_fields_are_kept_async(
 ) -> None:
     events = Raw(events=_unknown_field_events())
     results = await _both_async(upstream, reference, lean, provider, events, stream=True)
-    check(results)
     assert results[0][0][1][1]["x_groq"] == {"id": "req_1", "usage": {"queue_time": 0.1}}
