@@ -1,8 +1,8 @@
 """Lean dispatch per provider wire format vs bare litellm and a bare aiohttp post.
 
 For each provider the lean path covers beyond the OpenAI-compatible ones (Azure OpenAI,
-Anthropic, Bedrock Converse), against the local upstream speaking its wire format in
-another process: client CPU per routed non-streamed call on the lean path, through
+Anthropic, Bedrock Converse, Gemini on AI Studio), against the local upstream speaking its
+wire format in another process: client CPU per routed non-streamed call on the lean path, through
 litellm, bare ``litellm.acompletion`` for the same provider, and a bare aiohttp post of
 the same body; streams' fixed cost and cost per chunk. Variants run interleaved in one process.
 """
@@ -26,9 +26,10 @@ _SERVER = (
     "import sys, time; from tests.upstream import FakeUpstream, Reply, _Server; "
     "from tests.upstream_anthropic import AnthropicUpstream; "
     "from tests.upstream_bedrock import BedrockUpstream; "
+    "from tests.upstream_gemini import GeminiUpstream; "
     "_Server.request_queue_size = 4096; "
-    "cls = {'anthropic': AnthropicUpstream, 'bedrock': BedrockUpstream}.get(sys.argv[2], "
-    "FakeUpstream); "
+    "cls = {'anthropic': AnthropicUpstream, 'bedrock': BedrockUpstream, "
+    "'gemini': GeminiUpstream}.get(sys.argv[2], FakeUpstream); "
     "u = cls(Reply(pieces=int(sys.argv[1]))).start(); "
     "print(f'http://127.0.0.1:{u.port}', flush=True); time.sleep(3600)"
 )
@@ -114,6 +115,20 @@ WIRES = {
         },
         server="bedrock",
         streams=False,
+    ),
+    "gemini": Wire(
+        name="Gemini (AI Studio)",
+        model="gemini/gemini-2.0-flash",
+        settings=lambda root: {"api_key": KEY, "api_base": f"{root}/v1beta"},
+        url=lambda root, stream: (
+            f"{root}/v1beta/models/gemini-2.0-flash:"
+            + ("streamGenerateContent?alt=sse" if stream else "generateContent")
+        ),
+        headers={"x-goog-api-key": KEY, "Content-Type": "application/json"},
+        body=lambda stream: {
+            "contents": [{"role": "user", "parts": [{"text": MSG[0]["content"]}]}]
+        },
+        server="gemini",
     ),
 }
 

@@ -198,8 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._routed(self.path):
             self._send_json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
-        model = body.get("model", "") if isinstance(body, dict) else ""
-        stream = bool(isinstance(body, dict) and body.get("stream"))
+        model = self._model_of(self.path, body)
+        stream = self._streams(self.path, body)
         behaviour = upstream._next_behaviour(model, stream)
         if behaviour.delay and upstream._closing.wait(behaviour.delay):
             self._abort()
@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_raw(behaviour, stream)
             elif isinstance(behaviour, Body):
                 self._send_body(behaviour)
-            elif isinstance(body, dict) and body.get("stream"):
+            elif stream:
                 self._send_stream(behaviour, body)
             else:
                 self._send_json(200, self._completion(behaviour, model))
@@ -230,6 +230,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _completion(self, reply: Reply, model: str) -> dict[str, Any]:
         return _completion(reply, model)
+
+    def _model_of(self, path: str, body: Any) -> str:
+        """The model a request names (scripting is per model): the body's ``model``."""
+        return str(body.get("model", "")) if isinstance(body, dict) else ""
+
+    def _streams(self, path: str, body: Any) -> bool:
+        """Whether the request asks for a stream: the body's ``stream``."""
+        return bool(isinstance(body, dict) and body.get("stream"))
 
     def _frame(self, event: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(event)}\n\n".encode()

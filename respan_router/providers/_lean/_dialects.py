@@ -46,11 +46,13 @@ class Dialects:
         from respan_router.providers._lean._anthropic import AnthropicDialect
         from respan_router.providers._lean._azure import AzureDialect
         from respan_router.providers._lean._bedrock import BedrockDialect
+        from respan_router.providers._lean._gemini import GeminiDialect
 
         found: list[Dialect] = [
             AzureDialect(litellm),
             AnthropicDialect(litellm),
             BedrockDialect(litellm),
+            GeminiDialect(litellm),
         ]
         self._by_provider = {d.provider: d for d in found}
 

@@ -30,8 +30,8 @@ SDK_SHAPED = frozenset({"openai", "deepinfra"})
 
 # Not on the list: deepinfra (litellm's path sends up to three requests for one attempt on a
 # 408/429/5xx or a dropped connection, whatever ``max_retries`` says), perplexity (headers
-# added outside its config), gemini/vertex, cohere, openrouter. Azure, Anthropic and Bedrock
-# (Converse, bearer key) take the lean path through their own request builders
+# added outside its config), vertex, cohere, openrouter. Azure, Anthropic, Bedrock (Converse,
+# bearer key) and Gemini (AI Studio) take the lean path through their own request builders
 # (``_dialects.py``), with their own guards and parity tests.
 
 # Provider -> covered by the parity tests (request, response, errors, streams).
@@ -86,6 +86,8 @@ _LITELLM_GLOBALS = (
     "input_callback",
     "service_callback",
 )
+# litellm's internal callback names that do nothing without ``litellm.cache``.
+_INERT_CALLBACKS = ("cache",)
 _LITELLM_SETTINGS = (
     "api_key",
     "api_base",
@@ -129,9 +131,16 @@ def litellm_version_supported(installed: str | None = None) -> bool:
 
 
 def litellm_globals_set(litellm: Any) -> bool:
-    """Whether a process-wide litellm setting the lean path does not replay is in force."""
+    """Whether a process-wide litellm setting the lean path does not replay is in force.
+
+    litellm's own ``"cache"`` callback counts only with a ``litellm.cache`` set: importing
+    litellm's Gemini / Vertex context caching registers it (for a cache object used only
+    to make keys), and without ``litellm.cache`` it does nothing.
+    """
+    inert = () if getattr(litellm, "cache", None) is not None else _INERT_CALLBACKS
     for name in _LITELLM_GLOBALS:
-        if getattr(litellm, name, None):
+        value = getattr(litellm, name, None)
+        if value and any(callback not in inert for callback in value):
             return True
     return any(getattr(litellm, name, None) for name in _LITELLM_SETTINGS)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from respan_router.providers._lean import _async_calls, _sync_calls
@@ -30,20 +31,35 @@ if TYPE_CHECKING:
 __all__ = ["astream", "stream"]
 
 
-def _iterator(attempt: Attempt, lines: Any, *, sync: bool) -> Any:
-    """The provider's own stream iterator over ``lines`` (Anthropic's)."""
+def _iterator(attempt: Attempt, lines: Any, headers: Any, *, sync: bool) -> Any:
+    """The provider's own stream iterator over ``lines``: the one its deployment's config
+    makes (``stream_iterator``), else Anthropic's."""
+    config = attempt.deployment.config
+    if hasattr(config, "stream_iterator"):
+        optional = attempt.request.optional_params
+        return config.stream_iterator(lines, headers, sync=sync, optional_params=optional)
     from litellm.llms.anthropic.chat.handler import ModelResponseIterator
 
     return ModelResponseIterator(streaming_response=lines, sync_stream=sync, json_mode=False)
 
 
-def raise_status(attempt: Attempt, status: int, raw: bytes, headers: Any) -> NoReturn:
-    """Raise the error litellm's Anthropic stream call raises for an error status: the
-    body is the message as bytes (so litellm's message-based mapping reads it as such)."""
+def raise_status(
+    attempt: Attempt, status: int, raw: bytes, headers: Any, *, sync: bool = True
+) -> NoReturn:
+    """Raise the error litellm's stream call raises for an error status: the one the
+    deployment's config makes (``stream_status_error``, mapped as litellm's stream wrapper
+    maps it), else Anthropic's (the body is the message as bytes, so litellm's
+    message-based mapping reads it as such)."""
     from litellm.llms.anthropic.common_utils import AnthropicError
 
-    original = AnthropicError(status_code=status, message=raw, headers=dict(headers))  # type: ignore[arg-type]
-    error = translation_error(attempt.litellm, attempt.deployment, original)
+    config, deployment = attempt.deployment.config, attempt.deployment
+    original: Exception
+    if hasattr(config, "stream_status_error"):
+        original = config.stream_status_error(status, raw, headers, sync=sync)
+        deployment = replace(deployment, provider=config.stream_provider)
+    else:
+        original = AnthropicError(status_code=status, message=raw, headers=dict(headers))  # type: ignore[arg-type]
+    error = translation_error(attempt.litellm, deployment, original)
     raise mapped(error, attempt.call) from error
 
 
@@ -77,7 +93,9 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
             raise_status(attempt, response.status, raw, response.headers)
         body = pieces()
         lines = iter_sse_lines(text_of(body))
-        wrapper, events = new_wrapper(attempt, _iterator(attempt, lines, sync=True))
+        wrapper, events = new_wrapper(
+            attempt, _iterator(attempt, lines, response.headers, sync=True)
+        )
         delivered = 0
         while True:
             try:
@@ -137,10 +155,12 @@ async def astream(
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 error = _async_calls._transport_error(attempt, exc)
                 raise mapped(error, call) from error
-            raise_status(attempt, response.status, raw, response.headers)
+            raise_status(attempt, response.status, raw, response.headers, sync=False)
         body = pieces()
         lines = aiter_sse_lines(atext_of(body))
-        wrapper, events = new_wrapper(attempt, _iterator(attempt, lines, sync=False))
+        wrapper, events = new_wrapper(
+            attempt, _iterator(attempt, lines, response.headers, sync=False)
+        )
         chunks = wrapper.__aiter__()
         delivered = 0
         while True:

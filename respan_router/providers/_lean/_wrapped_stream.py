@@ -110,10 +110,16 @@ def new_wrapper(attempt: Attempt, iterator: Any) -> tuple[Any, RawEvents]:
     wrapper = _quiet_wrapper_class()(
         completion_stream=iterator,
         model=attempt.deployment.model,
-        custom_llm_provider=attempt.deployment.provider,
+        # the provider litellm's handler gives its wrapper (Gemini's: ``vertex_ai_beta``)
+        custom_llm_provider=getattr(
+            attempt.deployment.config, "stream_provider", attempt.deployment.provider
+        ),
         logging_obj=logging,
     )
-    return wrapper, RawEvents(wrapper)
+    # The router's litellm path keeps the raw events' unknown fields only where litellm's
+    # wrapper holds the provider's iterator from the start (not Gemini's: it opens lazily).
+    keeps = getattr(attempt.deployment.config, "keeps_raw_fields", True)
+    return wrapper, RawEvents(wrapper if keeps else None)
 
 
 def text_of(pieces: Iterable[bytes]) -> Iterator[str]:
