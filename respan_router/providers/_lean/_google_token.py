@@ -142,7 +142,7 @@ class GoogleTokens:
             TokenError: the credentials gave no token.
         """
         key = _identity(credentials, project)
-        hit = self._cached(key, credentials, project)
+        hit = self._usable(key, credentials, project)
         if hit is not None:
             return hit
         future, mine = self._claim(key)
@@ -153,7 +153,7 @@ class GoogleTokens:
     async def aget(self, credentials: Any, project: str | None) -> tuple[str, str]:
         """:meth:`get` for async calls: a load or refresh runs in a worker thread."""
         key = _identity(credentials, project)
-        hit = self._cached(key, credentials, project)
+        hit = self._usable(key, credentials, project)
         if hit is not None:
             return hit
         future, mine = self._claim(key)
@@ -161,9 +161,14 @@ class GoogleTokens:
             self._start(key, future, credentials, project)
         return await asyncio.wrap_future(future)
 
+    def peek(self, credentials: Any, project: str | None) -> tuple[str, str] | None:
+        """The token and project when a usable token is at hand, else None; never waits
+        (a token near expiry starts its background refresh)."""
+        return self._usable(_identity(credentials, project), credentials, project)
+
     # -- the cache ---------------------------------------------------------------------
 
-    def _cached(self, key: bytes, credentials: Any, project: str | None) -> tuple[str, str] | None:
+    def _usable(self, key: bytes, credentials: Any, project: str | None) -> tuple[str, str] | None:
         """A usable token, starting a background refresh when it is near expiry."""
         entry = self._entries.get(key)
         if entry is None or entry.token is None or entry.project is None:
