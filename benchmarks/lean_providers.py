@@ -1,11 +1,11 @@
 """Lean dispatch per provider wire format vs bare litellm and a bare aiohttp post.
 
 For each provider the lean path covers beyond the OpenAI-compatible ones (Azure OpenAI,
-Anthropic, Bedrock Converse, Gemini on AI Studio), against the local upstream speaking its
-wire format in another process: client CPU per routed non-streamed call on the lean path, through
-litellm, bare ``litellm.acompletion`` for the same provider, and a bare aiohttp post of
-the same body; streams' fixed cost and cost per chunk. Variants run interleaved in one process.
-"""
+Anthropic, Bedrock Converse, Gemini on AI Studio and on Vertex AI), against the local
+upstream speaking its wire format in another process: client CPU per routed non-streamed
+call on the lean path, through litellm, bare ``litellm.acompletion`` for the same provider,
+and a bare aiohttp post of the same body; streams' fixed cost and cost per chunk. Variants
+run interleaved in one process. ``LEAN_PROVIDERS=vertex,gemini`` runs only those."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks.common import MSG, table
 from benchmarks.lean import _cpu_async
+from benchmarks.vertex_wire import vertex_settings, vertex_url
 
 KEY = "benchmark-not-a-real-key"
 API_VERSION = "2024-10-21"
@@ -27,9 +28,10 @@ _SERVER = (
     "from tests.upstream_anthropic import AnthropicUpstream; "
     "from tests.upstream_bedrock import BedrockUpstream; "
     "from tests.upstream_gemini import GeminiUpstream; "
+    "from tests.upstream_vertex import VertexUpstream; "
     "_Server.request_queue_size = 4096; "
     "cls = {'anthropic': AnthropicUpstream, 'bedrock': BedrockUpstream, "
-    "'gemini': GeminiUpstream}.get(sys.argv[2], FakeUpstream); "
+    "'gemini': GeminiUpstream, 'vertex': VertexUpstream}.get(sys.argv[2], FakeUpstream); "
     "u = cls(Reply(pieces=int(sys.argv[1]))).start(); "
     "print(f'http://127.0.0.1:{u.port}', flush=True); time.sleep(3600)"
 )
@@ -129,6 +131,17 @@ WIRES = {
             "contents": [{"role": "user", "parts": [{"text": MSG[0]["content"]}]}]
         },
         server="gemini",
+    ),
+    "vertex": Wire(
+        name="Vertex AI (Gemini)",
+        model="vertex_ai/gemini-2.0-flash",
+        settings=vertex_settings,
+        url=vertex_url,
+        headers={"Authorization": "Bearer bench-token", "Content-Type": "application/json"},
+        body=lambda stream: {
+            "contents": [{"role": "user", "parts": [{"text": MSG[0]["content"]}]}]
+        },
+        server="vertex",
     ),
 }
 
@@ -254,7 +267,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     rounds, batch = (3, 30) if quick else (6, 60)
     result: dict[str, Any] = {}
+    only = [k for k in os.environ.get("LEAN_PROVIDERS", "").split(",") if k]
     for key, wire in WIRES.items():
+        if only and key not in only:
+            continue
         measured = _measure(wire, rounds, batch)
         plain, streams = measured["plain"], measured["streams"]
         lean_us = plain["routed, lean"]

@@ -47,17 +47,29 @@ class Dialects:
         from respan_router.providers._lean._azure import AzureDialect
         from respan_router.providers._lean._bedrock import BedrockDialect
         from respan_router.providers._lean._gemini import GeminiDialect
+        from respan_router.providers._lean._vertex import VertexDialect
 
         found: list[Dialect] = [
             AzureDialect(litellm),
             AnthropicDialect(litellm),
             BedrockDialect(litellm),
             GeminiDialect(litellm),
+            VertexDialect(litellm),
         ]
         self._by_provider = {d.provider: d for d in found}
 
     def get(self, provider: str) -> Dialect | None:
         return self._by_provider.get(provider)
+
+    def authorizer(self, call: Any) -> Any | None:
+        """The dialect that needs a token before it builds ``call``'s request (Vertex AI:
+        ``ready`` / ``authorize`` / ``aauthorize``), when it covers the call; else None."""
+        dialect = self._by_provider.get(call.provider)
+        if dialect is None or not hasattr(dialect, "authorize"):
+            return None
+        if dialect.unsupported(call.params, call.credentials) is not None:
+            return None
+        return dialect
 
     def prepare(
         self, provider: str, call: Any, *, stream: bool

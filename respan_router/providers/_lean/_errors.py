@@ -18,6 +18,7 @@ from respan_router.providers._litellm_errors import map_litellm_error
 
 __all__ = [
     "connection_error",
+    "litellm_error",
     "mapped",
     "status_error",
     "timeout_error",
@@ -60,11 +61,17 @@ def unreadable_reply_error(litellm: Any, deployment: Deployment, cause: Exceptio
 
 def _as_litellm_maps(litellm: Any, deployment: Deployment, error: BaseException) -> BaseException:
     """What litellm's ``exception_type`` turns ``error`` into (it raises its answer)."""
+    return litellm_error(litellm, deployment.model, deployment.provider, error)
+
+
+def litellm_error(litellm: Any, model: str, provider: str, error: BaseException) -> BaseException:
+    """What litellm's ``exception_type`` turns ``error`` into for ``model`` of ``provider``
+    (before a deployment exists: a Vertex AI token that could not be had)."""
     try:
         litellm.exception_type(
-            model=deployment.model,
+            model=model,
             original_exception=error,
-            custom_llm_provider=deployment.provider,
+            custom_llm_provider=provider,
             completion_kwargs={},
             extra_kwargs={},
         )

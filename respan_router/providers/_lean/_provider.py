@@ -145,9 +145,23 @@ class LeanProvider:
             return None
         return Attempt(litellm, call, deployment, request, self._finish)
 
+    def _authorizer(self, call: ProviderCall) -> Any | None:
+        """The dialect that needs a token first (Vertex AI), when the call is its to send."""
+        if not self._enabled or not self._prepare():
+            return None
+        assert self._dialects is not None
+        found = self._dialects.authorizer(call)
+        if found is None or litellm_globals_set(self._fallback.litellm):
+            return None
+        return found
+
     # -- sync --------------------------------------------------------------------------------
 
     def complete(self, call: ProviderCall) -> ChatCompletion:
+        authorizer = self._authorizer(call)
+        if authorizer is not None:  # the token: cached, or loaded once for all callers
+            call.dispatch_path = LEAN
+            authorizer.authorize(call)
         attempt = self.attempt_for(call, stream=False)
         if attempt is None:
             call.dispatch_path = LITELLM
@@ -157,6 +171,10 @@ class LeanProvider:
 
     def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``next()``."""
+        authorizer = self._authorizer(call)
+        if authorizer is not None and not authorizer.ready(call):
+            call.dispatch_path = LEAN
+            return self._stream_authorized(authorizer, call)
         attempt = self.attempt_for(call, stream=True)
         if attempt is None:
             call.dispatch_path = LITELLM
@@ -167,9 +185,20 @@ class LeanProvider:
             return _wrapped_calls.stream(attempt, pool)
         return _sync_calls.stream(attempt, pool)
 
+    def _stream_authorized(
+        self, authorizer: Any, call: ProviderCall
+    ) -> Iterator[ChatCompletionChunk]:
+        """A stream whose token is had at the first ``next()``, then sent as any other."""
+        authorizer.authorize(call)
+        yield from self.stream(call)
+
     # -- async -------------------------------------------------------------------------------
 
     async def acomplete(self, call: ProviderCall) -> ChatCompletion:
+        authorizer = self._authorizer(call)
+        if authorizer is not None:  # the token: cached, or loaded off the loop
+            call.dispatch_path = LEAN
+            await authorizer.aauthorize(call)
         attempt = self.attempt_for(call, stream=False)
         if attempt is None:
             call.dispatch_path = LITELLM
@@ -182,14 +211,30 @@ class LeanProvider:
     def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``anext()``.
 
-        The choice (and litellm's import) happens here, before the first ``anext()``.
+        The choice (and litellm's import) happens here, before the first ``anext()``; a
+        stream whose token must be loaded first (Vertex AI) has it at the first ``anext()``.
         """
+        authorizer = self._authorizer(call)
+        if authorizer is not None and not authorizer.ready(call):
+            call.dispatch_path = LEAN
+            return self._astream_authorized(authorizer, call)
         attempt = self.attempt_for(call, stream=True)
         if attempt is None:
             call.dispatch_path = LITELLM
             return self._fallback.astream(call)
         call.dispatch_path = LEAN
         return self._astream(attempt)
+
+    async def _astream_authorized(
+        self, authorizer: Any, call: ProviderCall
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        await authorizer.aauthorize(call)
+        chunks = self.astream(call)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     async def _astream(self, attempt: Attempt) -> AsyncIterator[ChatCompletionChunk]:
         transport = self._async
