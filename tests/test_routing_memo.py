@@ -135,9 +135,7 @@ def test_models_lists_and_request_credentials_are_planned_afresh() -> None:
     request = build_request(
         {"messages": MSG, "load_balance_models": lb, "customer_credentials": weighted}
     )
-    keys = {
-        router._planner.plan(request)[0].credentials.as_kwargs()["api_key"] for _ in range(60)
-    }
+    keys = {router._planner.plan(request)[0].credentials.as_kwargs()["api_key"] for _ in range(60)}
     assert keys == {"k1", "k2"}  # drawn per plan, not remembered
     fastest = build_request({"messages": MSG, "models": ["a", "b"], "routing_strategy": "fastest"})
     assert [a.model for a in router._planner.plan(fastest)] == ["a", "b"]
