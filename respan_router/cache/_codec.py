@@ -19,6 +19,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+
 from respan_router.responses import chunk_type, completion_type
 
 if TYPE_CHECKING:
@@ -122,8 +124,6 @@ def _decode(
 ) -> T:
     """Validate ``payload``; a well-formed entry the SDK's types reject is constructed as
     the SDK would (it was stored that way); anything else is a :class:`CodecError`."""
-    from pydantic import ValidationError
-
     try:
         return validate_json(payload)
     except ValidationError:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from respan_router._secrets import masked_params
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
 from respan_router.request._known import KNOWN_CHAT_PARAMS, did_you_mean
+from respan_router.request._memo import memo_key, remember, remembered
 from respan_router.request._merge import merge_sources
 from respan_router.request._params import RESPAN_FIELDS, OpenAIParams, RespanParams
 from respan_router.request._rendered import RenderedPrompt
@@ -310,9 +311,12 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     if may_fail_checks(body, MAX_DEPTH):
         _check_depth(body)
         check_encodable(body)
-    if merged.respan and may_fail_checks(merged.respan, MAX_DEPTH):
-        _check_depth(merged.respan)
-        check_encodable(merged.respan)
+    raw = merged.respan
+    key = memo_key(raw) if raw else None
+    known = remembered(key) if key is not None else None  # validated before: no check
+    if raw and known is None and may_fail_checks(raw, MAX_DEPTH):
+        _check_depth(raw)
+        check_encodable(raw)
     model = body.get("model")
     if not _plain_body(body, model):
         if not body.keys().isdisjoint(RESERVED):
@@ -320,7 +324,9 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
             raise InvalidRequestError(f"{name} {RESERVED[name]}", field=name)
         _check_typos(body)
         _validated(OpenAIParams, body if "messages" in body else {**body, "messages": messages})
-    respan = _validate_respan(merged.respan)
+    respan = known if known is not None else _validate_respan(raw)
+    if key is not None and known is None:
+        remember(key, raw, respan)
     if (
         model is None
         and not templated

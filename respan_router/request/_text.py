@@ -108,7 +108,7 @@ def may_fail_checks(values: Mapping[str, Any], max_depth: int) -> bool:
     for value in values.values():
         kind = type(value)
         if kind is str:
-            if _bad(value):
+            if not value.isascii() and _bad(value):  # isascii first: no call for ASCII
                 return True
             continue
         if kind in _SCALARS:
@@ -125,7 +125,7 @@ def may_fail_checks(values: Mapping[str, Any], max_depth: int) -> bool:
             if kind is dict or (kind is not list and kind is not tuple):
                 children = []
                 for key, child in item.items():
-                    if type(key) is str and _bad(key):
+                    if type(key) is str and not key.isascii() and _bad(key):
                         return True
                     children.append(child)
             else:
@@ -133,7 +133,7 @@ def may_fail_checks(values: Mapping[str, Any], max_depth: int) -> bool:
             for child in children:
                 ck = type(child)
                 if ck is str:
-                    if _bad(child):
+                    if not child.isascii() and _bad(child):
                         return True
                 elif ck in _SCALARS:
                     continue

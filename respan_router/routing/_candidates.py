@@ -40,10 +40,12 @@ from respan_router.routing._selection import (
     weighted_index,
 )
 
-__all__ = ["Candidate", "CandidateBuilder"]
+__all__ = ["Candidate", "CandidateBuilder", "Draw"]
 
 _Allowed = tuple[ResolvedModel, str]  # a model that survived the exclusions, and its backend
 _Allow = Callable[[str], _Allowed | None]
+#: Picks the first of a load-balanced list: its weights in, an index out.
+Draw = Callable[[Sequence[float]], int]
 
 
 class Candidate(NamedTuple):
@@ -127,8 +129,12 @@ class CandidateBuilder:
         self._price_of = price_of
         self._latency = latency
 
-    def build(self, request: ChatRequest, strategy: Strategy) -> list[Candidate]:
-        """The candidates in the order they are tried; raises if none is left."""
+    def build(
+        self, request: ChatRequest, strategy: Strategy, draw: Draw | None = None
+    ) -> list[Candidate]:
+        """The candidates in the order they are tried; raises if none is left. ``draw``
+        picks a load-balanced list's first model from its weights (default: the weighted
+        draw from the Router's generator)."""
         respan = request.respan
         group_items = self._group_items(respan)
         name_map = respan.model_name_map
@@ -143,10 +149,10 @@ class CandidateBuilder:
 
         out: list[Candidate]
         if respan.load_balance_models:
-            out = self._balanced(respan.load_balance_models, "load_balance_models", allow)
+            out = self._balanced(respan.load_balance_models, "load_balance_models", allow, draw)
         elif respan.load_balance_group is not None and group_items is not None:
             label = f"load_balance_group {respan.load_balance_group.group_id!r}"
-            out = self._balanced(group_items, label, allow)
+            out = self._balanced(group_items, label, allow, draw)
         elif respan.models:
             out = self._listed(request.model, respan.models, strategy, allow)
         elif request.model is not None:
@@ -180,7 +186,7 @@ class CandidateBuilder:
         return group.models or configured
 
     def _balanced(
-        self, items: Sequence[LoadBalanceModel], label: str, allow: _Allow
+        self, items: Sequence[LoadBalanceModel], label: str, allow: _Allow, draw: Draw | None
     ) -> list[Candidate]:
         """Weighted choice of the first among the allowed items; the rest by weight."""
         allowed: list[tuple[LoadBalanceModel, _Allowed]] = []
@@ -191,7 +197,7 @@ class CandidateBuilder:
         if not allowed:
             return []
         weights = [item.weight for item, _ in allowed]
-        first = weighted_index(self._rng, weights)
+        first = weighted_index(self._rng, weights) if draw is None else draw(weights)
         total = math.fsum(weights)
         item, found = allowed[first]
         out = [

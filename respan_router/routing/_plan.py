@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from respan_router._secrets import Credentials
 from respan_router.config import RouterConfig
 from respan_router.request import ChatRequest, RespanParams
-from respan_router.routing._candidates import CandidateBuilder
+from respan_router.routing._candidates import CandidateBuilder, Draw
 from respan_router.routing._credentials import RequestCredentials, credentials_for
 from respan_router.routing._models import ModelResolver
+from respan_router.routing._plan_memo import PlanMemo
 from respan_router.routing._selection import LatencyTracker, PriceOf
 
 __all__ = ["Attempt", "Planner"]
@@ -152,13 +153,14 @@ class Planner:
             config, self._resolve, self._rng, price_of=price_of, latency=latency
         )
         self._plain: dict[str, Attempt] = {}
+        self._memo: PlanMemo[Attempt] = PlanMemo(self._rng)
 
     def plan(self, request: ChatRequest) -> list[Attempt]:
         """The attempts for a request, in order; raises before any call if there is none."""
         model = request.model
         if model is not None and _is_plain(request.respan):
             return [self._plain_attempt(model)]
-        return self._routed(request)
+        return self._memo.plan(request, self._routed)
 
     def _plain_attempt(self, model: str) -> Attempt:
         hit = self._plain.get(model)
@@ -171,9 +173,10 @@ class Planner:
         self._plain[model] = attempt
         return attempt
 
-    def _routed(self, request: ChatRequest) -> list[Attempt]:
+    def _routed(self, request: ChatRequest, draw: Draw | None = None) -> list[Attempt]:
         respan = request.respan
-        candidates = self._candidates.build(request, respan.routing_strategy or self._strategy)
+        strategy = respan.routing_strategy or self._strategy
+        candidates = self._candidates.build(request, strategy, draw)
         request_credentials = RequestCredentials.of(respan, self._rng)
         # Credentials by backend model already planned: compared only on a repeat.
         seen: dict[tuple[str, str], list[Credentials]] = {}
