@@ -201,7 +201,7 @@ def _health(
 
 
 def _budget_stage(
-    config: RouterConfig, provider: Provider, shared: SharedRedis | None
+    config: RouterConfig, provider: Provider, shared: SharedRedis | None, pricing: Pricing
 ) -> BudgetStage:
     store = _budget_store(config, shared)
     if not isinstance(store, BudgetStore):
@@ -210,7 +210,7 @@ def _budget_stage(
         )
     stage = BudgetStage(
         store,
-        BudgetPricing(config, provider),
+        BudgetPricing(config, provider, pricing),
         provider,
         reservation_ttl=config.budget_reservation_ttl,
         aware_fallback=config.budget_aware_fallback,
@@ -263,7 +263,7 @@ def assemble(config: RouterConfig) -> Stages:
         enabled=config.cache_enabled,
         ttl=config.cache_ttl,
     )
-    budgets = _budget_stage(config, provider, shared)
+    budgets = _budget_stage(config, provider, shared, pricing)
     end = CallEnd(pricing, Telemetry(config, pricing), budgets)
     prompts = PromptStage(
         PromptRegistry(directory=config.prompts_dir, prompts=config.prompts),

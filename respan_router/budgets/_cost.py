@@ -11,7 +11,6 @@ half up to the micro-dollar once, at the end.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,7 +18,8 @@ from typing import Any
 
 from respan_router.budgets._store import MICRO
 from respan_router.config import RouterConfig
-from respan_router.providers import PriceInfo, Provider
+from respan_router.providers import Provider
+from respan_router.routing import ModelPricing, Pricing
 
 __all__ = ["BudgetPricing", "ModelPrice", "to_micro", "to_usd"]
 
@@ -85,55 +85,51 @@ def marked_up(usd: Decimal, markup_percentage: Decimal) -> Decimal:
 
 
 class BudgetPricing:
-    """Looks up and memoises :class:`ModelPrice` for (requested model, backend model)."""
+    """The budgets' :class:`ModelPrice` of each (requested model, backend model) pair,
+    kept on the Router's shared :class:`~respan_router.routing.ModelPricing` entry (one
+    lookup per attempt serves the budget, the call's cost and its token breakdown).
 
-    def __init__(self, config: RouterConfig, provider: Provider) -> None:
+    Args:
+        config: the Router's configuration (``budget_prices``, deployments).
+        provider: the provider whose tables price what nothing else does.
+        pricing: the Router's shared prices (by default, prices of its own).
+    """
+
+    def __init__(
+        self, config: RouterConfig, provider: Provider, pricing: Pricing | None = None
+    ) -> None:
         self._overrides = {
             name: price
             for name, settings in config.budget_prices.items()
             if (price := ModelPrice.from_table(settings.model_dump())) is not None
         }
-        self._deployments = config.deployments
-        self._provider = provider
-        # An optional capability of the provider, looked up once.
-        self._info_of = provider.price_info if isinstance(provider, PriceInfo) else None
-        self._memo: dict[tuple[str, str], ModelPrice | None] = {}
-        self._lock = threading.Lock()
+        self.shared = pricing if pricing is not None else Pricing(config, provider)
 
     def price(self, model: str, backend: str) -> ModelPrice | None:
         """The price of an attempt (``model`` as requested, ``backend`` the standard model
         string), or None when no source knows it."""
-        key = (model, backend)
-        try:
-            return self._memo[key]
-        except KeyError:
-            pass
-        price = self._lookup(model, backend)
-        with self._lock:
-            if len(self._memo) < 4096:
-                self._memo[key] = price
-        return price
+        return self.of(self.shared.entry(model, backend))
 
-    def _lookup(self, model: str, backend: str) -> ModelPrice | None:
-        override = self._overrides.get(model) or self._overrides.get(backend)
+    def of(self, entry: ModelPricing) -> ModelPrice | None:
+        """The budget's price of a looked-up pair (computed once per pair)."""
+        known: tuple[ModelPrice | None] | None = entry.budget
+        if known is None:
+            known = entry.budget = (self._lookup(entry),)
+        return known[0]
+
+    def _lookup(self, entry: ModelPricing) -> ModelPrice | None:
+        override = self._overrides.get(entry.model) or self._overrides.get(entry.backend)
         if override is not None:
             return override
-        info = self._info_of(backend) if self._info_of is not None else None
+        info = entry.info
         cap = info.get("max_output_tokens") if info else None
-        deployment = self._deployments.get(model)
-        if deployment is not None and deployment.input_cost_per_token is not None:
-            return ModelPrice.from_table(
-                {
-                    "input_cost_per_token": deployment.input_cost_per_token,
-                    "output_cost_per_token": deployment.output_cost_per_token or 0.0,
-                    "max_output_tokens": cap,
-                }
-            )
-        if info:
-            price = ModelPrice.from_table(info)
+        if entry.deployment_priced:
+            pair = entry.per_token  # the deployment's own prices
+        else:
+            price = ModelPrice.from_table(info) if info else None
             if price is not None:
                 return price
-        pair = self._provider.price_per_token(backend)
+            pair = entry.per_token  # the provider's (input, output) prices
         if pair is None:
             return None
         return ModelPrice.from_table(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from respan_router.budgets._cost import to_micro, to_usd
+from respan_router.budgets._cost import ModelPrice, to_micro, to_usd
 from respan_router.budgets._periods import Period
 from respan_router.budgets._store import CustomerBudget, RateDecision, Reservation
 from respan_router.errors import InvalidRequestError
 from respan_router.request import CustomerSettings
+from respan_router.routing import ModelPricing
 
 __all__ = ["CustomerCall", "customer_budget", "rate_limit_info", "span_attributes"]
 
@@ -67,26 +69,32 @@ class CustomerCall:
     Attributes:
         budget: the customer's configuration when the call started.
         period: the period the call falls in, or None (no periodic budget).
-        limit_info: the gateway's ``limit_info`` of the last check (for the span).
         cost_micro: provider cost of the call's settled tries (micro-dollars).
         customer_cost_micro: what the customer was charged (marked up).
         priced: whether every settled try had a known price and usage.
         skipped: why budget-aware fallback skipped candidates.
         open: reservations of tries not settled yet (a stream's, until it ends), with
-            the (model, backend model) they price.
+            the price they settle at.
         rate_pending: the rate limit (per minute) still to check: with the first
             reservation, when the store does both in one step (:class:`RateAndReserve`).
+        pricing: the prices of the last try reserved (its model pair's shared entry), so
+            the call's end prices its answer without looking them up again.
+        rate_decision: the last rate-limit check, and ``budget_check`` the last budget
+            check after it (allowed, period used, total used, amount): what
+            :attr:`limit_info` reports, built only when it is read.
     """
 
     budget: CustomerBudget
     period: Period | None
-    limit_info: dict[str, Any] | None = None
     cost_micro: int = 0
     customer_cost_micro: int = 0
     priced: bool = True
     skipped: list[str] = field(default_factory=list)
-    open: dict[str, tuple[Reservation, tuple[str, str]]] = field(default_factory=dict)
+    open: dict[str, tuple[Reservation, ModelPrice | None]] = field(default_factory=dict)
     rate_pending: int | None = None
+    pricing: ModelPricing | None = None
+    rate_decision: RateDecision | None = None
+    budget_check: tuple[bool, int, int, int] | None = None
 
     @property
     def cost_usd(self) -> Decimal:
@@ -95,6 +103,20 @@ class CustomerCall:
     @property
     def customer_cost_usd(self) -> Decimal:
         return to_usd(self.customer_cost_micro)
+
+    @property
+    def limit_info(self) -> dict[str, Any] | None:
+        """The gateway's ``limit_info`` of the last check (for the span): the rate
+        limit's entry of admission and the budget limits' of the last reservation."""
+        rate, check = self.rate_decision, self.budget_check
+        if check is None:
+            return None if rate is None else rate_limit_info(rate)
+        allowed, period_used, total_used, amount = check
+        limits = [] if rate is None else rate_limit_info(rate)["limits"]
+        return {
+            "is_allowed": allowed,
+            "limits": limits + self.budget_limits(period_used, total_used, amount),
+        }
 
     def budget_limits(self, period_used: int, total_used: int, amount: int) -> list[dict[str, Any]]:
         """``limit_info`` entries of the budget limits for a check of ``amount``."""
@@ -116,10 +138,13 @@ class CustomerCall:
             )
         return out
 
-    def record_check(self, allowed: bool, limits: list[dict[str, Any]]) -> None:
-        """Keep the rate-limit entry of admission, replace the budget ones."""
-        kept = [x for x in (self.limit_info or {}).get("limits", ()) if x["name"] == "rate_limit"]
-        self.limit_info = {"is_allowed": allowed, "limits": kept + limits}
+    def record_rate(self, decision: RateDecision) -> None:
+        """A rate-limit check: it replaces every entry of ``limit_info``."""
+        self.rate_decision, self.budget_check = decision, None
+
+    def record_check(self, allowed: bool, period_used: int, total_used: int, amount: int) -> None:
+        """A budget check: keep the rate-limit entry of admission, replace the budget ones."""
+        self.budget_check = (allowed, period_used, total_used, amount)
 
 
 def rate_limit_info(decision: RateDecision) -> dict[str, Any]:
@@ -143,8 +168,6 @@ def span_attributes(call: CustomerCall, *, record_email: bool) -> dict[str, Any]
     """The call span's budget attributes: the customer's cost, ``limit_info``, why
     budget-aware fallback skipped candidates, and the stored customer's descriptive
     fields (for calls that named the customer by its identifier only)."""
-    import json
-
     budget = call.budget
     out: dict[str, Any] = {"respan.customer_params.customer_identifier": budget.customer_id}
     if budget.name is not None:

@@ -21,7 +21,7 @@ from respan_router.errors import error_type
 from respan_router.execution._record import CallRecord
 from respan_router.request import ChatRequest
 from respan_router.responses import set_extra_field
-from respan_router.routing import Pricing, cost_by_kind, tokens_by_kind
+from respan_router.routing import ModelPricing, Pricing, cost_by_kind, tokens_by_kind
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion
@@ -30,6 +30,7 @@ __all__ = [
     "TOKEN_BREAKDOWN",
     "CallEnd",
     "CallRecorder",
+    "answered_pricing",
     "build_breakdown",
     "call_cost",
     "token_breakdown",
@@ -44,6 +45,21 @@ def wants_token_breakdown(request: ChatRequest) -> bool:
     """Whether the call turned on the token-breakdown beta (``request.beta``: the
     ``X-Respan-Beta`` flags the request stage accepted)."""
     return TOKEN_BREAKDOWN in request.beta
+
+
+def answered_pricing(record: CallRecord, pricing: Pricing) -> ModelPricing | None:
+    """The prices of the attempt that answered, or None when none did: the ones its
+    budget reserved at when the customer has a budget (one lookup per attempt), else
+    looked up here."""
+    answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
+    if answered is None:
+        return None
+    model, backend = answered.model, answered.pricing_model or answered.litellm_model
+    customer = record.customer
+    entry = customer.pricing if customer is not None else None
+    if entry is None or entry.model != model or entry.backend != backend:
+        entry = pricing.entry(model, backend)
+    return entry
 
 
 def token_breakdown(
@@ -61,11 +77,9 @@ def token_breakdown(
     if record.cache_hit:
         cost = cost_by_kind(tokens, {})
     else:
-        answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
-        if answered is not None:
-            prices = pricing.prices_by_kind(
-                answered.model, answered.pricing_model or answered.litellm_model
-            )
+        entry = answered_pricing(record, pricing)
+        if entry is not None:
+            prices = entry.by_kind
             cost = cost_by_kind(tokens, prices) if prices else None
     return {"tokens": tokens, "cost": cost}
 
@@ -95,15 +109,10 @@ def call_cost(
     if record.cache_hit:
         cost = 0.0
     elif response is not None and response.usage is not None:
-        answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
-        if answered is not None:
+        entry = answered_pricing(record, pricing)
+        if entry is not None:
             usage = response.usage
-            cost = pricing.cost(
-                answered.model,
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                litellm_model=answered.pricing_model or answered.litellm_model,
-            )
+            cost = entry.cost(usage.prompt_tokens, usage.completion_tokens)
     record.cost, record.cost_known = cost, True
     return cost
 

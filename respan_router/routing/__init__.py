@@ -5,13 +5,14 @@ resolution; prices for the ``cheapest`` strategy and the cost of a call.
 """
 
 from respan_router.routing._plan import Attempt, Planner
-from respan_router.routing._pricing import Pricing
+from respan_router.routing._pricing import ModelPricing, Pricing
 from respan_router.routing._selection import LatencyTracker
 from respan_router.routing._usage_kinds import cached_prompt_tokens, cost_by_kind, tokens_by_kind
 
 __all__ = [
     "Attempt",
     "LatencyTracker",
+    "ModelPricing",
     "Planner",
     "Pricing",
     "cached_prompt_tokens",

@@ -99,6 +99,11 @@ def property_attributes(properties: Mapping[str, Any] | None) -> Attributes:
 def respan_attributes(respan: RespanParams, *, record_customer_email: bool = False) -> Attributes:
     """Who and what the call was for: customer, identifiers, thread, metadata, properties."""
     out: Attributes = {}
+    _add_respan(respan, record_customer_email, out)
+    return out
+
+
+def _add_respan(respan: RespanParams, record_customer_email: bool, out: Attributes) -> None:
     if (
         respan.customer_identifier is None
         and respan.customer_params is None
@@ -108,7 +113,7 @@ def respan_attributes(respan: RespanParams, *, record_customer_email: bool = Fal
         and not respan.metadata
         and not respan.properties
     ):
-        return out  # the common case: nothing about the caller to record
+        return  # the common case: nothing about the caller to record
     customer = respan.customer_params
     cid = respan.customer_identifier
     if cid is None and customer is not None:
@@ -130,9 +135,10 @@ def respan_attributes(respan: RespanParams, *, record_customer_email: bool = Fal
         out["gen_ai.conversation.id"] = thread
     if respan.positive_feedback is not None:
         out["respan.positive_feedback"] = respan.positive_feedback
-    out.update(metadata_attributes(respan.metadata))
-    out.update(property_attributes(respan.properties))
-    return out
+    if respan.metadata:
+        out.update(metadata_attributes(respan.metadata))
+    for key, value in (respan.properties or {}).items():
+        _flatten(f"respan.properties.{key}", value, out)
 
 
 def prompt_attributes(prompt: RenderedPrompt, *, content: bool) -> Attributes:
@@ -151,10 +157,13 @@ def prompt_attributes(prompt: RenderedPrompt, *, content: bool) -> Attributes:
 
 def request_attributes(request: ChatRequest) -> Attributes:
     """``gen_ai.request.*`` from the OpenAI parameters the caller gave."""
-    params = request.params
     out: Attributes = {}
-    if not params:
-        return out
+    if request.params:
+        _add_request(request.params, out)
+    return out
+
+
+def _add_request(params: Mapping[str, Any], out: Attributes) -> None:
     for name, attr in _REQUEST_PARAMS:
         value = params.get(name)
         if value is not None:
@@ -168,19 +177,22 @@ def request_attributes(request: ChatRequest) -> Attributes:
     n = params.get("n")
     if n is not None and n != 1:
         out["gen_ai.request.choice.count"] = n
-    return out
 
 
 def usage_attributes(usage: CompletionUsage | None) -> Attributes:
     """Token counts under the current GenAI names and the legacy ones Respan reads."""
-    if usage is None:
-        return {}
-    return {
-        "gen_ai.usage.input_tokens": usage.prompt_tokens,
-        "gen_ai.usage.output_tokens": usage.completion_tokens,
-        "gen_ai.usage.prompt_tokens": usage.prompt_tokens,
-        "gen_ai.usage.completion_tokens": usage.completion_tokens,
-    }
+    out: Attributes = {}
+    if usage is not None:
+        _add_usage(usage, out)
+    return out
+
+
+def _add_usage(usage: CompletionUsage, out: Attributes) -> None:
+    prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    out["gen_ai.usage.input_tokens"] = prompt
+    out["gen_ai.usage.output_tokens"] = completion
+    out["gen_ai.usage.prompt_tokens"] = prompt
+    out["gen_ai.usage.completion_tokens"] = completion
 
 
 def token_breakdown_attributes(kinds: Mapping[str, Any]) -> Attributes:
@@ -199,12 +211,25 @@ def token_breakdown_attributes(kinds: Mapping[str, Any]) -> Attributes:
 
 
 def response_attributes(response: ChatCompletion) -> Attributes:
-    out: Attributes = {"gen_ai.response.model": response.model, "gen_ai.response.id": response.id}
-    reasons = tuple(c.finish_reason for c in response.choices if c.finish_reason)
-    if reasons:
-        out["gen_ai.response.finish_reasons"] = reasons
-    out.update(usage_attributes(response.usage))
+    out: Attributes = {}
+    _add_response(response, out)
     return out
+
+
+def _add_response(response: ChatCompletion, out: Attributes) -> None:
+    out["gen_ai.response.model"] = response.model
+    out["gen_ai.response.id"] = response.id
+    choices = response.choices
+    if len(choices) == 1:  # the common case
+        reason = choices[0].finish_reason
+        if reason:
+            out["gen_ai.response.finish_reasons"] = (reason,)
+    else:
+        reasons = tuple(c.finish_reason for c in choices if c.finish_reason)
+        if reasons:
+            out["gen_ai.response.finish_reasons"] = reasons
+    if response.usage is not None:
+        _add_usage(response.usage, out)
 
 
 # -- content ----------------------------------------------------------------------------
@@ -225,19 +250,26 @@ def call_attributes(
     record_content: bool,
     record_customer_email: bool = False,
 ) -> Attributes:
-    """Every attribute of the call span (the INTERNAL span covering the whole call)."""
+    """Every attribute of the call span (the INTERNAL span covering the whole call),
+    written into one dict in one pass over the call's record; the conversation is
+    encoded as JSON only when content is recorded."""
     out: Attributes = {"gen_ai.operation.name": OPERATION}
-    if record.attempts:
-        out["gen_ai.provider.name"] = record.attempts[-1].provider
-    model = requested_model(request, record)
+    attempts = record.attempts
+    if attempts:
+        out["gen_ai.provider.name"] = attempts[-1].provider
+    model = request.model
+    if model is None and attempts:
+        model = attempts[0].model
     if model is not None:
         out["gen_ai.request.model"] = model
-    out.update(request_attributes(request))
+    if request.params:
+        _add_request(request.params, out)
     if response is not None:
-        out.update(response_attributes(response))
+        _add_response(response, out)
     if error is not None:
         out["error.type"] = error_type(error)
-    out.update(respan_attributes(request.respan, record_customer_email=record_customer_email))
+    respan = request.respan
+    _add_respan(respan, record_customer_email, out)
     customer = record.customer
     if customer is not None:
         out.update(budget_attributes(customer, record_email=record_customer_email))
@@ -246,14 +278,14 @@ def call_attributes(
     out["respan.cache.hit"] = record.cache_hit
     if record.redis_degraded:
         out["respan.redis.degraded"] = True  # shared state on per-process policies
-    out["respan.fallback.attempts"] = max(len(record.attempts) - 1, 0)
+    out["respan.fallback.attempts"] = max(len(attempts) - 1, 0)
     out["respan.retries"] = record.retries
     out["respan.latency"] = record.latency_seconds
     out["respan.routing_time"] = record.routing_seconds
     if record.first_chunk_ns:
         first = (record.first_chunk_ns - record.start_ns) / 1e9
         out["gen_ai.response.time_to_first_chunk"] = first
-    content = record_content and not request.respan.disable_log
+    content = record_content and not respan.disable_log
     if request.prompt is not None:
         out.update(prompt_attributes(request.prompt, content=content))
     if content:

@@ -29,6 +29,7 @@ from respan_router.request import ChatRequest
 from respan_router.routing import Pricing
 from respan_router.telemetry import _attributes as attributes
 from respan_router.telemetry._metrics import Metrics
+from respan_router.telemetry._sampling import UNKNOWN, Rule, records_now, rule_of
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion
@@ -41,6 +42,7 @@ _TRACE_MODULE = "opentelemetry.trace"
 # The API reads this variable to load a provider when none was set in code.
 _PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
 _RETRY_EVENT = "respan.retry"
+_NAMES_LIMIT = 1024  # span names remembered (one per model name)
 
 
 def _trace_api(*, force: bool = False) -> ModuleType | None:
@@ -70,6 +72,9 @@ class Telemetry:
         self._record_content = config.record_content
         self._record_email = config.record_customer_email
         self._tracer: Any = None
+        self._trace: Any = None  # the trace API, held with the tracer
+        self._rule: Rule = UNKNOWN  # how to know first whether a span will record
+        self._names: dict[str | None, str] = {}  # span names by model
         self._tracing_off = False
         self._provider: Any = None  # an explicit provider, else None for the global one
         self._env_provider = _PROVIDER_ENV in os.environ
@@ -107,6 +112,7 @@ class Telemetry:
         if isinstance(tracer, trace.NoOpTracer):  # e.g. the SDK disabled by environment
             self._tracing_off = True
             return None
+        self._trace, self._rule = trace, rule_of(tracer)
         self._tracer = tracer
         return tracer
 
@@ -138,6 +144,38 @@ class Telemetry:
             self._metrics.record(record, request, response, error)
 
     # -- spans -------------------------------------------------------------------------
+    def _name(self, model: str | None) -> str:
+        """``chat {model}``: built once per model name."""
+        name = self._names.get(model)
+        if name is None:
+            name = f"chat {model}" if model else "chat"
+            if len(self._names) < _NAMES_LIMIT:
+                self._names[model] = name
+        return name
+
+    def _attributes(
+        self,
+        record: CallRecord,
+        request: ChatRequest,
+        response: ChatCompletion | None,
+        error: BaseException | None,
+    ) -> dict[str, Any]:
+        """The call span's attributes, the token breakdown's included: one dict."""
+        out = attributes.call_attributes(
+            record,
+            request,
+            response,
+            error,
+            cost=call_cost(record, response, self._pricing),
+            record_content=self._record_content,
+            record_customer_email=self._record_email,
+        )
+        if response is not None and wants_token_breakdown(request):
+            kinds = token_breakdown(record, response, self._pricing)
+            if kinds is not None:
+                out.update(attributes.token_breakdown_attributes(kinds))
+        return out
+
     def _emit(
         self,
         tracer: Any,
@@ -146,38 +184,35 @@ class Telemetry:
         response: ChatCompletion | None,
         error: BaseException | None,
     ) -> None:
-        trace = _trace_api(force=True)
-        assert trace is not None
+        trace = self._trace
         end_ns = record.end_ns
         name = request.respan.span_name
         if name is None:
-            model = attributes.requested_model(request, record)
-            name = f"chat {model}" if model else "chat"
-        span = tracer.start_span(name, kind=trace.SpanKind.INTERNAL, start_time=record.start_ns)
-        if not span.is_recording():
-            span.end(end_time=end_ns)
-            return
-        span.set_attributes(
-            attributes.call_attributes(
-                record,
-                request,
-                response,
-                error,
-                cost=call_cost(record, response, self._pricing),
-                record_content=self._record_content,
-                record_customer_email=self._record_email,
+            name = self._name(attributes.requested_model(request, record))
+        internal = trace.SpanKind.INTERNAL
+        if records_now(self._rule, trace):  # known to record: attributes given at start
+            span = tracer.start_span(
+                name,
+                kind=internal,
+                start_time=record.start_ns,
+                attributes=self._attributes(record, request, response, error),
             )
-        )
-        if response is not None and wants_token_breakdown(request):
-            kinds = token_breakdown(record, response, self._pricing)
-            if kinds is not None:
-                span.set_attributes(attributes.token_breakdown_attributes(kinds))
+            if not span.is_recording():  # the tracer is disabled
+                span.end(end_time=end_ns)
+                return
+        else:  # dropped, or only the span knows: nothing is built for a dropped span
+            span = tracer.start_span(name, kind=internal, start_time=record.start_ns)
+            if not span.is_recording():
+                span.end(end_time=end_ns)
+                return
+            span.set_attributes(self._attributes(record, request, response, error))
         context = trace.set_span_in_context(span)
+        client = trace.SpanKind.CLIENT
         for attempt in record.attempts:
             child = tracer.start_span(
-                f"chat {attempt.model}",
+                self._name(attempt.model),
                 context=context,
-                kind=trace.SpanKind.CLIENT,
+                kind=client,
                 start_time=attempt.start_ns,
                 attributes=attributes.attempt_attributes(attempt),
             )
