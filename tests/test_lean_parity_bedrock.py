@@ -4,6 +4,8 @@ Against the local upstream speaking Converse's wire format: the same upstream re
 (path with the encoded model id, headers but transport ones, body), the same response (ids
 and timestamps aside) and the same router error over the fault matrix, sync and async.
 Streams, SigV4 and calls without ``api_base`` stay on litellm; a test holds that they do.
+The rules the router writes itself (the reply's reading, plain-text bodies) are proven
+branch by branch in ``test_lean_parity_bedrock_rules.py``.
 """
 
 from __future__ import annotations
@@ -179,7 +181,8 @@ def test_unproven_bedrock_calls_go_through_litellm(
     assert lean.attempt_for(sigv4, stream=False) is None
     assert lean.attempt_for(no_base, stream=False) is None
     assert lean.attempt_for(make_call(upstream), stream=True) is None
-    assert lean.attempt_for(make_call(upstream, tools=[]), stream=False) is None
+    json_mode = make_call(upstream, response_format={"type": "json_object"})
+    assert lean.attempt_for(json_mode, stream=False) is None
     assert lean.attempt_for(make_call(upstream, model="bedrock/invoke/x"), stream=False) is None
     monkeypatch.setenv("AWS_BEDROCK_RUNTIME_ENDPOINT", "http://elsewhere.test")
     assert lean.attempt_for(make_call(upstream), stream=False) is None

@@ -8,19 +8,28 @@ with the model id percent-encoded as litellm encodes it, and the headers
 ``Authorization: Bearer``. The reply goes through the config's ``transform_response`` and
 an error status through its ``get_error_class``.
 
+Two of litellm's per-call steps are replaced by their results where their rules are
+written once in the router, parity-tested: the body of a plain-text conversation
+(``_converse_request``: litellm's frame for the parameters remembered per deployment)
+and the reading of a reply (``_converse_reply``); anything they do not cover takes
+litellm's ``_transform_request`` or ``transform_response``, per call.
+
 On litellm: streams (ConverseStream's binary event stream), SigV4 (AWS credentials, which
 need botocore), a call without ``api_base`` (litellm derives the regional endpoint), a
 runtime endpoint from the environment, models litellm routes elsewhere (invoke, region
-paths, ARNs, Nova prefixes), and any parameter outside the tested set (tools, JSON mode).
+paths, ARNs, Nova prefixes), and any parameter outside the tested set (JSON mode, ...).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from respan_router._json import compact_encoder
+from respan_router.providers._lean._converse_reply import converse_reply
+from respan_router.providers._lean._converse_request import ConverseBodies
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
@@ -31,7 +40,9 @@ __all__ = ["BedrockDialect"]
 _encode = compact_encoder()
 _CACHE_LIMIT = 1024
 CREDENTIAL_KEYS = frozenset({"api_key", "api_base"})
-PARAMS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop"})
+PARAMS = frozenset(
+    {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice"}
+)
 _ENVIRONMENT = ("AWS_BEDROCK_RUNTIME_ENDPOINT",)
 
 
@@ -44,6 +55,7 @@ class BedrockDialect:
     def __init__(self, litellm: Any) -> None:
         self._litellm = litellm
         self._by_key: dict[tuple[Any, ...], Deployment | None] = {}
+        self._bodies: dict[str, ConverseBodies] = {}  # by model
 
     def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
         """Why a call's parameters, credentials or environment keep it on litellm, or None."""
@@ -85,6 +97,8 @@ class BedrockDialect:
             config = self._litellm.AmazonConverseConfig()
             supported = frozenset(config.get_supported_openai_params(model))
             url = join_api_base(api_base, f"model/{BaseAWSLLM.encode_model_id(model)}/converse")
+            if model not in self._bodies and len(self._bodies) < _CACHE_LIMIT:
+                self._bodies[model] = ConverseBodies(config, model)
         except Exception:
             return None
         return Deployment(
@@ -100,6 +114,7 @@ class BedrockDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
+            reply=partial(converse_reply, config, model),
         )
 
     def build_request(
@@ -122,19 +137,25 @@ class BedrockDialect:
         config, model = deployment.config, deployment.model
         extra_headers = params.get("extra_headers")
         openai_params = {k: v for k, v in params.items() if k != "extra_headers"}
-        mapped: dict[str, Any] = config.map_openai_params(
-            non_default_params=openai_params, optional_params={}, model=model, drop_params=False
-        )
         messages = litellm_messages(
             config, model, deployment.provider, deployment.api_base, messages
         )
-        data = config._transform_request(
-            model=model,
-            messages=messages,
-            optional_params=dict(mapped),
-            litellm_params={},
-            headers=dict(extra_headers) if extra_headers else None,
-        )
+        bodies = self._bodies.get(model)
+        data: dict[str, Any] | None = None
+        if bodies is not None:
+            mapped, data = bodies.request(messages, openai_params, extra_headers)
+        else:
+            mapped = config.map_openai_params(
+                non_default_params=openai_params, optional_params={}, model=model, drop_params=False
+            )
+        if data is None:
+            data = config._transform_request(
+                model=model,
+                messages=messages,
+                optional_params=dict(mapped),
+                litellm_params={},
+                headers=dict(extra_headers) if extra_headers else None,
+            )
         headers: dict[str, str] = {"Content-Type": "application/json"}
         if extra_headers is not None:
             headers = {"Content-Type": "application/json", **extra_headers}

@@ -9,7 +9,7 @@ it, so a changed environment is seen as litellm would see it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ class Deployment:
         plain_stream: the config's stream decoding is OpenAI's own.
         stream_false_in_body: litellm sends ``"stream": false`` on a non-streamed call
             (its ``get_optional_params`` keeps it for this provider).
+        reply: reads a 2xx reply's JSON (with the call's mapped parameters) into the
+            ``model_dump()`` of litellm's ``transform_response``, or returns None for a
+            reply it does not cover (then the config's ``transform_response`` runs).
     """
 
     provider: str
@@ -53,6 +56,7 @@ class Deployment:
     plain_response: bool
     plain_stream: bool
     stream_false_in_body: bool
+    reply: Callable[[Any, Mapping[str, Any]], dict[str, Any] | None] | None = None
 
     def __repr__(self) -> str:
         return (

@@ -3,9 +3,10 @@
 
 A reply whose shape is plain OpenAI (the provider's config translates responses with
 OpenAI's own code, and every message holds only role, content, tool calls and refusal)
-is read straight from its JSON, with litellm's finish-reason mapping. Anything else goes
-through the config's ``transform_response`` and litellm's ``model_dump()``, exactly the
-dictionary the litellm path converts.
+is read straight from its JSON, with litellm's finish-reason mapping. A deployment with
+its own ``reply`` reader (Bedrock Converse) writes litellm's ``model_dump()`` directly for
+the replies it covers. Anything else goes through the config's ``transform_response`` and
+litellm's ``model_dump()``, exactly the dictionary the litellm path converts.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class _Logging:
     def post_call(self, *args: Any, **kwargs: Any) -> None:
         return None
 
+    def record_native_bedrock_guardrail(self, *args: Any, **kwargs: Any) -> None:
+        return None  # Bedrock's guardrail trace, for litellm's callbacks
+
     model_call_details: dict[str, Any] = {}
 
 
@@ -82,9 +86,11 @@ def completion_from(
     ):
         _map_finish(choices, finish)
         return completion_from_dict(payload)
-    dumped = _transformed(
-        litellm, deployment, raw, headers, request_data, messages, optional_params
-    )
+    dumped = deployment.reply(payload, optional_params) if deployment.reply else None
+    if dumped is None:
+        dumped = _transformed(
+            litellm, deployment, raw, headers, request_data, messages, optional_params
+        )
     return completion_from_dict(restore_completion(dumped))
 
 
