@@ -143,3 +143,27 @@ def test_models_lists_and_request_credentials_are_planned_afresh() -> None:
     router._executor.latency.observe("a", 5.0)
     router._executor.latency.observe("b", 1.0)
     assert router._planner.plan(fastest)[0].model == "b"
+
+
+def test_one_parameters_object_with_several_models_plans_each_model() -> None:
+    router = Router(provider=FakeProvider(), seed=2)
+    for _ in range(3):
+        for model in ("a", "b"):
+            plan = router.plan(messages=MSG, model=model, fallback_models=["c"])
+            assert [a.model for a in plan] == [model, "c"]
+
+
+def test_retry_policies_are_one_per_distinct_setting() -> None:
+    executor = Router(provider=FakeProvider())._executor
+
+    def policy(**respan: Any) -> Any:
+        return executor.policy(build_request({"messages": MSG, "model": "m", **respan}))
+
+    one = policy(retry_params={"num_retries": 1})
+    assert policy(retry_params={"num_retries": 1}) is one
+    assert policy(retry_params={"num_retries": 4}).num_retries == 4
+    assert policy(retry_params={"num_retries": 1, "retry_after": 2}).wait == 2
+    assert policy(retry_params={"num_retries": 1, "retry_enabled": False}).max_attempts == 1
+    assert policy(retries=3).num_retries == 3
+    assert policy(retries=3, retry_params={"num_retries": 1}) is one  # retry_params wins
+    assert policy(retry_params={"num_retries": 1}).num_retries == 1

@@ -35,6 +35,7 @@ __all__ = ["AsyncSend", "Executor", "Send"]
 
 T = TypeVar("T")
 H = TypeVar("H")
+_MAX_POLICIES = 256
 
 #: One try of one candidate: the provider call in, the result out (or a ProviderError).
 Send = Callable[[ProviderCall], T]
@@ -76,6 +77,7 @@ class Executor:
         self.default_timeout = default_timeout
         self._default_total = default_total_timeout
         self._default_retry = default_retry or RetryPolicy()
+        self._policies: dict[object, RetryPolicy] = {}  # the requests' own, by their values
         self._sleep = sleep
         self._async_sleep = async_sleep
         self._clock = clock
@@ -116,10 +118,21 @@ class Executor:
     def policy(self, request: ChatRequest) -> RetryPolicy:
         """The retry policy of a request: its own, else the Router's default."""
         respan = request.respan
-        if respan.retry_params is None and respan.retries is None:
+        params, retries = respan.retry_params, respan.retries
+        if params is None and retries is None:
             return self._default_retry
-        backoff = self._default_retry.backoff  # the Router's retry_backoff
-        return RetryPolicy.from_params(respan.retry_params, respan.retries, backoff=backoff)
+        # One policy per distinct setting (a frozen value): its validated values are its key
+        # (retry_params wins over retries).
+        key = retries if params is None else (params.retry_enabled, params.num_retries,
+                                               params.retry_after)  # fmt: skip
+        policy = self._policies.get(key)
+        if policy is None:
+            backoff = self._default_retry.backoff  # the Router's retry_backoff
+            policy = RetryPolicy.from_params(params, retries, backoff=backoff)
+            if len(self._policies) >= _MAX_POLICIES:
+                self._policies.clear()
+            self._policies[key] = policy
+        return policy
 
     def clock(self) -> float:
         """Now, on the executor's monotonic clock."""

@@ -54,19 +54,20 @@ def _forced(index: int) -> Draw:
 
 
 class PlanMemo(Generic[A]):
-    """Plans of repeated parameter objects, by the object (see the module's note)."""
+    """Plans of repeated parameter objects, by the object and the requested model (see the
+    module's note)."""
 
     __slots__ = ("_entries", "_rng")
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
-        self._entries: dict[int, _Entry] = {}
+        self._entries: dict[tuple[int, str | None], _Entry] = {}
 
     def plan(self, request: ChatRequest, build: Build[A]) -> list[A]:
         """``build(request, None)``'s plan, remembered for a repeated parameter object."""
         respan, model = request.respan, request.model
-        entry = self._entries.get(id(respan))
-        if entry is None or entry.respan is not respan or entry.model != model:
+        entry = self._entries.get((id(respan), model))
+        if entry is None or entry.respan is not respan:
             self._store(_Entry(respan, model, None, None))
             return build(request, None)
         if entry.plans is None:
@@ -102,7 +103,7 @@ class PlanMemo(Generic[A]):
     def _store(self, entry: _Entry) -> None:
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()
-        self._entries[id(entry.respan)] = entry
+        self._entries[(id(entry.respan), entry.model)] = entry
 
 
 #: Builds a request's plan; its ``Draw`` (when given) picks a load-balanced first model.
