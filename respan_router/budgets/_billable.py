@@ -31,6 +31,8 @@ BILLED_INPUT_PARAMS = ("tools", "functions", "response_format", "tool_choice", "
 
 def billed_input_text(params: Mapping[str, Any]) -> str:
     """The JSON text of the billed non-message parameters ("" when there are none)."""
+    if params.keys().isdisjoint(BILLED_INPUT_PARAMS):
+        return ""  # the common case
     parts = [
         json.dumps(params[name], ensure_ascii=False, default=str)
         for name in BILLED_INPUT_PARAMS
@@ -41,12 +43,12 @@ def billed_input_text(params: Mapping[str, Any]) -> str:
 
 def output_cap(params: Mapping[str, Any]) -> int | None:
     """The largest output the request allows (per choice), or None when it sets none."""
-    caps = [
-        int(value)
-        for value in (params.get("max_tokens"), params.get("max_completion_tokens"))
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    ]
-    return max(caps) if caps else None
+    cap: int | None = None
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = params.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            cap = int(value) if cap is None else max(cap, int(value))
+    return cap
 
 
 def clamped_tokens(value: Any, name: str) -> int | None:
