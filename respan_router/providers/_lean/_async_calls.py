@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 
 __all__ = ["acomplete", "astream"]
 
+# Per-call objects that depend only on a deployment's URL or a call's timeout, made once:
+# both are immutable (a ``yarl.URL``, a frozen ``aiohttp.ClientTimeout``).
+_MEMO_LIMIT = 1024
+_urls: dict[str, Any] = {}
+_timeouts: dict[tuple[float | None, bool], Any] = {}
+
 
 def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
@@ -29,22 +35,42 @@ def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
 def _url(url: str) -> Any:
     """The URL as built (already encoded: aiohttp would otherwise decode ``%3A`` in a
     Bedrock model id, where litellm's transport sends it as is)."""
-    import yarl
+    found = _urls.get(url)
+    if found is None:
+        import yarl
 
-    return yarl.URL(url, encoded=True)
+        found = yarl.URL(url, encoded=True)
+        if len(_urls) < _MEMO_LIMIT:
+            _urls[url] = found
+    return found
+
+
+def _timeout(seconds: float | None, *, stream: bool) -> Any:
+    """A call's whole time (a stream: its connect and each read) as aiohttp's timeout."""
+    key = (seconds, stream)
+    found = _timeouts.get(key)
+    if found is None:
+        import aiohttp
+
+        if stream:
+            found = aiohttp.ClientTimeout(sock_connect=seconds, sock_read=seconds)
+        else:
+            found = aiohttp.ClientTimeout(total=seconds)
+        if len(_timeouts) < _MEMO_LIMIT:
+            _timeouts[key] = found
+    return found
 
 
 async def acomplete(attempt: Attempt, session: Any, proxy: str | None) -> ChatCompletion:
     import aiohttp
 
     call, request = attempt.call, attempt.request
-    timeout = aiohttp.ClientTimeout(total=call.timeout)
     try:
         async with session.post(
             _url(request.url),
             data=request.body,
             headers=request.headers,
-            timeout=timeout,
+            timeout=_timeout(call.timeout, stream=False),
             allow_redirects=False,
             proxy=proxy,
         ) as response:
@@ -64,13 +90,12 @@ async def astream(
     import aiohttp
 
     call, request = attempt.call, attempt.request
-    timeout = aiohttp.ClientTimeout(sock_connect=call.timeout, sock_read=call.timeout)
     try:
         response = await session.post(
             _url(request.url),
             data=request.body,
             headers=request.headers,
-            timeout=timeout,
+            timeout=_timeout(call.timeout, stream=True),
             allow_redirects=False,
             proxy=proxy,
         )

@@ -30,16 +30,25 @@ class AsyncTransport:
         self._sessions: PerLoop[Any] = PerLoop(self._new_session, _aclose, _close_now)
         self._ssl: Any = None
         self._proxies: dict[tuple[str, str], str | None] = {}
+        self._by_url: dict[str, str | None] = {}
 
     def proxy(self, url: str) -> str | None:
-        """The environment's proxy for ``url``'s scheme and host (memoised per host)."""
+        """The environment's proxy for ``url``'s scheme and host (memoised per host, and
+        per URL: a deployment's URL is the same on every call)."""
+        try:
+            return self._by_url[url]
+        except KeyError:
+            pass
         parts = urllib.parse.urlsplit(url)
         key = (parts.scheme, parts.hostname or "")
         if key in self._proxies:
-            return self._proxies[key]
-        found = proxy_for(*key)
-        if len(self._proxies) < _HOST_MEMO_LIMIT:
-            self._proxies[key] = found
+            found = self._proxies[key]
+        else:
+            found = proxy_for(*key)
+            if len(self._proxies) < _HOST_MEMO_LIMIT:
+                self._proxies[key] = found
+        if key in self._proxies and len(self._by_url) < _HOST_MEMO_LIMIT:
+            self._by_url[url] = found
         return found
 
     def session(self) -> Any:
