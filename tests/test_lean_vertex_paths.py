@@ -56,6 +56,11 @@ async def test_connections_and_the_token_are_reused(
     assert len(upstream.requests) == 20
     assert upstream.connections_accepted == 2  # one pooled connection per transport
     assert tokens.grants == 1
+    attempt = lean.attempt_for(make_call(creds), stream=False)
+    assert attempt is not None
+    token = attempt.request.headers["Authorization"].removeprefix("Bearer ")
+    assert token in tokens.issued
+    assert token not in repr(attempt.request) + repr(attempt.deployment) + repr(lean)
 
 
 async def test_concurrent_async_calls_wait_for_one_token_off_the_loop(

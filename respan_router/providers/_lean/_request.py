@@ -10,7 +10,7 @@ adds it, and ``extra_headers`` merged by ``validate_environment``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from respan_router._json import compact_encoder
@@ -29,7 +29,7 @@ class LeanUnsupported(Exception):
 @dataclass(frozen=True, slots=True)
 class BuiltRequest:
     url: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # the key or token: never in a repr
     body: bytes
     data: dict[str, Any]
     optional_params: dict[str, Any]
