@@ -63,11 +63,12 @@ MISSES = {
         '  for parity, and their inputs (messages, tools, thinking) are too many to cache safely.',
     ],
     "Bedrock Converse lean": [
-        "- **Bedrock Converse lean.** Profiled per call, most of it is litellm's Converse",
-        "  `_transform_request`: it asks litellm's model table, several times per call, which",
-        "  capabilities the model has (thinking by default, strict tools, regex look-around in",
-        "  tool schemas) even for a call without tools. The litellm path runs the same steps;",
-        "  the lean path keeps them for parity.",
+        "- **Bedrock Converse lean.** Plain-text calls build their body in the router and",
+        "  remember litellm's frame per parameter set; the reply is read in the router. A call",
+        "  outside those rules (tool results or images in the messages, citations, guardrail",
+        "  traces, reasoning usage) runs litellm's `_transform_request` or",
+        "  `transform_response`, whose model-table look-ups cost milliseconds: profile",
+        "  which share of the calls took them.",
     ],
     "Anthropic lean stream": [
         "- **Anthropic lean streams.** The chunks are litellm's own: its stream wrapper runs",
