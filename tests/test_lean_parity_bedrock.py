@@ -3,7 +3,8 @@
 Against the local upstream speaking Converse's wire format: the same upstream request
 (path with the encoded model id, headers but transport ones, body), the same response (ids
 and timestamps aside) and the same router error over the fault matrix, sync and async.
-Streams, SigV4 and calls without ``api_base`` stay on litellm; a test holds that they do.
+Calls without ``api_base`` and models litellm routes elsewhere stay on litellm; a test holds
+that they do. Streams: ``test_lean_parity_bedrock_stream.py``.
 """
 
 from __future__ import annotations
@@ -178,7 +179,10 @@ def test_unproven_bedrock_calls_go_through_litellm(
     )
     assert lean.attempt_for(sigv4, stream=False) is None
     assert lean.attempt_for(no_base, stream=False) is None
-    assert lean.attempt_for(make_call(upstream), stream=True) is None
+    assert lean.attempt_for(make_call(upstream), stream=True) is not None
+    assert lean.attempt_for(make_call(upstream, model="bedrock/ai21.j2-ultra"), stream=True) is None
+    options = {"include_usage": True}
+    assert lean.attempt_for(make_call(upstream, stream_options=options), stream=False) is None
     assert lean.attempt_for(make_call(upstream, tools=[]), stream=False) is None
     assert lean.attempt_for(make_call(upstream, model="bedrock/invoke/x"), stream=False) is None
     monkeypatch.setenv("AWS_BEDROCK_RUNTIME_ENDPOINT", "http://elsewhere.test")

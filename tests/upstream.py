@@ -129,6 +129,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = field(default=b"", compare=False, repr=False)  # the body's bytes as sent
 
 
 def split_text(text: str, pieces: int) -> list[str]:
@@ -193,13 +194,14 @@ class _Handler(BaseHTTPRequestHandler):
                 path=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                raw=raw,
             )
         )
         if not self._routed(self.path):
             self._send_json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
         model = body.get("model", "") if isinstance(body, dict) else ""
-        stream = bool(isinstance(body, dict) and body.get("stream"))
+        stream = self._streams(body)
         behaviour = upstream._next_behaviour(model, stream)
         if behaviour.delay and upstream._closing.wait(behaviour.delay):
             self._abort()
@@ -213,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_raw(behaviour, stream)
             elif isinstance(behaviour, Body):
                 self._send_body(behaviour)
-            elif isinstance(body, dict) and body.get("stream"):
+            elif stream:
                 self._send_stream(behaviour, body)
             else:
                 self._send_json(200, self._completion(behaviour, model))
@@ -224,6 +226,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the wire format (overridden for other providers' formats) ---------------------------
 
     done_line = b"data: [DONE]\n\n"
+    stream_content_type = "text/event-stream"
+
+    def _streams(self, body: Any) -> bool:
+        """Whether the request asks for a stream (the body's flag; Bedrock: its path)."""
+        return bool(isinstance(body, dict) and body.get("stream"))
 
     def _routed(self, path: str) -> bool:
         return _chat_route(path)
@@ -289,7 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_events(self, events: list[dict[str, Any]], reply: Reply) -> None:
         upstream = self.server.upstream
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", self.stream_content_type)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()

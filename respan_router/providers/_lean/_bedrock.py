@@ -8,8 +8,9 @@ with the model id percent-encoded as litellm encodes it, and the headers
 ``Authorization: Bearer``. The reply goes through the config's ``transform_response`` and
 an error status through its ``get_error_class``.
 
-On litellm: streams (ConverseStream's binary event stream), SigV4 (AWS credentials, which
-need botocore), a call without ``api_base`` (litellm derives the regional endpoint), a
+A stream goes to ``/converse-stream``; its binary event stream is read by litellm's own
+decoder (``_bedrock_stream``). On litellm: streams litellm fakes (one non-streamed call),
+SigV4 (AWS credentials, which need botocore), a call without ``api_base`` (litellm derives the regional endpoint), a
 runtime endpoint from the environment, models litellm routes elsewhere (invoke, region
 paths, ARNs, Nova prefixes), and any parameter outside the tested set (tools, JSON mode).
 """
@@ -31,7 +32,11 @@ __all__ = ["BedrockDialect"]
 _encode = compact_encoder()
 _CACHE_LIMIT = 1024
 CREDENTIAL_KEYS = frozenset({"api_key", "api_base"})
-PARAMS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop"})
+# Read by litellm's stream wrapper (the usage chunk), never sent upstream.
+STREAM_ONLY_PARAMS = frozenset({"stream_options"})
+PARAMS = frozenset(
+    {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", *STREAM_ONLY_PARAMS}
+)
 _ENVIRONMENT = ("AWS_BEDROCK_RUNTIME_ENDPOINT",)
 
 
@@ -39,7 +44,9 @@ class BedrockDialect:
     """Builds Bedrock Converse deployments (cached) and non-streamed bearer-key requests."""
 
     provider = "bedrock"
-    streams = False
+    streams = True  # ConverseStream (``_bedrock_stream``)
+    wrapped_streams = True  # litellm's stream wrapper shapes the chunks
+    stream_only_params = STREAM_ONLY_PARAMS
 
     def __init__(self, litellm: Any) -> None:
         self._litellm = litellm
@@ -113,15 +120,19 @@ class BedrockDialect:
         """The headers and body litellm's Converse handler sends for this call.
 
         Raises:
-            LeanUnsupported: a stream.
+            LeanUnsupported: a stream litellm would fake (one non-streamed call), or
+                stream options without a stream.
         """
         from litellm.anthropic_beta_headers_manager import update_headers_with_filtered_beta
 
-        if stream:
-            raise LeanUnsupported("Bedrock streams go through litellm")
         config, model = deployment.config, deployment.model
+        if stream and config.should_fake_stream(model=model, stream=True):
+            raise LeanUnsupported("litellm fakes this model's stream")
+        if not stream and any(k in params for k in STREAM_ONLY_PARAMS):
+            raise LeanUnsupported("stream options on a call that does not stream")
         extra_headers = params.get("extra_headers")
-        openai_params = {k: v for k, v in params.items() if k != "extra_headers"}
+        skip = STREAM_ONLY_PARAMS | {"extra_headers"}
+        openai_params = {k: v for k, v in params.items() if k not in skip}
         mapped: dict[str, Any] = config.map_openai_params(
             non_default_params=openai_params, optional_params={}, model=model, drop_params=False
         )
@@ -142,7 +153,7 @@ class BedrockDialect:
         headers["Authorization"] = f"Bearer {deployment.api_key}"
         headers.setdefault("Accept", "*/*")  # what litellm's transport (httpx) sends
         return BuiltRequest(
-            url=deployment.url,
+            url=deployment.url + "-stream" if stream else deployment.url,
             headers=headers,
             body=_encode(data).encode(),
             data=data,
