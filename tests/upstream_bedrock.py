@@ -23,9 +23,16 @@ import struct
 from binascii import crc32
 from typing import Any
 
-from tests.upstream import Error, FakeUpstream, Reply, _Handler, split_text
+from tests.upstream import Error, FakeUpstream, RecordedRequest, Reply, _Handler, split_text
 
-__all__ = ["BedrockUpstream", "converse_events", "converse_message", "event_frame", "frames"]
+__all__ = [
+    "BedrockUpstream",
+    "converse_events",
+    "converse_message",
+    "event_frame",
+    "frames",
+    "sigv4_valid",
+]
 
 _STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
 _CACHE_KEYS = {"cache_read_input_tokens": "cacheReadInputTokens"}
@@ -162,3 +169,31 @@ class BedrockUpstream(FakeUpstream):
     @property
     def root_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def sigv4_valid(request: RecordedRequest, secret_key: str, token: str | None = None) -> bool:
+    """Whether ``request`` carries a valid SigV4 signature for ``secret_key``: botocore
+    recomputes it from the signed headers, the body as sent and the request's own date."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    headers = request.headers
+    scheme, _, rest = headers["authorization"].partition(" ")
+    fields = dict(part.strip().split("=", 1) for part in rest.split(","))
+    access_key, date, region, service, _ = fields["Credential"].split("/")
+    signed = fields["SignedHeaders"].split(";")
+    url = f"http://{headers['host']}{request.path}"
+    aws = AWSRequest(
+        method="POST", url=url, data=request.raw, headers={h: headers[h] for h in signed}
+    )
+    aws.context["timestamp"] = headers["x-amz-date"]
+    auth = SigV4Auth(Credentials(access_key, secret_key, token), service, region)
+    canonical = auth.canonical_request(aws)
+    expected = auth.signature(auth.string_to_sign(aws, canonical), aws)
+    return (
+        scheme == "AWS4-HMAC-SHA256"
+        and date == headers["x-amz-date"][:8]
+        and auth.signed_headers(auth.headers_to_sign(aws)) == fields["SignedHeaders"]
+        and expected == fields["Signature"]
+    )
