@@ -229,7 +229,9 @@ def test_unproven_aws_credentials_go_through_litellm(
         )
 
     base = aws_credentials(upstream)
-    assert lean.attempt_for(call(**base), stream=False) is not None
+    attempt = lean.attempt_for(call(**base), stream=False)
+    assert attempt is not None
+    assert SECRET_KEY not in repr(attempt.deployment)
     assert lean.attempt_for(call(**base), stream=True) is not None
     without_region = {k: v for k, v in base.items() if k != "aws_region_name"}
     assert lean.attempt_for(call(**without_region), stream=False) is None

@@ -103,9 +103,10 @@ class Signer:
         return dict(prepared.headers)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class SignedDeployment(Deployment):
-    """A Bedrock deployment whose requests are signed with SigV4 (no API key)."""
+    """A Bedrock deployment whose requests are signed with SigV4 (no API key); its repr
+    is the deployment's (no credentials)."""
 
     signer: Signer | None = None
 
