@@ -254,12 +254,13 @@ def test_unproven_aws_credentials_go_through_litellm(
     assert lean.attempt_for(call(**base, aws_session_token=TOKEN), stream=False) is not None
 
 
-def test_without_botocore_signed_calls_go_through_litellm(
+def test_without_botocore_signed_calls_and_streams_go_through_litellm(
     upstream: BedrockUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "botocore.credentials", None)
+    monkeypatch.setitem(sys.modules, "botocore.eventstream", None)
     provider = LeanProvider()
     assert provider.attempt_for(signed_call(upstream), stream=False) is None
     bearer = ProviderCall(
@@ -270,4 +271,5 @@ def test_without_botocore_signed_calls_go_through_litellm(
         credentials=Credentials({"api_key": "k", "api_base": upstream.root_url}),
     )
     assert provider.attempt_for(bearer, stream=False) is not None
+    assert provider.attempt_for(bearer, stream=True) is None  # the decoder needs botocore
     provider.close()

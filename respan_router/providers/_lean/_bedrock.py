@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from respan_router._json import compact_encoder
+from respan_router.providers._lean._bedrock_stream import decodable
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
@@ -136,14 +137,15 @@ class BedrockDialect:
         """The headers and body litellm's Converse handler sends for this call.
 
         Raises:
-            LeanUnsupported: a stream litellm would fake (one non-streamed call), or
-                stream options without a stream.
+            LeanUnsupported: a stream litellm would fake (one non-streamed call) or
+                without botocore (the event stream's decoder), or stream options without
+                a stream.
         """
         from litellm.anthropic_beta_headers_manager import update_headers_with_filtered_beta
 
         config, model = deployment.config, deployment.model
-        if stream and config.should_fake_stream(model=model, stream=True):
-            raise LeanUnsupported("litellm fakes this model's stream")
+        if stream and (not decodable() or config.should_fake_stream(model=model, stream=True)):
+            raise LeanUnsupported("litellm fakes this model's stream, or botocore is missing")
         if not stream and any(k in params for k in STREAM_ONLY_PARAMS):
             raise LeanUnsupported("stream options on a call that does not stream")
         extra_headers = params.get("extra_headers")

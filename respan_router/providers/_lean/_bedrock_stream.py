@@ -19,7 +19,17 @@ from typing import Any, NoReturn
 from respan_router.providers._lean._errors import mapped, translation_error
 from respan_router.providers._lean._state import Attempt
 
-__all__ = ["iterator", "raise_status"]
+__all__ = ["decodable", "iterator", "raise_status"]
+
+
+def decodable() -> bool:
+    """Whether botocore, which litellm's decoder needs, can be imported (else the stream
+    goes through litellm)."""
+    try:
+        import botocore.eventstream  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def iterator(attempt: Attempt, pieces: Any, headers: Mapping[str, str], *, sync: bool) -> Any:
