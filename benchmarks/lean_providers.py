@@ -1,14 +1,18 @@
 """Lean dispatch per provider wire format vs bare litellm and a bare aiohttp post.
 
 For each provider the lean path covers beyond the OpenAI-compatible ones (Azure OpenAI,
-Anthropic, Bedrock Converse, Gemini on AI Studio and on Vertex AI), against the local
-upstream speaking its wire format in another process: client CPU per routed non-streamed
-call on the lean path, through litellm, bare ``litellm.acompletion`` for the same provider,
-and a bare aiohttp post of the same body; streams' fixed cost and cost per chunk. Variants
-run interleaved in one process. ``LEAN_PROVIDERS=vertex,gemini`` runs only those."""
+Anthropic, Bedrock Converse with a bearer key and with SigV4, Gemini on AI Studio and on
+Vertex AI), against the local upstream speaking its wire format in another process: client
+CPU per routed non-streamed call on the lean path, through litellm, bare
+``litellm.acompletion`` for the same provider, and a bare aiohttp post of the same body;
+streams' fixed cost and cost per chunk, against a bare aiohttp read of the same stream (SSE
+lines, or Bedrock's binary event stream cut into frames by botocore, each payload parsed).
+Variants run interleaved in one process. ``LEAN_PROVIDERS=vertex,gemini`` runs only those.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -68,6 +72,22 @@ class Wire:
     body: Callable[[bool], dict[str, Any]]  # stream -> raw body
     server: str = "openai"  # the upstream's wire format
     streams: bool = True  # False: the lean path leaves this provider's streams to litellm
+    event_stream: bool = False  # streams in AWS's binary event stream (else SSE)
+
+
+def _bedrock_url(root: str, stream: bool) -> str:
+    route = "converse-stream" if stream else "converse"
+    return f"{root}/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/{route}"
+
+
+_BEDROCK_BODY = {"messages": [{"role": "user", "content": [{"text": MSG[0]["content"]}]}],
+                 "inferenceConfig": {}}  # fmt: skip
+# Made-up AWS keys: the local upstream does not check signatures.
+_AWS = {
+    "aws_access_key_id": "AKIDBENCHMARKEXAMPLE",
+    "aws_secret_access_key": "benchmark/secret/key/not-a-real-one",
+    "aws_region_name": "us-east-1",
+}
 
 
 def _azure_url(root: str, stream: bool) -> str:
@@ -107,16 +127,11 @@ WIRES = {
         name="Bedrock Converse",
         model="bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
         settings=lambda root: {"api_key": KEY, "api_base": root},
-        url=lambda root, stream: (
-            f"{root}/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
-        ),
+        url=_bedrock_url,
         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
-        body=lambda stream: {
-            "messages": [{"role": "user", "content": [{"text": MSG[0]["content"]}]}],
-            "inferenceConfig": {},
-        },
+        body=lambda stream: _BEDROCK_BODY,
         server="bedrock",
-        streams=False,
+        event_stream=True,
     ),
     "gemini": Wire(
         name="Gemini (AI Studio)",
@@ -144,6 +159,21 @@ WIRES = {
         server="vertex",
     ),
 }
+WIRES["bedrock_sigv4"] = dataclasses.replace(
+    WIRES["bedrock"],
+    name="Bedrock Converse, SigV4",
+    settings=lambda root: {**_AWS, "api_base": root},
+    headers={"Content-Type": "application/json"},  # the raw post is not signed
+)
+
+
+def _session(holder: dict[str, Any]) -> Any:
+    """The benchmark's one aiohttp session for the bare variants (made on first use)."""
+    import aiohttp
+
+    if "s" not in holder:
+        holder["s"] = aiohttp.ClientSession()
+    return holder["s"]
 
 
 def _routers(wire: Wire, root: str) -> tuple[Any, Any, Any]:
@@ -159,7 +189,6 @@ def _routers(wire: Wire, root: str) -> tuple[Any, Any, Any]:
 
 
 def _non_streamed(wire: Wire, root: str, rounds: int, batch: int) -> dict[str, float]:
-    import aiohttp
     import litellm
 
     lean, via_litellm, provider = _routers(wire, root)
@@ -168,10 +197,7 @@ def _non_streamed(wire: Wire, root: str, rounds: int, batch: int) -> dict[str, f
     holder: dict[str, Any] = {}
 
     async def raw_post() -> Any:
-        session = holder.get("s")
-        if session is None:
-            session = holder["s"] = aiohttp.ClientSession()
-        async with session.post(url, data=body, headers=wire.headers) as r:
+        async with _session(holder).post(url, data=body, headers=wire.headers) as r:
             return json.loads(await r.read())
 
     variants: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -192,7 +218,6 @@ def _non_streamed(wire: Wire, root: str, rounds: int, batch: int) -> dict[str, f
 
 
 def _streams(wire: Wire, root: str, rounds: int, batch: int) -> dict[str, float]:
-    import aiohttp
     import litellm
 
     lean, _, provider = _routers(wire, root)
@@ -201,13 +226,21 @@ def _streams(wire: Wire, root: str, rounds: int, batch: int) -> dict[str, float]
     holder: dict[str, Any] = {}
 
     async def raw_sse() -> None:
-        session = holder.get("s")
-        if session is None:
-            session = holder["s"] = aiohttp.ClientSession()
-        async with session.post(url, data=body, headers=wire.headers) as r:
+        async with _session(holder).post(url, data=body, headers=wire.headers) as r:
             async for line in r.content:
                 if line.startswith(b"data: {"):
                     json.loads(line[6:])
+
+    async def raw_events() -> None:
+        from botocore.eventstream import EventStreamBuffer
+
+        session = _session(holder)
+        frames = EventStreamBuffer()
+        async with session.post(url, data=body, headers=wire.headers) as r:
+            async for piece in r.content.iter_any():
+                frames.add_data(piece)
+                for frame in frames:
+                    json.loads(frame.payload)
 
     async def routed() -> None:
         stream = await lean.acomplete(model=wire.model, messages=MSG, stream=True)
@@ -226,8 +259,9 @@ def _streams(wire: Wire, root: str, rounds: int, batch: int) -> dict[str, float]
         async for _ in stream:
             pass
 
+    raw = ("aiohttp event stream", raw_events) if wire.event_stream else ("aiohttp SSE", raw_sse)
     variants: dict[str, Callable[[], Awaitable[Any]]] = {
-        "aiohttp SSE": raw_sse,
+        raw[0]: raw[1],
         "routed, lean": routed,
         "litellm.acompletion": bare_litellm,
     }

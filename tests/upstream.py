@@ -129,6 +129,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = field(default=b"", compare=False, repr=False)  # the body's bytes as sent
 
 
 def split_text(text: str, pieces: int) -> list[str]:
@@ -193,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
                 path=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                raw=raw,
             )
         )
         if not self._routed(self.path):
@@ -224,6 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the wire format (overridden for other providers' formats) ---------------------------
 
     done_line = b"data: [DONE]\n\n"
+    stream_content_type = "text/event-stream"
 
     def _routed(self, path: str) -> bool:
         return _chat_route(path)
@@ -297,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_events(self, events: list[dict[str, Any]], reply: Reply) -> None:
         upstream = self.server.upstream
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", self.stream_content_type)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()

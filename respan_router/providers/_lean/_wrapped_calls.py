@@ -1,20 +1,23 @@
 """Streams litellm's wrapper shapes (see ``_wrapped_stream``), over the lean transports.
 
 Each driver sends the request on the router's pooled connection, answers an error status
-as the other lean streams do, then hands the body's lines to the provider's stream
-iterator under litellm's wrapper; the wrapper's chunks and exceptions come out as on the
-litellm path. The connection goes back to the pool once the body was read to its end.
+as litellm's stream call for the provider does, then hands the body's pieces to the
+provider's stream decoder (Anthropic: litellm's SSE lines and stream iterator; Gemini and
+Vertex AI: their config's iterator over SSE lines; Bedrock: litellm's event-stream decoder,
+``_bedrock_stream``) under litellm's wrapper; the wrapper's chunks and exceptions come out
+as on the litellm path. The connection goes back to the pool once the body was read to its
+end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
-from respan_router.providers._lean import _async_calls, _sync_calls
+from respan_router.providers._lean import _async_calls, _bedrock_stream, _sync_calls
 from respan_router.providers._lean._errors import mapped, translation_error
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._wrapped_stream import (
@@ -31,43 +34,92 @@ if TYPE_CHECKING:
 __all__ = ["astream", "stream"]
 
 
-def _iterator(attempt: Attempt, lines: Any, headers: Any, *, sync: bool) -> Any:
-    """The provider's own stream iterator over ``lines``: the one its deployment's config
-    makes (``stream_iterator``), else Anthropic's."""
-    config = attempt.deployment.config
-    if hasattr(config, "stream_iterator"):
-        optional = attempt.request.optional_params
-        return config.stream_iterator(lines, headers, sync=sync, optional_params=optional)
-    from litellm.llms.anthropic.chat.handler import ModelResponseIterator
+class _Iterator(Protocol):
+    def __call__(
+        self, attempt: Attempt, pieces: Any, headers: Mapping[str, str], *, sync: bool
+    ) -> Any: ...
 
+
+class _Status(Protocol):
+    def __call__(
+        self, attempt: Attempt, status: int, raw: bytes, headers: Mapping[str, str], *, sync: bool
+    ) -> NoReturn: ...
+
+
+class _Format(NamedTuple):
+    """A provider's stream decoding: its iterator over the body's pieces (for litellm's
+    wrapper) and the error it raises for an error status."""
+
+    iterator: _Iterator
+    raise_status: _Status
+
+
+def _anthropic_iterator(
+    attempt: Attempt, pieces: Any, headers: Mapping[str, str], *, sync: bool
+) -> Any:
+    """litellm's Anthropic stream iterator over the body's server-sent-event lines."""
+    from litellm.llms.anthropic.chat.handler import ModelResponseIterator
+    from litellm.llms.custom_httpx.sse_lines import aiter_sse_lines, iter_sse_lines
+
+    lines = iter_sse_lines(text_of(pieces)) if sync else aiter_sse_lines(atext_of(pieces))
     return ModelResponseIterator(streaming_response=lines, sync_stream=sync, json_mode=False)
 
 
-def raise_status(
-    attempt: Attempt, status: int, raw: bytes, headers: Any, *, sync: bool = True
+def _anthropic_status(
+    attempt: Attempt, status: int, raw: bytes, headers: Mapping[str, str], *, sync: bool
 ) -> NoReturn:
-    """Raise the error litellm's stream call raises for an error status: the one the
-    deployment's config makes (``stream_status_error``, mapped as litellm's stream wrapper
-    maps it), else Anthropic's (the body is the message as bytes, so litellm's
-    message-based mapping reads it as such)."""
+    """Raise the error litellm's Anthropic stream call raises for an error status: the
+    body is the message as bytes (so litellm's message-based mapping reads it as such)."""
     from litellm.llms.anthropic.common_utils import AnthropicError
 
-    config, deployment = attempt.deployment.config, attempt.deployment
-    original: Exception
-    if hasattr(config, "stream_status_error"):
-        original = config.stream_status_error(status, raw, headers, sync=sync)
-        deployment = replace(deployment, provider=config.stream_provider)
-    else:
-        original = AnthropicError(status_code=status, message=raw, headers=dict(headers))  # type: ignore[arg-type]
+    original = AnthropicError(status_code=status, message=raw, headers=dict(headers))  # type: ignore[arg-type]
+    error = translation_error(attempt.litellm, attempt.deployment, original)
+    raise mapped(error, attempt.call) from error
+
+
+def _config_iterator(
+    attempt: Attempt, pieces: Any, headers: Mapping[str, str], *, sync: bool
+) -> Any:
+    """The stream iterator the deployment's config makes (``stream_iterator``: Gemini's,
+    Vertex AI's) over the body's server-sent-event lines."""
+    from litellm.llms.custom_httpx.sse_lines import aiter_sse_lines, iter_sse_lines
+
+    lines = iter_sse_lines(text_of(pieces)) if sync else aiter_sse_lines(atext_of(pieces))
+    optional = attempt.request.optional_params
+    config = attempt.deployment.config
+    return config.stream_iterator(lines, headers, sync=sync, optional_params=optional)
+
+
+def _config_status(
+    attempt: Attempt, status: int, raw: bytes, headers: Mapping[str, str], *, sync: bool
+) -> NoReturn:
+    """The error the deployment's config makes for an error status
+    (``stream_status_error``), mapped as litellm's stream wrapper maps it."""
+    config = attempt.deployment.config
+    original = config.stream_status_error(status, raw, headers, sync=sync)
+    deployment = replace(attempt.deployment, provider=config.stream_provider)
     error = translation_error(attempt.litellm, deployment, original)
     raise mapped(error, attempt.call) from error
 
 
+_ANTHROPIC = _Format(_anthropic_iterator, _anthropic_status)
+_CONFIG = _Format(_config_iterator, _config_status)
+_FORMATS = {"bedrock": _Format(_bedrock_stream.iterator, _bedrock_stream.raise_status)}
+
+
+def _format(attempt: Attempt) -> _Format:
+    """Bedrock's event stream; a config's own stream reading (Gemini, Vertex AI); else
+    Anthropic's server-sent events."""
+    found = _FORMATS.get(attempt.deployment.provider)
+    if found is not None:
+        return found
+    return _CONFIG if hasattr(attempt.deployment.config, "stream_iterator") else _ANTHROPIC
+
+
 def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
     import urllib3
-    from litellm.llms.custom_httpx.sse_lines import iter_sse_lines
 
-    call = attempt.call
+    call, decoding = attempt.call, _format(attempt)
     # litellm's wrapper reads with one timeout, as on the litellm path: a first-chunk
     # bound, if smaller, bounds every read here too.
     seconds = min(filter(None, (call.timeout, call.first_chunk_timeout)), default=None)
@@ -90,12 +142,10 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 error = _sync_calls._transport_error(attempt, exc)
                 raise mapped(error, call) from error
-            raise_status(attempt, response.status, raw, response.headers)
+            decoding.raise_status(attempt, response.status, raw, response.headers, sync=True)
         body = pieces()
-        lines = iter_sse_lines(text_of(body))
-        wrapper, events = new_wrapper(
-            attempt, _iterator(attempt, lines, response.headers, sync=True)
-        )
+        chunks = decoding.iterator(attempt, body, response.headers, sync=True)
+        wrapper, events = new_wrapper(attempt, chunks)
         delivered = 0
         while True:
             try:
@@ -120,9 +170,8 @@ async def astream(
     attempt: Attempt, session: Any, proxy: str | None
 ) -> AsyncIterator[ChatCompletionChunk]:
     import aiohttp
-    from litellm.llms.custom_httpx.sse_lines import aiter_sse_lines
 
-    call, request = attempt.call, attempt.request
+    call, request, decoding = attempt.call, attempt.request, _format(attempt)
     timeout = aiohttp.ClientTimeout(sock_connect=call.timeout, sock_read=call.timeout)
     try:
         response = await session.post(
@@ -155,12 +204,10 @@ async def astream(
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 error = _async_calls._transport_error(attempt, exc)
                 raise mapped(error, call) from error
-            raise_status(attempt, response.status, raw, response.headers, sync=False)
+            decoding.raise_status(attempt, response.status, raw, response.headers, sync=False)
         body = pieces()
-        lines = aiter_sse_lines(atext_of(body))
-        wrapper, events = new_wrapper(
-            attempt, _iterator(attempt, lines, response.headers, sync=False)
-        )
+        iterator = decoding.iterator(attempt, body, response.headers, sync=False)
+        wrapper, events = new_wrapper(attempt, iterator)
         chunks = wrapper.__aiter__()
         delivered = 0
         while True:

@@ -30,11 +30,24 @@ class WrapperLogging:
     """The logging object litellm's stream wrapper is given: it records nothing.
 
     The wrapper reads the call's stream options and messages from it and hands it chunks
-    to log; the router has its own telemetry.
+    to log; the router has its own telemetry. The one figure it asks for that reaches a
+    chunk is the cost litellm writes into the usage chunk's ``usage.cost`` (only when the
+    caller asked for that chunk): litellm's own price calculation, as its logging object
+    runs it, for the model and provider.
     """
 
-    def __init__(self, stream_options: Any, messages: list[dict[str, Any]]) -> None:
-        self.model_call_details: dict[str, Any] = {"litellm_params": {}}
+    def __init__(
+        self,
+        stream_options: Any,
+        messages: list[dict[str, Any]],
+        model: str = "",
+        provider: str | None = None,
+    ) -> None:
+        self.model = model
+        self.model_call_details: dict[str, Any] = {
+            "litellm_params": {},
+            "custom_llm_provider": provider,
+        }
         self.completion_start_time: Any = None
         self.llm_caching_handler: Any = None
         self.stream_options = stream_options
@@ -61,8 +74,21 @@ class WrapperLogging:
     async def dispatch_attempt_failure_handlers(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def response_cost_calculator(self, *args: Any, **kwargs: Any) -> None:
-        return None  # the router prices calls itself
+    def response_cost_calculator(self, result: Any = None, **kwargs: Any) -> float | None:
+        """litellm's price of the assembled response (None when it has none)."""
+        import litellm
+
+        try:
+            cost = litellm.response_cost_calculator(
+                response_object=result,
+                model=self.model,
+                custom_llm_provider=self.model_call_details["custom_llm_provider"],
+                call_type="completion",
+                optional_params=self.optional_params,
+            )
+        except Exception:  # litellm's logging object gives up the same way: no cost
+            return None
+        return float(cost) if isinstance(cost, int | float) else None
 
     @staticmethod
     def is_sync_litellm_request(litellm_params: Any) -> bool:
@@ -106,7 +132,10 @@ def new_wrapper(attempt: Attempt, iterator: Any) -> tuple[Any, RawEvents]:
     """litellm's stream wrapper over ``iterator`` (the provider's stream iterator), and the
     raw events its parser reads (for :func:`chunk_of`)."""
     call = attempt.call
-    logging = WrapperLogging(call.params.get("stream_options"), call.messages)
+    deployment = attempt.deployment
+    logging = WrapperLogging(
+        call.params.get("stream_options"), call.messages, deployment.model, deployment.provider
+    )
     wrapper = _quiet_wrapper_class()(
         completion_stream=iterator,
         model=attempt.deployment.model,
