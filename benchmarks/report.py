@@ -84,7 +84,7 @@ MISSES = {
         "  latency outcomes, the provider call object), the call record and its end about",
         "  2 µs. The customer, prompt, cache and Redis stages already answer 'not this",
         "  call' in about 0.1 µs each, so one combined check would save under 1 µs. Measured",
-        "  with a provider that answers instantly, the executor alone is about 4 µs of",
+        "  with a provider that answers instantly, the executor alone is about 6 µs of",
         "  steps of 0.2 to 1 µs each (the breaker's outcome and the retry budget's count",
         "  each take a lock; the attempt record, the candidate, the provider call object are",
         "  each an allocation): no step to remove, only many to shave, and each shave",
@@ -95,7 +95,7 @@ MISSES = {
         "  request checks fused into one walk; together perhaps 3 µs, still above 8.",
     ],
     "routed overhead": [
-        "- **Routed overhead.** Now the plain call's costs plus about 3 µs: the routing",
+        "- **Routed overhead.** Now the plain call's costs plus 3 to 4 µs: the routing",
         "  parameters are validated once per distinct value (see below), the plan is built",
         "  once per parameter object and model (each call only draws its weighted first",
         "  model), and the retry policy is built once per distinct setting. What is left",
