@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from respan_router._json import compact_encoder
+from respan_router.providers._lean._anthropic_reply import reply_dump
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
@@ -137,6 +138,7 @@ class AnthropicDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
+            own_reply=reply_dump,
         )
 
     def build_request(

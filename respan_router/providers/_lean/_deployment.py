@@ -9,7 +9,7 @@ it, so a changed environment is seen as litellm would see it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ class Deployment:
         plain_stream: the config's stream decoding is OpenAI's own.
         stream_false_in_body: litellm sends ``"stream": false`` on a non-streamed call
             (its ``get_optional_params`` keeps it for this provider).
+        own_reply: the router's own translation of a reply (parsed JSON, finish-reason
+            map, the call's messages) into litellm's dump of its completion, or None
+            for a reply it leaves to the config's ``transform_response``.
     """
 
     provider: str
@@ -53,6 +56,9 @@ class Deployment:
     plain_response: bool
     plain_stream: bool
     stream_false_in_body: bool
+    own_reply: (
+        Callable[[Any, Callable[[str], str], list[dict[str, Any]]], dict[str, Any] | None] | None
+    ) = None
 
     def __repr__(self) -> str:
         return (

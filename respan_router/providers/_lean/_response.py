@@ -3,7 +3,9 @@
 
 A reply whose shape is plain OpenAI (the provider's config translates responses with
 OpenAI's own code, and every message holds only role, content, tool calls and refusal)
-is read straight from its JSON, with litellm's finish-reason mapping. Anything else goes
+is read straight from its JSON, with litellm's finish-reason mapping. A provider with its
+own translation of litellm's rules (``Deployment.own_reply``: Anthropic's) gives the
+dictionary litellm would for the replies it knows. Anything else goes
 through the config's ``transform_response`` and litellm's ``model_dump()``, exactly the
 dictionary the litellm path converts.
 """
@@ -82,6 +84,10 @@ def completion_from(
     ):
         _map_finish(choices, finish)
         return completion_from_dict(payload)
+    if deployment.own_reply is not None:
+        own = deployment.own_reply(payload, finish, messages)
+        if own is not None:
+            return completion_from_dict(restore_completion(own))
     dumped = _transformed(
         litellm, deployment, raw, headers, request_data, messages, optional_params
     )

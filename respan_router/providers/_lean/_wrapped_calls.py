@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from respan_router.providers._lean import _async_calls, _sync_calls
+from respan_router.providers._lean._anthropic_events import Delegate, EventStream
 from respan_router.providers._lean._errors import mapped, translation_error
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._wrapped_stream import (
@@ -35,6 +36,55 @@ def _iterator(attempt: Attempt, lines: Any, *, sync: bool) -> Any:
     from litellm.llms.anthropic.chat.handler import ModelResponseIterator
 
     return ModelResponseIterator(streaming_response=lines, sync_stream=sync, json_mode=False)
+
+
+def _own(attempt: Attempt) -> EventStream:
+    """The router's own reading of this stream's events (litellm's rules)."""
+    return EventStream(attempt.deployment.model, attempt.finish, usage=attempt.wants_usage)
+
+
+def _fed(own: EventStream, line: str) -> ChatCompletionChunk | None:
+    try:
+        return own.feed(line)
+    except Delegate:
+        raise
+    except Exception as exc:  # whatever the own reading did not expect: litellm's reader
+        raise Delegate from exc
+
+
+def _ended(own: EventStream) -> ChatCompletionChunk | None:
+    try:
+        return own.end()
+    except Delegate:
+        raise
+    except Exception as exc:
+        raise Delegate from exc
+
+
+def _replay(seen: list[str], failure: Exception | None, rest: Iterator[str]) -> Iterator[str]:
+    """The lines read so far, then the read's failure or the lines still to come."""
+    yield from seen
+    if failure is not None:
+        raise failure
+    yield from rest
+
+
+async def _areplay(
+    seen: list[str], failure: Exception | None, rest: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    for line in seen:
+        yield line
+    if failure is not None:
+        raise failure
+    async for line in rest:
+        yield line
+
+
+def _same_stream(chunk: ChatCompletionChunk, own: EventStream) -> ChatCompletionChunk:
+    """A chunk of litellm's reader under the id and time the stream started with."""
+    if own.delivered:
+        chunk.id, chunk.created = own.id, own.created
+    return chunk
 
 
 def raise_status(attempt: Attempt, status: int, raw: bytes, headers: Any) -> NoReturn:
@@ -77,8 +127,29 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
             raise_status(attempt, response.status, raw, response.headers)
         body = pieces()
         lines = iter_sse_lines(text_of(body))
-        wrapper, events = new_wrapper(attempt, _iterator(attempt, lines, sync=True))
-        delivered = 0
+        own = _own(attempt)
+        failure: Exception | None = None
+        try:
+            while True:
+                try:
+                    line = next(lines)
+                except StopIteration:
+                    break
+                except Exception as exc:  # a failed read: litellm's reader maps it
+                    failure = exc
+                    raise Delegate from exc
+                chunk = _fed(own, line)
+                if chunk is not None:
+                    yield chunk
+            last = _ended(own)
+            if last is not None:
+                yield last
+            return
+        except Delegate:
+            pass
+        delivered = skip = own.delivered
+        replayed = _replay(own.lines, failure, lines)
+        wrapper, events = new_wrapper(attempt, _iterator(attempt, replayed, sync=True))
         while True:
             try:
                 chunk = next(wrapper)
@@ -89,7 +160,11 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
                 return
             except Exception as exc:
                 raise mapped(exc, call, delivered=delivered) from exc
-            yield chunk_of(chunk, events.take())
+            raw = events.take()
+            if skip:  # delivered already, by the router's own reading
+                skip -= 1
+                continue
+            yield _same_stream(chunk_of(chunk, raw), own)
             delivered += 1
     finally:
         if finished:
@@ -140,9 +215,30 @@ async def astream(
             raise_status(attempt, response.status, raw, response.headers)
         body = pieces()
         lines = aiter_sse_lines(atext_of(body))
-        wrapper, events = new_wrapper(attempt, _iterator(attempt, lines, sync=False))
+        own = _own(attempt)
+        failure: Exception | None = None
+        try:
+            while True:
+                try:
+                    line = await lines.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # a failed read: litellm's reader maps it
+                    failure = exc
+                    raise Delegate from exc
+                chunk = _fed(own, line)
+                if chunk is not None:
+                    yield chunk
+            last = _ended(own)
+            if last is not None:
+                yield last
+            return
+        except Delegate:
+            pass
+        delivered = skip = own.delivered
+        replayed = _areplay(own.lines, failure, lines)
+        wrapper, events = new_wrapper(attempt, _iterator(attempt, replayed, sync=False))
         chunks = wrapper.__aiter__()
-        delivered = 0
         while True:
             try:
                 chunk = await chunks.__anext__()
@@ -153,7 +249,11 @@ async def astream(
                 return
             except Exception as exc:
                 raise mapped(exc, call, delivered=delivered) from exc
-            yield chunk_of(chunk, events.take())
+            raw = events.take()
+            if skip:
+                skip -= 1
+                continue
+            yield _same_stream(chunk_of(chunk, raw), own)
             delivered += 1
     finally:
         if finished:
