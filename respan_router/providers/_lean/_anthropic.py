@@ -25,6 +25,7 @@ from typing import Any
 
 from respan_router._json import compact_encoder
 from respan_router.providers._lean._anthropic_reply import reply_dump
+from respan_router.providers._lean._anthropic_template import Templates
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
@@ -78,6 +79,7 @@ class AnthropicDialect:
         self._litellm = litellm
         self._config_class = AnthropicConfig
         self._by_key: dict[tuple[Any, ...], Deployment | None] = {}
+        self._templates = Templates(self._built)
 
     def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
         """Why a call's parameters, credentials or environment keep it on litellm, or None."""
@@ -149,12 +151,23 @@ class AnthropicDialect:
         *,
         stream: bool,
     ) -> BuiltRequest:
-        """The headers and body litellm's Anthropic handler sends for this call.
+        """The headers and body litellm's Anthropic handler sends for this call (built
+        once per call shape, see ``_anthropic_template``).
 
         Raises:
             LeanUnsupported: JSON mode, rewritten tool names, remote media, or stream
                 options without a stream.
         """
+        return self._templates.request(deployment, messages, params, stream=stream)
+
+    def _built(
+        self,
+        deployment: Deployment,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        stream: bool,
+    ) -> BuiltRequest:
+        """The request built through litellm's config, step by step."""
         from litellm.anthropic_beta_gated_fields import strip_beta_gated_request_body
         from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
 
