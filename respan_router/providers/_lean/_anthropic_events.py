@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean._anthropic_reply import STOP_REASONS, usage_dump, usage_known
 from respan_router.providers._litellm_response import keep_unknown_fields, restore_chunk
-from respan_router.responses import chunk_from_dict
+from respan_router.responses import chunk_from_dict, usage_type
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletionChunk
@@ -245,7 +245,16 @@ class EventStream:
         }
         keep_unknown_fields(data, event)
         self._delivered += 1
-        return chunk_from_dict(data)
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            return chunk_from_dict(data)
+        # The finish chunk keeps the event's partial usage ({"output_tokens": 5}), which
+        # fails validation: on the litellm path the chunk is then built by the SDK's
+        # ``construct``; that builds the usage so, and the rest validates (faster).
+        del data["usage"]
+        chunk = chunk_from_dict(data)
+        chunk.usage = usage_type().construct(**usage)
+        return chunk
 
 
 _STREAM_USAGE_KEYS = (

@@ -108,7 +108,9 @@ def usage_dump(
     if breakdown is not None:
         prompt_details["cache_creation_token_details"] = {
             "ephemeral_5m_input_tokens": breakdown.get("ephemeral_5m_input_tokens"),
+            "ephemeral_30m_input_tokens": None,
             "ephemeral_1h_input_tokens": breakdown.get("ephemeral_1h_input_tokens"),
+            "ephemeral_12h_input_tokens": None,
         }
     return {
         "completion_tokens": completion,
