@@ -32,6 +32,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from respan_router.providers._lean._anthropic_reply import STOP_REASONS, usage_dump, usage_known
 from respan_router.providers._litellm_response import keep_unknown_fields, restore_chunk
 from respan_router.responses import chunk_from_dict, usage_type
@@ -248,13 +250,27 @@ class EventStream:
         usage = data.get("usage")
         if not isinstance(usage, dict):
             return chunk_from_dict(data)
-        # The finish chunk keeps the event's partial usage ({"output_tokens": 5}), which
-        # fails validation: on the litellm path the chunk is then built by the SDK's
-        # ``construct``; that builds the usage so, and the rest validates (faster).
         del data["usage"]
         chunk = chunk_from_dict(data)
-        chunk.usage = usage_type().construct(**usage)
+        chunk.usage = _partial_usage(usage)
         return chunk
+
+
+def _partial_usage(usage: dict[str, Any]) -> Any:
+    """The finish chunk's usage: the event's own, partial (``{"output_tokens": 5}``).
+
+    It fails validation, so on the litellm path the chunk is built by the SDK's
+    ``construct``, which sets the usage's missing fields to None and keeps the event's
+    fields as extras. The same object, through pydantic's ``model_construct`` (the SDK's
+    override costs several times more); the SDK's own when a field is a declared one
+    (it builds nested models then). The rest of the chunk validates.
+    """
+    cls = usage_type()
+    if not cls.model_fields.keys().isdisjoint(usage):
+        return cls.construct(**usage)
+    missing = dict.fromkeys(k for k, f in cls.model_fields.items() if f.is_required())
+    # The SDK's fields-set names the declared fields given: none here.
+    return BaseModel.model_construct.__func__(cls, set(), **missing, **usage)  # type: ignore[attr-defined]
 
 
 _STREAM_USAGE_KEYS = (

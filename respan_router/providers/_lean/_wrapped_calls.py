@@ -1,9 +1,14 @@
-"""Streams litellm's wrapper shapes (see ``_wrapped_stream``), over the lean transports.
+"""Streams litellm's wrapper shapes (Anthropic's), over the lean transports.
 
-Each driver sends the request on the router's pooled connection, answers an error status
-as the other lean streams do, then hands the body's lines to the provider's stream
-iterator under litellm's wrapper; the wrapper's chunks and exceptions come out as on the
-litellm path. The connection goes back to the pool once the body was read to its end.
+Each driver sends the request on the router's pooled connection and answers an error
+status as the other lean streams do. The body's lines are read by the router's own
+translation of litellm's rules (``_anthropic_events``); when it meets what it does not
+know (an error event, an unknown event, a failed read, a body cut before its end), the
+lines read so far are replayed, followed by the rest of the body (or the read's
+failure), into the provider's stream iterator under litellm's wrapper
+(``_wrapped_stream``), and the chunks already delivered are skipped: the stream goes on
+as on the litellm path, its chunks and exceptions litellm's. The connection goes back to
+the pool once the body was read to its end.
 """
 
 from __future__ import annotations
