@@ -4,13 +4,18 @@ litellm's Anthropic handler builds a call in this order, and so does this module
 config's ``map_openai_params``, ``validate_environment`` with the call's messages and
 parameters (the ``x-api-key``, ``anthropic-version`` and any ``anthropic-beta`` headers the
 request needs), ``transform_request``, then the beta-header filter and the beta-gated body
-strip; the URL is the base with ``/v1/messages`` ensured. The reply goes through the
-config's ``transform_response`` (system prompt, tools, thinking blocks, cache read and
-creation tokens in the usage) and an error status through its ``get_error_class``.
+strip; the URL is the base with ``/v1/messages`` ensured. That build runs once per call
+shape and deployment; each call of the shape gets it with its own texts
+(``_anthropic_template``). A reply is translated by the router's own code following
+litellm's ``transform_response`` rules (``_anthropic_reply``: text, tool use, thinking
+blocks, cache read and creation tokens in the usage); a reply it does not know goes
+through the config's ``transform_response``, an error status through its
+``get_error_class``.
 
-A stream's body gets ``"stream": true``; its events are read by litellm's own Anthropic
-stream iterator under litellm's stream wrapper (``_wrapped_stream``), so the chunks are
-litellm's. On litellm: JSON mode (``response_format`` becomes a tool), tool names litellm
+A stream's body gets ``"stream": true``; its events are read by the router's own code
+following litellm's stream iterator and wrapper (``_anthropic_events``); an event it does
+not know hands the stream to litellm's own reader (``_wrapped_stream``), replayed from its
+first line. On litellm: JSON mode (``response_format`` becomes a tool), tool names litellm
 rewrites, images by URL (litellm fetches them), a base URL from the environment. Without
 a key in the credentials, ``ANTHROPIC_API_KEY`` is read on every call, as litellm reads it;
 without a base URL, litellm's default is used.
@@ -24,6 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from respan_router._json import compact_encoder
+from respan_router.providers._lean._anthropic_reply import reply_dump
+from respan_router.providers._lean._anthropic_template import Templates
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import BuiltRequest, LeanUnsupported
@@ -68,7 +75,7 @@ class AnthropicDialect:
 
     provider = "anthropic"
     streams = True
-    wrapped_streams = True  # litellm's stream wrapper shapes the chunks (``_wrapped_stream``)
+    wrapped_streams = True  # litellm's wrapper's rules shape the chunks (``_wrapped_calls``)
     stream_only_params = STREAM_ONLY_PARAMS
 
     def __init__(self, litellm: Any) -> None:
@@ -77,6 +84,7 @@ class AnthropicDialect:
         self._litellm = litellm
         self._config_class = AnthropicConfig
         self._by_key: dict[tuple[Any, ...], Deployment | None] = {}
+        self._templates = Templates(self._built)
 
     def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
         """Why a call's parameters, credentials or environment keep it on litellm, or None."""
@@ -137,6 +145,9 @@ class AnthropicDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
+            reply=lambda payload, _params, finish, messages: reply_dump(
+                payload, finish, messages
+            ),
         )
 
     def build_request(
@@ -147,12 +158,23 @@ class AnthropicDialect:
         *,
         stream: bool,
     ) -> BuiltRequest:
-        """The headers and body litellm's Anthropic handler sends for this call.
+        """The headers and body litellm's Anthropic handler sends for this call (built
+        once per call shape, see ``_anthropic_template``).
 
         Raises:
             LeanUnsupported: JSON mode, rewritten tool names, remote media, or stream
                 options without a stream.
         """
+        return self._templates.request(deployment, messages, params, stream=stream)
+
+    def _built(
+        self,
+        deployment: Deployment,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        stream: bool,
+    ) -> BuiltRequest:
+        """The request built through litellm's config, step by step."""
         from litellm.anthropic_beta_gated_fields import strip_beta_gated_request_body
         from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from respan_router._json import compact_encoder
@@ -145,7 +144,9 @@ class BedrockDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
-            reply=partial(converse_reply, config, model),
+            reply=lambda payload, params, _finish, _messages: converse_reply(
+                config, model, payload, params
+            ),
         )
 
     def build_request(

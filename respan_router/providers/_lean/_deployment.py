@@ -15,9 +15,14 @@ from typing import Any
 
 from respan_router.providers._lean._support import SDK_SHAPED
 
-__all__ = ["Deployment", "DeploymentCache"]
+__all__ = ["Deployment", "DeploymentCache", "ReplyReader"]
 
 _CACHE_LIMIT = 1024
+# A provider's own reading of a 2xx reply: (parsed JSON, mapped parameters, finish-reason
+# map, the call's messages) -> litellm's dump of its completion, or None.
+ReplyReader = Callable[
+    [Any, Mapping[str, Any], Callable[[str], str], list[dict[str, Any]]], dict[str, Any] | None
+]
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 
 
@@ -39,9 +44,11 @@ class Deployment:
         plain_stream: the config's stream decoding is OpenAI's own.
         stream_false_in_body: litellm sends ``"stream": false`` on a non-streamed call
             (its ``get_optional_params`` keeps it for this provider).
-        reply: reads a 2xx reply's JSON (with the call's mapped parameters) into the
-            ``model_dump()`` of litellm's ``transform_response``, or returns None for a
-            reply it does not cover (then the config's ``transform_response`` runs).
+        reply: the router's own reading of a 2xx reply (its parsed JSON, the call's mapped
+            parameters, litellm's finish-reason map, the call's messages) into the
+            ``model_dump()`` of litellm's ``transform_response`` (Anthropic's, Bedrock
+            Converse's), or None for a reply it does not cover (then the config's
+            ``transform_response`` runs).
     """
 
     provider: str
@@ -56,7 +63,7 @@ class Deployment:
     plain_response: bool
     plain_stream: bool
     stream_false_in_body: bool
-    reply: Callable[[Any, Mapping[str, Any]], dict[str, Any] | None] | None = None
+    reply: ReplyReader | None = None
 
     def __repr__(self) -> str:
         return (

@@ -4,9 +4,10 @@
 A reply whose shape is plain OpenAI (the provider's config translates responses with
 OpenAI's own code, and every message holds only role, content, tool calls and refusal)
 is read straight from its JSON, with litellm's finish-reason mapping. A deployment with
-its own ``reply`` reader (Bedrock Converse) writes litellm's ``model_dump()`` directly for
-the replies it covers. Anything else goes through the config's ``transform_response`` and
-litellm's ``model_dump()``, exactly the dictionary the litellm path converts.
+its own ``reply`` reader (Anthropic's, Bedrock Converse's: litellm's rules written once)
+writes litellm's ``model_dump()`` directly for the replies it covers. Anything else goes
+through the config's ``transform_response`` and litellm's ``model_dump()``, exactly the
+dictionary the litellm path converts.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def completion_from(
     ):
         _map_finish(choices, finish)
         return completion_from_dict(payload)
-    dumped = deployment.reply(payload, optional_params) if deployment.reply else None
+    reader = deployment.reply
+    dumped = reader(payload, optional_params, finish, messages) if reader else None
     if dumped is None:
         dumped = _transformed(
             litellm, deployment, raw, headers, request_data, messages, optional_params

@@ -1,11 +1,15 @@
-"""Streams litellm's wrapper shapes (see ``_wrapped_stream``), over the lean transports.
+"""Streams litellm's wrapper shapes, over the lean transports.
 
-Each driver sends the request on the router's pooled connection, answers an error status
-as litellm's stream call for the provider does, then hands the body's pieces to the
-provider's stream decoder (Anthropic: litellm's SSE lines and stream iterator; Gemini and
-Vertex AI: their config's iterator over SSE lines; Bedrock: litellm's event-stream decoder,
-``_bedrock_stream``) under litellm's wrapper; the wrapper's chunks and exceptions come out
-as on the litellm path. The connection goes back to the pool once the body was read to its
+Each driver sends the request on the router's pooled connection and answers an error
+status as litellm's stream call for the provider does (``_stream_formats``). The body goes
+to the provider's stream iterator under litellm's wrapper (``_wrapped_stream``): as
+server-sent-event lines (Anthropic, Gemini, Vertex AI) or raw pieces (Bedrock's event
+stream). Where the router reads the events itself (Anthropic's ``_anthropic_events``), it
+reads them first; when it meets what it does not know (an error event, an unknown event, a
+failed read, a body cut before its end), the lines read so far are replayed, followed by
+the rest of the body (or the read's failure), into the provider's iterator, and the chunks
+already delivered are skipped: the stream goes on as on the litellm path, its chunks and
+exceptions litellm's. The connection goes back to the pool once the body was read to its
 end.
 """
 
@@ -13,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
-from respan_router.providers._lean import _async_calls, _bedrock_stream, _sync_calls
-from respan_router.providers._lean._errors import mapped, translation_error
+from respan_router.providers._lean import _async_calls, _sync_calls
+from respan_router.providers._lean._anthropic_events import Delegate, EventStream
+from respan_router.providers._lean._errors import mapped
 from respan_router.providers._lean._state import Attempt
+from respan_router.providers._lean._stream_formats import format_of
 from respan_router.providers._lean._wrapped_stream import (
     atext_of,
     cut_error,
@@ -34,92 +39,55 @@ if TYPE_CHECKING:
 __all__ = ["astream", "stream"]
 
 
-class _Iterator(Protocol):
-    def __call__(
-        self, attempt: Attempt, pieces: Any, headers: Mapping[str, str], *, sync: bool
-    ) -> Any: ...
+def _fed(own: EventStream, line: str) -> ChatCompletionChunk | None:
+    try:
+        return own.feed(line)
+    except Delegate:
+        raise
+    except Exception as exc:  # whatever the own reading did not expect: litellm's reader
+        raise Delegate from exc
 
 
-class _Status(Protocol):
-    def __call__(
-        self, attempt: Attempt, status: int, raw: bytes, headers: Mapping[str, str], *, sync: bool
-    ) -> NoReturn: ...
+def _ended(own: EventStream) -> ChatCompletionChunk | None:
+    try:
+        return own.end()
+    except Delegate:
+        raise
+    except Exception as exc:
+        raise Delegate from exc
 
 
-class _Format(NamedTuple):
-    """A provider's stream decoding: its iterator over the body's pieces (for litellm's
-    wrapper) and the error it raises for an error status."""
-
-    iterator: _Iterator
-    raise_status: _Status
-
-
-def _anthropic_iterator(
-    attempt: Attempt, pieces: Any, headers: Mapping[str, str], *, sync: bool
-) -> Any:
-    """litellm's Anthropic stream iterator over the body's server-sent-event lines."""
-    from litellm.llms.anthropic.chat.handler import ModelResponseIterator
-    from litellm.llms.custom_httpx.sse_lines import aiter_sse_lines, iter_sse_lines
-
-    lines = iter_sse_lines(text_of(pieces)) if sync else aiter_sse_lines(atext_of(pieces))
-    return ModelResponseIterator(streaming_response=lines, sync_stream=sync, json_mode=False)
+def _replay(seen: list[str], failure: Exception | None, rest: Iterator[str]) -> Iterator[str]:
+    """The lines read so far, then the read's failure or the lines still to come."""
+    yield from seen
+    if failure is not None:
+        raise failure
+    yield from rest
 
 
-def _anthropic_status(
-    attempt: Attempt, status: int, raw: bytes, headers: Mapping[str, str], *, sync: bool
-) -> NoReturn:
-    """Raise the error litellm's Anthropic stream call raises for an error status: the
-    body is the message as bytes (so litellm's message-based mapping reads it as such)."""
-    from litellm.llms.anthropic.common_utils import AnthropicError
-
-    original = AnthropicError(status_code=status, message=raw, headers=dict(headers))  # type: ignore[arg-type]
-    error = translation_error(attempt.litellm, attempt.deployment, original)
-    raise mapped(error, attempt.call) from error
-
-
-def _config_iterator(
-    attempt: Attempt, pieces: Any, headers: Mapping[str, str], *, sync: bool
-) -> Any:
-    """The stream iterator the deployment's config makes (``stream_iterator``: Gemini's,
-    Vertex AI's) over the body's server-sent-event lines."""
-    from litellm.llms.custom_httpx.sse_lines import aiter_sse_lines, iter_sse_lines
-
-    lines = iter_sse_lines(text_of(pieces)) if sync else aiter_sse_lines(atext_of(pieces))
-    optional = attempt.request.optional_params
-    config = attempt.deployment.config
-    return config.stream_iterator(lines, headers, sync=sync, optional_params=optional)
+async def _areplay(
+    seen: list[str], failure: Exception | None, rest: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    for line in seen:
+        yield line
+    if failure is not None:
+        raise failure
+    async for line in rest:
+        yield line
 
 
-def _config_status(
-    attempt: Attempt, status: int, raw: bytes, headers: Mapping[str, str], *, sync: bool
-) -> NoReturn:
-    """The error the deployment's config makes for an error status
-    (``stream_status_error``), mapped as litellm's stream wrapper maps it."""
-    config = attempt.deployment.config
-    original = config.stream_status_error(status, raw, headers, sync=sync)
-    deployment = replace(attempt.deployment, provider=config.stream_provider)
-    error = translation_error(attempt.litellm, deployment, original)
-    raise mapped(error, attempt.call) from error
-
-
-_ANTHROPIC = _Format(_anthropic_iterator, _anthropic_status)
-_CONFIG = _Format(_config_iterator, _config_status)
-_FORMATS = {"bedrock": _Format(_bedrock_stream.iterator, _bedrock_stream.raise_status)}
-
-
-def _format(attempt: Attempt) -> _Format:
-    """Bedrock's event stream; a config's own stream reading (Gemini, Vertex AI); else
-    Anthropic's server-sent events."""
-    found = _FORMATS.get(attempt.deployment.provider)
-    if found is not None:
-        return found
-    return _CONFIG if hasattr(attempt.deployment.config, "stream_iterator") else _ANTHROPIC
+def _same_stream(chunk: ChatCompletionChunk, own: EventStream | None) -> ChatCompletionChunk:
+    """A chunk of litellm's reader under the id and time the stream started with."""
+    if own is not None and own.delivered:
+        chunk.id, chunk.created = own.id, own.created
+    return chunk
 
 
 def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
     import urllib3
+    from litellm.llms.custom_httpx.sse_lines import iter_sse_lines
 
-    call, decoding = attempt.call, _format(attempt)
+    call, decoding = attempt.call, format_of(attempt)
     # litellm's wrapper reads with one timeout, as on the litellm path: a first-chunk
     # bound, if smaller, bounds every read here too.
     seconds = min(filter(None, (call.timeout, call.first_chunk_timeout)), default=None)
@@ -144,9 +112,32 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
                 raise mapped(error, call) from error
             decoding.raise_status(attempt, response.status, raw, response.headers, sync=True)
         body = pieces()
-        chunks = decoding.iterator(attempt, body, response.headers, sync=True)
-        wrapper, events = new_wrapper(attempt, chunks)
-        delivered = 0
+        source: Any = iter_sse_lines(text_of(body)) if decoding.lines else body
+        own = decoding.own(attempt) if decoding.own is not None else None
+        failure: Exception | None = None
+        if own is not None:
+            try:
+                while True:
+                    try:
+                        line = next(source)
+                    except StopIteration:
+                        break
+                    except Exception as exc:  # a failed read: litellm's reader maps it
+                        failure = exc
+                        raise Delegate from exc
+                    chunk = _fed(own, line)
+                    if chunk is not None:
+                        yield chunk
+                last = _ended(own)
+                if last is not None:
+                    yield last
+                return
+            except Delegate:
+                pass
+            source = _replay(own.lines, failure, source)
+        delivered = skip = own.delivered if own is not None else 0
+        iterator = decoding.iterator(attempt, source, response.headers, sync=True)
+        wrapper, events = new_wrapper(attempt, iterator)
         while True:
             try:
                 chunk = next(wrapper)
@@ -157,7 +148,11 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
                 return
             except Exception as exc:
                 raise mapped(exc, call, delivered=delivered) from exc
-            yield chunk_of(chunk, events.take())
+            raw = events.take()
+            if skip:  # delivered already, by the router's own reading
+                skip -= 1
+                continue
+            yield _same_stream(chunk_of(chunk, raw), own)
             delivered += 1
     finally:
         if finished:
@@ -170,8 +165,9 @@ async def astream(
     attempt: Attempt, session: Any, proxy: str | None
 ) -> AsyncIterator[ChatCompletionChunk]:
     import aiohttp
+    from litellm.llms.custom_httpx.sse_lines import aiter_sse_lines
 
-    call, request, decoding = attempt.call, attempt.request, _format(attempt)
+    call, request, decoding = attempt.call, attempt.request, format_of(attempt)
     timeout = aiohttp.ClientTimeout(sock_connect=call.timeout, sock_read=call.timeout)
     try:
         response = await session.post(
@@ -206,10 +202,33 @@ async def astream(
                 raise mapped(error, call) from error
             decoding.raise_status(attempt, response.status, raw, response.headers, sync=False)
         body = pieces()
-        iterator = decoding.iterator(attempt, body, response.headers, sync=False)
+        source: Any = aiter_sse_lines(atext_of(body)) if decoding.lines else body
+        own = decoding.own(attempt) if decoding.own is not None else None
+        failure: Exception | None = None
+        if own is not None:
+            try:
+                while True:
+                    try:
+                        line = await source.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except Exception as exc:  # a failed read: litellm's reader maps it
+                        failure = exc
+                        raise Delegate from exc
+                    chunk = _fed(own, line)
+                    if chunk is not None:
+                        yield chunk
+                last = _ended(own)
+                if last is not None:
+                    yield last
+                return
+            except Delegate:
+                pass
+            source = _areplay(own.lines, failure, source)
+        delivered = skip = own.delivered if own is not None else 0
+        iterator = decoding.iterator(attempt, source, response.headers, sync=False)
         wrapper, events = new_wrapper(attempt, iterator)
         chunks = wrapper.__aiter__()
-        delivered = 0
         while True:
             try:
                 chunk = await chunks.__anext__()
@@ -220,7 +239,11 @@ async def astream(
                 return
             except Exception as exc:
                 raise mapped(exc, call, delivered=delivered) from exc
-            yield chunk_of(chunk, events.take())
+            raw = events.take()
+            if skip:
+                skip -= 1
+                continue
+            yield _same_stream(chunk_of(chunk, raw), own)
             delivered += 1
     finally:
         if finished:
