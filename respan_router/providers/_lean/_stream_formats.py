@@ -23,13 +23,20 @@ __all__ = ["StreamFormat", "format_of"]
 
 class _Iterator(Protocol):
     def __call__(
-        self, attempt: Attempt, source: Any, headers: Mapping[str, str], *, sync: bool
+        self, attempt: Attempt, source: Any, headers: Mapping[str, str], /, *, sync: bool
     ) -> Any: ...
 
 
 class _Status(Protocol):
     def __call__(
-        self, attempt: Attempt, status: int, raw: bytes, headers: Mapping[str, str], *, sync: bool
+        self,
+        attempt: Attempt,
+        status: int,
+        raw: bytes,
+        headers: Mapping[str, str],
+        /,
+        *,
+        sync: bool,
     ) -> NoReturn: ...
 
 
