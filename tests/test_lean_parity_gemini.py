@@ -204,6 +204,26 @@ async def test_the_environment_is_read_as_litellm_reads_it(
     await parity.run_both_async(upstream, reference, lean, Reply("hi"), build, stream=True)
 
 
+def test_litellm_cache_callback_counts_only_with_a_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Importing litellm's Gemini context caching registers its ``"cache"`` callback; it
+    does nothing without ``litellm.cache``, so the lean path stays on; with one, it is off."""
+    import litellm
+
+    from respan_router.providers._lean._support import litellm_globals_set
+
+    monkeypatch.setattr(litellm, "success_callback", ["cache"])
+    monkeypatch.setattr(litellm, "input_callback", ["cache"])
+    monkeypatch.setattr(litellm, "cache", None)
+    assert not litellm_globals_set(litellm)
+    monkeypatch.setattr(litellm, "cache", object())
+    assert litellm_globals_set(litellm)
+    monkeypatch.setattr(litellm, "cache", None)
+    monkeypatch.setattr(litellm, "success_callback", ["cache", "langfuse"])
+    assert litellm_globals_set(litellm)
+
+
 async def test_connections_are_reused(upstream: GeminiUpstream, lean: LeanProvider) -> None:
     upstream.set_default(Reply("one two", pieces=2))
     for _ in range(5):
