@@ -29,22 +29,29 @@ class ModelPricing:
     Attributes:
         model: the model as requested (a deployment's name, or a model string).
         backend: the standard model string the provider's tables are read by.
-        per_token: (input, output) USD per token (the deployment's, else the provider's),
-            or None when unknown.
         budget: the customer budgets' view of this price, kept here by the budget stage
             (None until it first prices this pair).
     """
 
-    __slots__ = ("_by_kind", "_info", "_pricing", "backend", "budget", "model", "per_token")
+    __slots__ = ("_by_kind", "_info", "_per_token", "_pricing", "backend", "budget", "model")
 
     def __init__(self, pricing: Pricing, model: str, backend: str) -> None:
         self._pricing = pricing
         self.model = model
         self.backend = backend
-        self.per_token = pricing.read_per_token(model, backend)
+        self._per_token: tuple[float, float] | None = _UNSET
         self._by_kind: dict[str, float] | None = _UNSET
         self._info: dict[str, Any] | None = _UNSET
         self.budget: Any = None
+
+    @property
+    def per_token(self) -> tuple[float, float] | None:
+        """(input, output) USD per token: the deployment's, else the provider's; None when
+        unknown."""
+        price = self._per_token
+        if price is _UNSET:
+            price = self._per_token = self._pricing.read_per_token(self.model, self.backend)
+        return price
 
     @property
     def deployment_priced(self) -> bool:
