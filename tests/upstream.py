@@ -151,6 +151,9 @@ class _Disconnected(Exception):
 
 
 class _Server(ThreadingHTTPServer):
+    # A burst of concurrent connects (10 streams at once) must not overflow the listen
+    # backlog (socketserver's default is 5): a dropped SYN is retried after a second.
+    request_queue_size = 128
     daemon_threads = True
     block_on_close = False
     upstream: FakeUpstream
