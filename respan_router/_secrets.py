@@ -71,12 +71,26 @@ class Credentials(Mapping[str, Any]):
         return dict(self._data)
 
     def secret_values(self) -> tuple[str, ...]:
-        """Every value held under a secret-looking name (for redaction)."""
-        return tuple(
-            v
-            for k, v in self._data.items()
-            if is_secret_name(k) and isinstance(v, str) and len(v) >= _MIN_SECRET_LEN
-        )
+        """Every value held under a secret-looking name (for redaction), and every string
+        inside one given as a mapping or list (a service account's ``private_key``)."""
+        found: list[str] = []
+        for k, v in self._data.items():
+            if is_secret_name(k):
+                _strings(v, found)
+        return tuple(found)
+
+
+def _strings(value: Any, found: list[str], depth: int = 0) -> None:
+    """The strings in ``value`` long enough to redact, nested ones included."""
+    if isinstance(value, str):
+        if len(value) >= _MIN_SECRET_LEN:
+            found.append(value)
+    elif depth < 8 and isinstance(value, Mapping):
+        for item in value.values():
+            _strings(item, found, depth + 1)
+    elif depth < 8 and isinstance(value, list | tuple):
+        for item in value:
+            _strings(item, found, depth + 1)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -165,3 +165,17 @@ def test_a_per_call_key_echoed_over_http_is_redacted(upstream: FakeUpstream) -> 
     text = everything_about(info.value)
     assert "Incorrect API key provided" in text
     assert key not in text
+
+
+def test_secrets_inside_a_credential_given_as_a_mapping_are_redacted() -> None:
+    """A Vertex service account arrives as a dict: its private key is redacted too."""
+    from respan_router._secrets import Credentials, redact
+
+    private_key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\n-----END PRIVATE KEY-----\n"
+    account = {"type": "service_account", "private_key": private_key, "ids": ["kid-0123"]}
+    credentials = Credentials({"vertex_credentials": account, "vertex_location": "us-central1"})
+    message = f"could not sign with {private_key} (key kid-0123) in us-central1"
+    shown = redact(message, credentials.secret_values())
+    assert private_key not in shown
+    assert "kid-0123" not in shown
+    assert "us-central1" in shown  # not under a secret-looking name
