@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -46,3 +47,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("figures")
         for line in found:
             terminalreporter.write_line(line)
+
+
+# -- the lean parity tests: litellm's path and the lean path, one of each per module --------
+
+
+@pytest.fixture(scope="module")
+def reference() -> Any:
+    """The litellm path, used directly: the reference every lean parity test compares with."""
+    from respan_router.providers import LiteLLMProvider
+
+    return LiteLLMProvider()
+
+
+@pytest.fixture(scope="module")
+def lean(reference: Any) -> Iterator[Any]:
+    """The lean path, falling back to ``reference`` for what it does not take."""
+    from respan_router.providers import LeanProvider
+
+    provider = LeanProvider(fallback=reference)
+    yield provider
+    provider.close()

@@ -11,7 +11,6 @@ retryability, model and provider; for streams the chunks before an interruption)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,18 +40,6 @@ TOOLS = [
         "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
     }
 ]
-
-
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
 
 
 def make_call(upstream: FakeUpstream, provider: str, **params: Any) -> ProviderCall:

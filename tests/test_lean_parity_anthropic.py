@@ -143,18 +143,6 @@ def upstream() -> Iterator[AnthropicUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 def make_call(
     upstream: AnthropicUpstream,
     messages: list[dict[str, Any]] = SYSTEM,

@@ -232,18 +232,6 @@ def upstream() -> Iterator[AnthropicUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 @pytest.fixture
 def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the lean path used litellm's reply transform and stream reader."""

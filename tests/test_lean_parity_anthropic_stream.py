@@ -101,18 +101,6 @@ def upstream() -> Iterator[AnthropicUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 def run_both_sync(
     upstream: AnthropicUpstream,
     reference: LiteLLMProvider,

@@ -10,7 +10,6 @@ streamed and not, with an ``api-key`` and with an Entra ID token.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -106,18 +105,6 @@ FILTERED_STREAM = Raw(
         _chunk({}, "stop"),
     ]
 )
-
-
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
 
 
 @pytest.fixture(autouse=True)

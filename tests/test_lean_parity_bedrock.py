@@ -79,18 +79,6 @@ def upstream() -> Iterator[BedrockUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 def make_call(
     upstream: BedrockUpstream,
     messages: list[dict[str, Any]] = SYSTEM,

@@ -281,18 +281,6 @@ def upstream() -> Iterator[BedrockUpstream]:
 
 
 @pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
-@pytest.fixture(scope="module")
 def config() -> Any:
     import litellm
 

@@ -47,18 +47,6 @@ def upstream() -> Iterator[BedrockUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 def aws_credentials(upstream: BedrockUpstream, **more: str) -> dict[str, str]:
     return {
         "aws_access_key_id": ACCESS_KEY,

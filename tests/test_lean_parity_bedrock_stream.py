@@ -90,18 +90,6 @@ def upstream() -> Iterator[BedrockUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 async def run_both(
     upstream: BedrockUpstream,
     reference: LiteLLMProvider,

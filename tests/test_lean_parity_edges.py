@@ -5,7 +5,6 @@ base URL without ``/v1``. Same upstream request, same response or error, both pa
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,18 +25,6 @@ from tests.upstream import Behaviour, Body, FakeUpstream, Raw, Reply
 # None of these cases waits on the upstream: a generous timeout keeps a loaded machine
 # from turning one into a timeout.
 _TIMEOUT = 10.0
-
-
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
 
 
 def _previous_answer() -> dict[str, Any]:

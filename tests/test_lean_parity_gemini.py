@@ -94,18 +94,6 @@ def upstream() -> Iterator[GeminiUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 def make_call(
     upstream: GeminiUpstream,
     messages: list[dict[str, Any]] = SYSTEM,

@@ -60,18 +60,6 @@ def upstream(tokens: GoogleTokenServer) -> Iterator[VertexUpstream]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def reference() -> LiteLLMProvider:
-    return LiteLLMProvider()
-
-
-@pytest.fixture(scope="module")
-def lean(reference: LiteLLMProvider) -> Iterator[LeanProvider]:
-    provider = LeanProvider(fallback=reference)
-    yield provider
-    provider.close()
-
-
 def given(upstream: VertexUpstream, **more: Any) -> dict[str, Any]:
     """The credentials of a test call: a service account as JSON, a location, the base."""
     account = upstream.tokens.service_account("vertex-parity") if upstream.tokens else {}
