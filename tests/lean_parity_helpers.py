@@ -191,3 +191,22 @@ async def run_both_async(
         results.append((out, arrived(upstream, ignore=ignore), call.dispatch_path))
     check(results)
     return results
+
+
+async def close_two_streams_early(
+    upstream: Any, lean: LeanProvider, build: Callable[[], ProviderCall]
+) -> None:
+    """One async and one sync stream, each closed after its first chunk: each close must
+    drop its connection (the upstream sees the disconnect)."""
+    from tests.upstream import Reply
+
+    upstream.enqueue(Reply("a b c d e f", pieces=6, chunk_delay=0.2))
+    chunks = lean.astream(build())
+    assert await chunks.__anext__()
+    await chunks.aclose()  # type: ignore[attr-defined]
+    assert await upstream.async_wait_for(lambda: upstream.disconnects == 1)
+    upstream.enqueue(Reply("a b c d e f", pieces=6, chunk_delay=0.2))
+    sync_chunks = lean.stream(build())
+    assert next(sync_chunks)
+    sync_chunks.close()  # type: ignore[attr-defined]
+    assert upstream.wait_for(lambda: upstream.disconnects == 2)

@@ -145,16 +145,7 @@ async def test_stream_connections_are_reused(upstream: BedrockUpstream, lean: Le
 async def test_an_early_close_drops_the_connection(
     upstream: BedrockUpstream, lean: LeanProvider
 ) -> None:
-    upstream.enqueue(Reply("a b c d e f", pieces=6, chunk_delay=0.2))
-    chunks = lean.astream(make_call(upstream))
-    assert await chunks.__anext__()
-    await chunks.aclose()  # type: ignore[attr-defined]
-    assert await upstream.async_wait_for(lambda: upstream.disconnects == 1)
-    upstream.enqueue(Reply("a b c d e f", pieces=6, chunk_delay=0.2))
-    sync_chunks = lean.stream(make_call(upstream))
-    assert next(sync_chunks)
-    sync_chunks.close()  # type: ignore[attr-defined]
-    assert upstream.wait_for(lambda: upstream.disconnects == 2)
+    await parity.close_two_streams_early(upstream, lean, lambda: make_call(upstream))
     assert upstream.streams_completed == 0
     # The next calls still work, on fresh connections, which are then reused.
     upstream.set_default(Reply("one two", pieces=2))
