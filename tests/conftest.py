@@ -68,3 +68,22 @@ def lean(reference: Any) -> Iterator[Any]:
     provider = LeanProvider(fallback=reference)
     yield provider
     provider.close()
+
+
+def _reentrant_httpcore_pool_lock() -> None:
+    """httpcore's sync pool lock is not reentrant: a response stream abandoned unread and
+    finalised by the garbage collector while its own thread holds the pool's lock deadlocks
+    that thread for good (encode/httpcore#990). litellm's sync path abandons such responses
+    (Bedrock's stream errors), and the parity tests run it as their reference in one long
+    process: once in a while a test hung. The tests' httpcore takes a reentrant lock."""
+    import threading
+
+    from httpcore import _synchronization
+
+    def reentrant(self: Any) -> None:
+        self._lock = threading.RLock()
+
+    _synchronization.ThreadLock.__init__ = reentrant  # type: ignore[method-assign]
+
+
+_reentrant_httpcore_pool_lock()
