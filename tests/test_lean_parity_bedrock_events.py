@@ -103,6 +103,11 @@ OWN_STREAMS: dict[str, Behaviour] = {
     "frames-in-one-read": Body(frames(TEXT), content_type=EVENT_STREAM),
     # 20-byte pieces, each its own read: frames span reads.
     "frames-split-across-reads": Body(frames(TEXT), content_type=EVENT_STREAM, trickle=0.001),
+    "non-ascii-split-across-reads": Body(
+        frames([START, text("Grüße, "), text("日本語 ✓"), block_stop(), *end()]),
+        content_type=EVENT_STREAM,
+        trickle=0.001,
+    ),
 }
 # Streams handed to litellm's decoder part way (a replay of the pieces read so far).
 LITELLM_STREAMS: dict[str, Behaviour] = {
@@ -143,6 +148,7 @@ LITELLM_STREAMS: dict[str, Behaviour] = {
     ),
     "not-an-event-stream": Body(b'{"message": "not a stream"}'),
     "empty-body": Body(b"", content_type=EVENT_STREAM),
+    "cut-before-first-chunk": Reply("one two three", pieces=3, break_after=1),
     "cut-after-first-chunk": Reply("one two three", pieces=3, break_after=2),
 }
 

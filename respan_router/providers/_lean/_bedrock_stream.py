@@ -1,16 +1,16 @@
-"""Bedrock's ConverseStream on the lean path: AWS's binary event stream, read by litellm.
+"""Bedrock's ConverseStream on the lean path: AWS's binary event stream.
 
 The router reads the events itself first (``_converse_events``: litellm's rules for the
-events it knows), unless the caller asked for the usage chunk; what it does not know goes
-to litellm's own ``AWSEventStreamDecoder``, replayed from the body's first byte, as on the
-litellm path: botocore's ``EventStreamBuffer`` cuts
-the bytes into frames as they arrive (a frame may span reads, a read may hold several),
-each frame's CRCs are checked, an exception frame (``throttlingException``,
-``modelStreamErrorException``, ...) becomes litellm's ``BedrockError`` with the status
-botocore's model gives it, and each event's JSON becomes a chunk through the decoder's
-Converse chunk parser. The decoder does no I/O: it reads pieces of bytes from an iterator,
-synchronous or asynchronous, which the two transports' drivers (``_wrapped_calls``) fill
-from the pooled connection; litellm's stream wrapper shapes the chunks, as for Anthropic.
+events it knows), unless the caller asked for the usage chunk. What it does not know goes
+to litellm's own ``AWSEventStreamDecoder``, the body replayed from its first byte, as on
+the litellm path: botocore's ``EventStreamBuffer`` cuts the bytes into frames as they
+arrive (a frame may span reads, a read may hold several), each frame's CRCs are checked,
+an exception frame (``throttlingException``, ``modelStreamErrorException``, ...) becomes
+litellm's ``BedrockError`` with the status botocore's model gives it, and each event's
+JSON becomes a chunk through the decoder's Converse chunk parser. Neither reader does I/O:
+they read pieces of bytes from an iterator, synchronous or asynchronous, which the two
+transports' drivers (``_wrapped_calls``) fill from the pooled connection; litellm's stream
+wrapper shapes the decoder's chunks, as for Anthropic.
 """
 
 from __future__ import annotations
