@@ -10,6 +10,8 @@ says which way the lean path went (its own reading, or litellm's decoder).
 
 from __future__ import annotations
 
+import struct
+from binascii import crc32
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,6 +74,18 @@ MODEL_ERROR = {
 }
 
 
+def with_int_header(event: dict[str, Any]) -> bytes:
+    """``event``'s frame with one more header, an integer (type 4) as botocore reads it."""
+    frame = event_frame(event)
+    headers_length = struct.unpack("!I", frame[4:8])[0]
+    extra = bytes([4]) + b"seq" + bytes([4]) + struct.pack("!i", 7)
+    headers = frame[12 : 12 + headers_length] + extra
+    payload = frame[12 + headers_length : -4]
+    prelude = struct.pack("!II", 16 + len(headers) + len(payload), len(headers))
+    message = prelude + struct.pack("!I", crc32(prelude)) + headers + payload
+    return message + struct.pack("!I", crc32(message))
+
+
 def corrupted(body: bytes, at: int) -> bytes:
     return body[:at] + bytes([body[at] ^ 0xFF]) + body[at + 1 :]
 
@@ -128,6 +142,16 @@ LITELLM_STREAMS: dict[str, Behaviour] = {
         events=[*TEXT[:-1], {"metadata": {**METADATA["metadata"], "trace": {"guardrail": {}}}}]
     ),
     "event-after-metadata": Raw(events=[*TEXT, text("late")]),
+    "no-message-start": Raw(events=TEXT[1:]),
+    "usage-without-input-tokens": Raw(
+        events=[*TEXT[:-1], {"metadata": {"usage": {"outputTokens": 4}, "metrics": {}}}]
+    ),
+    "usage-with-cache-details": Raw(
+        events=[
+            *TEXT[:-1],
+            {"metadata": {"usage": {**USAGE, "cacheDetails": [{"ttl": "5m"}]}, "metrics": {}}},
+        ]
+    ),
     "empty-text": Raw(events=[START, text(""), text("Hi"), *end()]),
     "stop-before-any-chunk": Raw(events=[START, block_stop(), *end()]),
     "tool-without-arguments": Raw(events=[START, *tool(0, "t", "f"), block_stop(), *end()]),
@@ -145,6 +169,9 @@ LITELLM_STREAMS: dict[str, Behaviour] = {
     "torn-frame": Body(frames(TEXT)[:-7], content_type=EVENT_STREAM),
     "bad-checksum": Body(
         corrupted(frames(TEXT), len(event_frame(START)) + 30), content_type=EVENT_STREAM
+    ),
+    "integer-header": Body(
+        frames(TEXT[:1]) + with_int_header(TEXT[1]) + frames(TEXT[2:]), content_type=EVENT_STREAM
     ),
     "not-an-event-stream": Body(b'{"message": "not a stream"}'),
     "empty-body": Body(b"", content_type=EVENT_STREAM),

@@ -37,11 +37,13 @@ def decodable() -> bool:
 
 def events(attempt: Attempt) -> ConverseEvents | None:
     """The router's own reading of the stream's events, or None: with the usage chunk
-    asked for, litellm's decoder reads the stream (the chunk's cost is litellm's)."""
-    if attempt.wants_usage:
-        return None
+    asked for (the chunk's usage and cost are litellm's stream builder's), or with
+    litellm's post-call rules set (its wrapper runs them on every chunk), litellm's decoder
+    reads the stream."""
     import litellm
 
+    if attempt.wants_usage or litellm.post_call_rules:
+        return None
     limit: int = litellm.REPEATED_STREAMING_CHUNK_LIMIT  # type: ignore[attr-defined]
     return ConverseEvents(attempt.deployment.model, attempt.finish, repeat_limit=limit)
 

@@ -18,7 +18,8 @@ frame may span pieces, a piece may hold several). The rules are litellm's: its
 
 An exception frame (``throttlingException``, ...), a frame whose checksum or lengths are
 wrong, a header that is no string, an event or field not named here (reasoning,
-citations, guardrail traces, ``conversationId``, a ``metadata`` without ``metrics``), an
+citations, guardrail traces, ``conversationId``, a ``metadata`` without ``metrics`` or
+with usage fields not named here), a first event other than ``messageStart``, an
 empty text or tool input, a tool block without arguments, an event before the first chunk
 that litellm would turn into an empty one, a text repeated as litellm counts it, bytes
 left over at the body's end, a body that ends before ``messageStop``, the usage chunk
@@ -56,6 +57,19 @@ _TOOL_START_KEYS = frozenset({"toolUseId", "name"})
 _STOP_KEYS = frozenset({"stopReason", _PAD})
 _METADATA_KEYS = frozenset({"usage", "metrics", _PAD})
 _STOP_REASONS = frozenset({"end_turn", "tool_use", "max_tokens", "stop_sequence"})
+_USAGE_KEYS = frozenset(
+    {"inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens", "cacheWriteInputTokens"}
+)
+
+
+def _usage_known(usage: Any) -> bool:
+    """Usage litellm's ``transform_usage`` reads without failing, as this module knows it."""
+    return (
+        isinstance(usage, dict)
+        and _USAGE_KEYS.issuperset(usage)
+        and {"inputTokens", "outputTokens"} <= usage.keys()
+        and all(type(count) is int for count in usage.values())
+    )
 
 
 def _headers(raw: bytes) -> dict[str, str]:
@@ -168,14 +182,12 @@ class ConverseEvents:
         return self._event(headers[":event-type"], event)
 
     def _event(self, kind: str, event: dict[str, Any]) -> ChatCompletionChunk | None:
-        if self._ended:
-            raise Delegate
+        if self._ended or (self._events == 1) != (kind == "messageStart"):
+            raise Delegate  # messageStart first, once; nothing after metadata
         if kind == "contentBlockDelta":
             return self._delta(event)
         if kind == "messageStart":
-            if self._events != 1 or not {"role", _PAD}.issuperset(event):
-                raise Delegate
-            if event.get("role") != "assistant":
+            if not {"role", _PAD}.issuperset(event) or event.get("role") != "assistant":
                 raise Delegate
             return None
         if kind == "contentBlockStart":
@@ -192,6 +204,8 @@ class ConverseEvents:
         if kind == "metadata":
             if not self._stopped or event.keys() - {_PAD} != {"usage", "metrics"}:
                 raise Delegate
+            if not _usage_known(event["usage"]):
+                raise Delegate  # litellm reads the usage even when it drops it
             self._ended = True
             return None
         raise Delegate
