@@ -143,6 +143,11 @@ LITELLM_STREAMS: dict[str, Behaviour] = {
     ),
     "event-after-metadata": Raw(events=[*TEXT, text("late")]),
     "no-message-start": Raw(events=TEXT[1:]),
+    "delta-without-index": Raw(events=[START, {"contentBlockDelta": {"delta": {"text": "x"}}}]),
+    "text-index-not-a-number": Raw(
+        events=[START, {"contentBlockDelta": {"delta": {"text": "x"}, "contentBlockIndex": "a"}}]
+    ),
+    "stop-without-index": Raw(events=[START, text("Hi"), {"contentBlockStop": {}}, *end()]),
     "usage-without-input-tokens": Raw(
         events=[*TEXT[:-1], {"metadata": {"usage": {"outputTokens": 4}, "metrics": {}}}]
     ),

@@ -18,14 +18,14 @@ frame may span pieces, a piece may hold several). The rules are litellm's: its
 
 An exception frame (``throttlingException``, ...), a frame whose checksum or lengths are
 wrong, a header that is no string, an event or field not named here (reasoning,
-citations, guardrail traces, ``conversationId``, a ``metadata`` without ``metrics`` or
-with usage fields not named here), a first event other than ``messageStart``, an
-empty text or tool input, a tool block without arguments, an event before the first chunk
-that litellm would turn into an empty one, a text repeated as litellm counts it, bytes
-left over at the body's end, a body that ends before ``messageStop``, the usage chunk
-asked for: :class:`Delegate`. The caller replays the pieces read so far into litellm's
-decoder and skips the chunks already delivered, so the stream goes on as litellm's, with
-its chunks and errors.
+citations, guardrail traces, ``conversationId``, a block event without its index, a
+``metadata`` without ``metrics`` or with usage fields not named here), a first event
+other than ``messageStart``, an empty text or tool input, a tool block without
+arguments, an event before the first chunk that litellm would turn into an empty one, a
+text repeated as litellm counts it, bytes left over at the body's end, a body that ends
+before ``messageStop``, the usage chunk asked for: :class:`Delegate`. The caller replays
+the pieces read so far into litellm's decoder and skips the chunks already delivered, so
+the stream goes on as litellm's, with its chunks and errors.
 """
 
 from __future__ import annotations
@@ -46,16 +46,19 @@ if TYPE_CHECKING:
 __all__ = ["ConverseEvents", "Delegate"]
 
 _PRELUDE = 12  # total length, headers length, prelude CRC
-_MAX_TOTAL = 16 * 1024**2 + 128 * 1024 + 16  # botocore's bounds (payload, headers, framing)
+# Frames this module reads: well within botocore's bounds (24 MiB payloads, 128 KiB headers).
+_MAX_TOTAL = 1024**2
+_MAX_HEADERS = 128 * 1024
 _STRING = 7  # the header value type of a string
 _EVENT_HEADERS = frozenset({":event-type", ":content-type", ":message-type"})
 _PAD = "p"  # Bedrock pads each event with a random ``p`` field, which litellm ignores
-_DELTA_KEYS = frozenset({"delta", "contentBlockIndex", _PAD})
-_INDEX_KEYS = frozenset({"contentBlockIndex", _PAD})
-_START_KEYS = frozenset({"start", "contentBlockIndex", _PAD})
+# A block's events: litellm reads them as such only with their index.
+_INDEX = "contentBlockIndex"
+_DELTA_KEYS = frozenset({"delta", _INDEX, _PAD})
+_INDEX_KEYS = frozenset({_INDEX, _PAD})
+_START_KEYS = frozenset({"start", _INDEX, _PAD})
 _TOOL_START_KEYS = frozenset({"toolUseId", "name"})
 _STOP_KEYS = frozenset({"stopReason", _PAD})
-_METADATA_KEYS = frozenset({"usage", "metrics", _PAD})
 _STOP_REASONS = frozenset({"end_turn", "tool_use", "max_tokens", "stop_sequence"})
 _USAGE_KEYS = frozenset(
     {"inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens", "cacheWriteInputTokens"}
@@ -70,6 +73,11 @@ def _usage_known(usage: Any) -> bool:
         and {"inputTokens", "outputTokens"} <= usage.keys()
         and all(type(count) is int for count in usage.values())
     )
+
+
+def _metrics_known(metrics: Any) -> bool:
+    """Metrics botocore's event parser reads as this module knows them (counts)."""
+    return isinstance(metrics, dict) and all(type(v) is int for v in metrics.values())
 
 
 def _headers(raw: bytes) -> dict[str, str]:
@@ -168,7 +176,7 @@ class ConverseEvents:
             raise Delegate
         if int.from_bytes(frame[-4:], "big") != crc32(frame[:-4]):
             raise Delegate
-        if headers_length > len(frame) - _PRELUDE - 4:
+        if headers_length > min(len(frame) - _PRELUDE - 4, _MAX_HEADERS):
             raise Delegate
         headers = _headers(frame[_PRELUDE : _PRELUDE + headers_length])
         if headers.keys() != _EVENT_HEADERS or headers[":message-type"] != "event":
@@ -176,7 +184,7 @@ class ConverseEvents:
         if headers[":content-type"] != "application/json":
             raise Delegate
         event = json.loads(frame[_PRELUDE + headers_length : -4].decode())
-        if not isinstance(event, dict):
+        if not isinstance(event, dict) or type(event.get(_INDEX, 0)) is not int:
             raise Delegate
         self._events += 1
         return self._event(headers[":event-type"], event)
@@ -193,7 +201,9 @@ class ConverseEvents:
         if kind == "contentBlockStart":
             return self._start(event)
         if kind == "contentBlockStop":
-            if not _INDEX_KEYS.issuperset(event) or not self._made or self._stopped:
+            if not _INDEX_KEYS.issuperset(event) or _INDEX not in event:
+                raise Delegate
+            if not self._made or self._stopped:
                 raise Delegate
             if self._tool_block and not self._arguments:
                 raise Delegate  # litellm's own rule for empty arguments
@@ -204,14 +214,14 @@ class ConverseEvents:
         if kind == "metadata":
             if not self._stopped or event.keys() - {_PAD} != {"usage", "metrics"}:
                 raise Delegate
-            if not _usage_known(event["usage"]):
+            if not _usage_known(event["usage"]) or not _metrics_known(event["metrics"]):
                 raise Delegate  # litellm reads the usage even when it drops it
             self._ended = True
             return None
         raise Delegate
 
     def _delta(self, event: dict[str, Any]) -> ChatCompletionChunk:
-        if not _DELTA_KEYS.issuperset(event) or self._stopped:
+        if not _DELTA_KEYS.issuperset(event) or _INDEX not in event or self._stopped:
             raise Delegate
         delta = event["delta"]
         if not isinstance(delta, dict) or len(delta) != 1:
@@ -232,7 +242,9 @@ class ConverseEvents:
         return self._tool_chunk(None, None, arguments)
 
     def _start(self, event: dict[str, Any]) -> ChatCompletionChunk:
-        if not _START_KEYS.issuperset(event) or self._stopped or self._tool_block:
+        if not _START_KEYS.issuperset(event) or _INDEX not in event or self._stopped:
+            raise Delegate
+        if self._tool_block:
             raise Delegate
         start = event["start"]
         if not isinstance(start, dict) or start.keys() != {"toolUse"}:
