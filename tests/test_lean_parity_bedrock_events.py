@@ -19,8 +19,10 @@ import pytest
 
 from respan_router.providers import LeanProvider, LiteLLMProvider
 from respan_router.providers._lean import _wrapped_calls
+from respan_router.providers._lean._converse_request import plain_text_messages
 from tests import lean_parity_helpers as parity
 from tests.test_lean_parity_bedrock import SYSTEM, make_call
+from tests.test_lean_parity_bedrock_rules import CONVERTED, LITELLM_CONVERTS
 from tests.test_lean_parity_bedrock_sigv4 import SIGNATURE_HEADERS, signed_call
 from tests.upstream import Behaviour, Body, Raw, Reply
 from tests.upstream_bedrock import BedrockUpstream, event_frame, frames
@@ -265,3 +267,29 @@ async def test_the_usage_chunk_is_litellms(
     usage = {"stream_options": {"include_usage": True}}
     await both(upstream, reference, lean, OWN_STREAMS[events], **usage)
     assert litellm_decoder["reader"] == 2
+
+
+@pytest.mark.parametrize(
+    "case", ["consecutive-users", "system-text-parts", "with-tools", "tool-results", "image-input"]
+)
+@pytest.mark.parametrize("usage", [False, True], ids=["no-usage", "usage"])
+async def test_stream_bodies_follow_the_request_rules(
+    upstream: BedrockUpstream,
+    reference: LiteLLMProvider,
+    lean: LeanProvider,
+    case: str,
+    usage: bool,
+) -> None:
+    """A stream's body is the router's for a plain-text conversation, litellm's
+    ``_transform_request`` for the rest; the same body either way as litellm's stream."""
+    messages, params = CONVERTED.get(case) or LITELLM_CONVERTS[case]
+    assert (plain_text_messages(messages) is not None) == (case in CONVERTED)
+    if usage:
+        params = {**params, "stream_options": {"include_usage": True}}
+
+    def build() -> Any:
+        return make_call(upstream, messages, **params)
+
+    behaviour = OWN_STREAMS["text-and-tool-use"]
+    parity.run_both_sync(upstream, reference, lean, behaviour, build, stream=True)
+    await parity.run_both_async(upstream, reference, lean, behaviour, build, stream=True)
