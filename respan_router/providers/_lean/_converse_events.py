@@ -1,9 +1,9 @@
 """Bedrock ConverseStream's events as litellm's chunks, for the streams whose every event
 this module knows; anything else is handed back (:class:`Delegate`) to litellm's decoder.
 
-The body is AWS's binary event stream: frames of a prelude (total and header lengths,
-CRC32), headers, a JSON payload and the message's CRC32, cut here as the pieces arrive (a
-frame may span pieces, a piece may hold several). The rules are litellm's: its
+The body is AWS's binary event stream, cut into events as the pieces arrive
+(``_converse_frames``: a frame may span pieces, a piece may hold several; frames litellm's
+decoder reads otherwise are handed back). The rules are litellm's: its
 ``AWSEventStreamDecoder`` (``converse_chunk_parser``) under its stream wrapper
 (``CustomStreamWrapper``), then the router's :func:`restore_chunk` as on the litellm path:
 
@@ -16,28 +16,27 @@ frame may span pieces, a piece may hold several). The rules are litellm's: its
   finish-reason map; ``stop`` after a tool call is ``tool_calls``, as litellm's wrapper
   makes it); ``metadata`` (usage and metrics) gives none without the usage chunk.
 
-An exception frame (``throttlingException``, ...), a frame whose checksum or lengths are
-wrong, a header that is no string, an event or field not named here (reasoning,
-citations, guardrail traces, ``conversationId``, a block event without its index, a
-``metadata`` without ``metrics`` or with usage fields not named here), a first event
-other than ``messageStart``, an empty text or tool input, a tool block without
-arguments, an event before the first chunk that litellm would turn into an empty one, a
-text repeated as litellm counts it, bytes left over at the body's end, a body that ends
-before ``messageStop``, the usage chunk asked for: :class:`Delegate`. The caller replays
-the pieces read so far into litellm's decoder and skips the chunks already delivered, so
-the stream goes on as litellm's, with its chunks and errors.
+An exception frame (``throttlingException``, ...) or another frame ``_converse_frames``
+does not read, an event or field not named here (reasoning, citations, guardrail traces,
+``conversationId``, a block event without its index, a ``metadata`` without ``metrics``
+or with usage fields not named here), a first event other than ``messageStart``, an
+empty text or tool input, a tool block without arguments, an event before the first
+chunk that litellm would turn into an empty one, a text repeated as litellm counts it,
+bytes left over at the body's end, a body that ends before ``messageStop``, the usage
+chunk asked for: :class:`Delegate`. The caller replays the pieces read so far into
+litellm's decoder and skips the chunks already delivered, so the stream goes on as
+litellm's, with its chunks and errors.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from binascii import crc32
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean._anthropic_events import Delegate
+from respan_router.providers._lean._converse_frames import whole_events
 from respan_router.responses import chunk_from_dict
 
 if TYPE_CHECKING:
@@ -45,12 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ConverseEvents", "Delegate"]
 
-_PRELUDE = 12  # total length, headers length, prelude CRC
-# Frames this module reads: well within botocore's bounds (24 MiB payloads, 128 KiB headers).
-_MAX_TOTAL = 1024**2
-_MAX_HEADERS = 128 * 1024
-_STRING = 7  # the header value type of a string
-_EVENT_HEADERS = frozenset({":event-type", ":content-type", ":message-type"})
 _PAD = "p"  # Bedrock pads each event with a random ``p`` field, which litellm ignores
 # A block's events: litellm reads them as such only with their index.
 _INDEX = "contentBlockIndex"
@@ -78,25 +71,6 @@ def _usage_known(usage: Any) -> bool:
 def _metrics_known(metrics: Any) -> bool:
     """Metrics botocore's event parser reads as this module knows them (counts)."""
     return isinstance(metrics, dict) and all(type(v) is int for v in metrics.values())
-
-
-def _headers(raw: bytes) -> dict[str, str]:
-    """A frame's headers, all strings (anything else: litellm's decoder reads it)."""
-    headers: dict[str, str] = {}
-    at, end = 0, len(raw)
-    while at < end:
-        size = raw[at]
-        name = raw[at + 1 : at + 1 + size].decode()
-        at += 1 + size
-        if raw[at] != _STRING:
-            raise Delegate
-        length = int.from_bytes(raw[at + 1 : at + 3], "big")
-        value = raw[at + 3 : at + 3 + length]
-        if len(value) != length:
-            raise Delegate
-        headers[name] = value.decode()
-        at += 3 + length
-    return headers
 
 
 class ConverseEvents:
@@ -140,22 +114,14 @@ class ConverseEvents:
             Delegate: the stream needs litellm's decoder.
         """
         self.lines.append(piece)
-        buffer = self._buffer + piece if self._buffer else piece
+        events, self._buffer = whole_events(self._buffer + piece if self._buffer else piece)
         chunks: list[ChatCompletionChunk] = []
-        at, size = 0, len(buffer)
-        while size - at >= _PRELUDE:
-            total = int.from_bytes(buffer[at : at + 4], "big")
-            if total < _PRELUDE + 4 or total > _MAX_TOTAL:
-                raise Delegate
-            if size - at < total:
-                break
-            frame = buffer[at : at + total]
-            at += total
-            chunk = self._frame(frame)
+        for kind, event in events:
+            self._events += 1
+            chunk = self._event(kind, event)
             if chunk is not None:
                 self._made += 1
                 chunks.append(chunk)
-        self._buffer = buffer[at:]
         self._delivered = self._made
         return chunks
 
@@ -168,28 +134,11 @@ class ConverseEvents:
         if self._buffer or not self._stopped:
             raise Delegate
 
-    # -- one frame ---------------------------------------------------------------------------
+    # -- one event ---------------------------------------------------------------------------
 
-    def _frame(self, frame: bytes) -> ChatCompletionChunk | None:
-        headers_length = int.from_bytes(frame[4:8], "big")
-        if int.from_bytes(frame[8:12], "big") != crc32(frame[:8]):
-            raise Delegate
-        if int.from_bytes(frame[-4:], "big") != crc32(frame[:-4]):
-            raise Delegate
-        if headers_length > min(len(frame) - _PRELUDE - 4, _MAX_HEADERS):
-            raise Delegate
-        headers = _headers(frame[_PRELUDE : _PRELUDE + headers_length])
-        if headers.keys() != _EVENT_HEADERS or headers[":message-type"] != "event":
-            raise Delegate  # an exception frame, or one this module does not know
-        if headers[":content-type"] != "application/json":
-            raise Delegate
-        event = json.loads(frame[_PRELUDE + headers_length : -4].decode())
+    def _event(self, kind: str, event: Any) -> ChatCompletionChunk | None:
         if not isinstance(event, dict) or type(event.get(_INDEX, 0)) is not int:
             raise Delegate
-        self._events += 1
-        return self._event(headers[":event-type"], event)
-
-    def _event(self, kind: str, event: dict[str, Any]) -> ChatCompletionChunk | None:
         if self._ended or (self._events == 1) != (kind == "messageStart"):
             raise Delegate  # messageStart first, once; nothing after metadata
         if kind == "contentBlockDelta":
