@@ -8,8 +8,9 @@ with the model id percent-encoded as litellm encodes it, and the headers
 ``Authorization: Bearer``. The reply goes through the config's ``transform_response`` and
 an error status through its ``get_error_class``.
 
-A stream goes to ``/converse-stream``; its binary event stream is read by litellm's own
-decoder (``_bedrock_stream``). Without an API key, a call with AWS keys (access key,
+A stream goes to ``/converse-stream``; its binary event stream is read by the router's
+own rules for the events they know (``_converse_events``), else by litellm's own decoder
+(``_bedrock_stream``). Without an API key, a call with AWS keys (access key,
 secret key, region, optional session token) is signed with SigV4 by litellm's own signing
 through botocore (``_sigv4``). On litellm: streams litellm fakes (one non-streamed call),
 AWS credentials from anywhere else (environment, profile, role, web identity), a call

@@ -4,7 +4,7 @@ A format names what the drivers hand litellm's stream wrapper: the body as serve
 event lines (Anthropic, Gemini, Vertex AI) or as raw pieces (Bedrock's binary event
 stream); the provider's stream iterator over that source; the error litellm's stream call
 raises for an error status; and, where the router reads the events itself (Anthropic's
-``_anthropic_events``), the reader to try first.
+``_anthropic_events``, Bedrock's ``_converse_events``), the reader to try first.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, NoReturn, Protocol
 
 from respan_router.providers._lean import _bedrock_stream
 from respan_router.providers._lean._anthropic_events import EventStream
+from respan_router.providers._lean._converse_events import ConverseEvents
 from respan_router.providers._lean._errors import mapped, translation_error
 from respan_router.providers._lean._state import Attempt
 
@@ -46,7 +47,7 @@ class StreamFormat(NamedTuple):
     lines: bool  # the iterator reads server-sent-event lines, else the body's pieces
     iterator: _Iterator
     raise_status: _Status
-    own: Callable[[Attempt], EventStream] | None = None
+    own: Callable[[Attempt], EventStream | ConverseEvents | None] | None = None
 
 
 def _anthropic_iterator(
@@ -99,7 +100,9 @@ def _config_status(
 
 _ANTHROPIC = StreamFormat(True, _anthropic_iterator, _anthropic_status, _anthropic_events)
 _CONFIG = StreamFormat(True, _config_iterator, _config_status)
-_BEDROCK = StreamFormat(False, _bedrock_stream.iterator, _bedrock_stream.raise_status)
+_BEDROCK = StreamFormat(
+    False, _bedrock_stream.iterator, _bedrock_stream.raise_status, _bedrock_stream.events
+)
 
 
 def format_of(attempt: Attempt) -> StreamFormat:

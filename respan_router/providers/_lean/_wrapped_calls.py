@@ -4,24 +4,25 @@ Each driver sends the request on the router's pooled connection and answers an e
 status as litellm's stream call for the provider does (``_stream_formats``). The body goes
 to the provider's stream iterator under litellm's wrapper (``_wrapped_stream``): as
 server-sent-event lines (Anthropic, Gemini, Vertex AI) or raw pieces (Bedrock's event
-stream). Where the router reads the events itself (Anthropic's ``_anthropic_events``), it
-reads them first; when it meets what it does not know (an error event, an unknown event, a
-failed read, a body cut before its end), the lines read so far are replayed, followed by
-the rest of the body (or the read's failure), into the provider's iterator, and the chunks
-already delivered are skipped: the stream goes on as on the litellm path, its chunks and
-exceptions litellm's. The connection goes back to the pool once the body was read to its
-end.
+stream). Where the router reads the events itself (Anthropic's ``_anthropic_events``,
+Bedrock's ``_converse_events``), it reads them first; when it meets what it does not know
+(an error event, an unknown event, a failed read, a body cut before its end), the lines
+(or pieces) read so far are replayed, followed by the rest of the body (or the read's
+failure), into the provider's iterator, and the chunks already delivered are skipped: the
+stream goes on as on the litellm path, its chunks and exceptions litellm's. The connection
+goes back to the pool once the body was read to its end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean import _async_calls, _sync_calls
 from respan_router.providers._lean._anthropic_events import Delegate, EventStream
+from respan_router.providers._lean._converse_events import ConverseEvents
 from respan_router.providers._lean._errors import mapped
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._stream_formats import format_of
@@ -38,17 +39,24 @@ if TYPE_CHECKING:
 
 __all__ = ["astream", "stream"]
 
+Own = EventStream | ConverseEvents  # the router's own readers of a stream's events
 
-def _fed(own: EventStream, line: str) -> ChatCompletionChunk | None:
+
+def _fed(own: Own, item: Any) -> Sequence[ChatCompletionChunk]:
+    """The chunks of one line (Anthropic's reader: one chunk or None) or one piece of the
+    body (Bedrock's: the chunks of its whole frames)."""
     try:
-        return own.feed(line)
+        found = own.feed(item)
     except Delegate:
         raise
     except Exception as exc:  # whatever the own reading did not expect: litellm's reader
         raise Delegate from exc
+    if found is None:
+        return ()
+    return found if isinstance(found, list) else (found,)
 
 
-def _ended(own: EventStream) -> ChatCompletionChunk | None:
+def _ended(own: Own) -> ChatCompletionChunk | None:
     try:
         return own.end()
     except Delegate:
@@ -57,7 +65,7 @@ def _ended(own: EventStream) -> ChatCompletionChunk | None:
         raise Delegate from exc
 
 
-def _replay(seen: list[str], failure: Exception | None, rest: Iterator[str]) -> Iterator[str]:
+def _replay(seen: list[Any], failure: Exception | None, rest: Iterator[Any]) -> Iterator[Any]:
     """The lines read so far, then the read's failure or the lines still to come."""
     yield from seen
     if failure is not None:
@@ -66,8 +74,8 @@ def _replay(seen: list[str], failure: Exception | None, rest: Iterator[str]) -> 
 
 
 async def _areplay(
-    seen: list[str], failure: Exception | None, rest: AsyncIterator[str]
-) -> AsyncIterator[str]:
+    seen: list[Any], failure: Exception | None, rest: AsyncIterator[Any]
+) -> AsyncIterator[Any]:
     for line in seen:
         yield line
     if failure is not None:
@@ -76,7 +84,7 @@ async def _areplay(
         yield line
 
 
-def _same_stream(chunk: ChatCompletionChunk, own: EventStream | None) -> ChatCompletionChunk:
+def _same_stream(chunk: ChatCompletionChunk, own: Own | None) -> ChatCompletionChunk:
     """A chunk of litellm's reader under the id and time the stream started with."""
     if own is not None and own.delivered:
         chunk.id, chunk.created = own.id, own.created
@@ -125,8 +133,7 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
                     except Exception as exc:  # a failed read: litellm's reader maps it
                         failure = exc
                         raise Delegate from exc
-                    chunk = _fed(own, line)
-                    if chunk is not None:
+                    for chunk in _fed(own, line):
                         yield chunk
                 last = _ended(own)
                 if last is not None:
@@ -215,8 +222,7 @@ async def astream(
                     except Exception as exc:  # a failed read: litellm's reader maps it
                         failure = exc
                         raise Delegate from exc
-                    chunk = _fed(own, line)
-                    if chunk is not None:
+                    for chunk in _fed(own, line):
                         yield chunk
                 last = _ended(own)
                 if last is not None:
