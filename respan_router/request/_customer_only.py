@@ -38,7 +38,7 @@ def customer_only(raw: dict[str, Any], max_length: int) -> RespanParams | None:
     ``raw`` is anything else or the value needs the validation (its errors)."""
     if len(raw) != 1:
         return None
-    cid = raw.get("customer_identifier")
+    cid: Any = raw.get("customer_identifier")
     kind = type(cid)
     if not (
         (kind is str and 0 < len(cid) <= max_length) or (kind is int and -_MAX_INT < cid < _MAX_INT)
