@@ -61,8 +61,8 @@ def worst_case(
             bound on its output, is unknown.
     """
     budget = call.budget
-    if not budget.has_budget:
-        return 0
+    if budget.period_budget is None and budget.total_budget is None:
+        return 0  # no budget (CustomerBudget.has_budget)
     who = budget.customer_id
     if price is None:
         raise InvalidRequestError(

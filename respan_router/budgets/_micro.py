@@ -76,11 +76,6 @@ def markup_fraction(percentage: str) -> tuple[int, int] | None:
     return factor, shift
 
 
-def _half_up(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded half up (both >= 0, denominator > 0)."""
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
 def micro_cost(
     units: Units | None,
     markup: tuple[int, int] | None,
@@ -107,5 +102,10 @@ def micro_cost(
     marked = total * factor * _MICRO
     if marked >= _EXACT:
         return None
+    # Each rounded half up: n / d is (2n + d) // 2d for n >= 0, d > 0.
     scale = 10**units.scale
-    return _half_up(total * _MICRO, scale), _half_up(marked, scale * 10**shift)
+    marked_scale = scale * 10**shift
+    return (
+        (2 * total * _MICRO + scale) // (2 * scale),
+        (2 * marked + marked_scale) // (2 * marked_scale),
+    )
