@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["compact_encoder", "stringify"]
+__all__ = ["compact_encoder", "plain_sorted_json", "stringify"]
 
 # Dataclasses and datetimes go to ``default`` (or raise) as with ``json``, not orjson's forms.
 _BASE = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -65,6 +65,20 @@ def compact_encoder(
         return out.decode()
 
     return encode
+
+
+_SORTED = _BASE | orjson.OPT_SORT_KEYS
+
+
+def plain_sorted_json(obj: Any) -> bytes | None:
+    """``compact_encoder(sort_keys=True, allow_nan=False)(obj)`` as UTF-8 bytes, written
+    by orjson alone; None when that encoder would take another path (a value orjson
+    refuses, a ``null`` that may stand for a NaN): then call the encoder."""
+    try:
+        out = orjson.dumps(obj, None, _SORTED)
+    except TypeError:
+        return None
+    return None if b"null" in out else out
 
 
 def _has_non_finite(value: Any) -> bool:

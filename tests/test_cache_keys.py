@@ -261,3 +261,26 @@ def test_canonical_form_is_json_of_the_fields() -> None:
         ensure_ascii=False,
     )
     assert k == "respan:chat:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@relaxed
+@given(
+    json_fields,
+    st.none() | st.text(max_size=8),
+    st.none() | st.text(max_size=8) | st.integers(-(2**40), 2**40),
+)
+def test_every_path_hashes_the_standard_json_of_the_fields(
+    fields: dict[str, Any], model: str | None, customer: str | int | None
+) -> None:
+    """Whichever path writes the key (orjson's bytes, the encoder's text, the canonical
+    walk: a ``null`` anywhere sends plain data down the slower ones), it hashes the
+    standard library's compact sorted JSON of the fields."""
+    import hashlib
+
+    body = {k: v for k, v in fields.items() if v is not None}
+    who = str(customer) if isinstance(customer, int) else customer
+    text = json.dumps(
+        [4, body, model, who], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    expected = "respan:chat:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    assert key(fields, model, customer) == expected

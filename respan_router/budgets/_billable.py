@@ -43,7 +43,10 @@ def billed_input_text(params: Mapping[str, Any]) -> str:
 
 def output_cap(params: Mapping[str, Any]) -> int | None:
     """The largest output the request allows (per choice), or None when it sets none."""
-    cap: int | None = None
+    cap: int | None = params.get("max_tokens")
+    if type(cap) is int and cap > 0 and "max_completion_tokens" not in params:
+        return cap  # the usual request: one int cap
+    cap = None
     for name in ("max_tokens", "max_completion_tokens"):
         value = params.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
@@ -53,6 +56,8 @@ def output_cap(params: Mapping[str, Any]) -> int | None:
 
 def clamped_tokens(value: Any, name: str) -> int | None:
     """A usage's token count as a non-negative int; None when it is not a number."""
+    if type(value) is int and value >= 0:
+        return value  # the usual count
     if isinstance(value, bool) or not isinstance(value, int | float):
         log.warning("usage.%s is not a number; the try is charged its full hold", name)
         return None

@@ -12,10 +12,11 @@ half up to the micro-dollar once, at the end.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from respan_router.budgets._micro import Units, units_of
 from respan_router.budgets._store import MICRO
 from respan_router.config import RouterConfig
 from respan_router.providers import Provider
@@ -50,6 +51,12 @@ class ModelPrice:
     output: Decimal
     cached_input: Decimal | None = None
     max_output_tokens: int | None = None
+    #: The prices as integers (:mod:`respan_router.budgets._micro`), or None when only
+    #: the Decimal rule prices them; derived from the fields above.
+    units: Units | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", units_of(self.input, self.output, self.cached_input))
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal:
         """USD for a usage, exactly."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from respan_router.budgets._billable import billed_input_text, clamped_tokens, output_cap
 from respan_router.budgets._cost import ModelPrice, marked_up, to_micro
 from respan_router.budgets._customer import CustomerCall
+from respan_router.budgets._micro import markup_fraction, micro_cost
 from respan_router.errors import InvalidRequestError
 from respan_router.providers import Provider
 from respan_router.request import ChatRequest
@@ -60,8 +61,8 @@ def worst_case(
             bound on its output, is unknown.
     """
     budget = call.budget
-    if not budget.has_budget:
-        return 0
+    if budget.period_budget is None and budget.total_budget is None:
+        return 0  # no budget (CustomerBudget.has_budget)
     who = budget.customer_id
     if price is None:
         raise InvalidRequestError(
@@ -80,8 +81,12 @@ def worst_case(
             field="max_tokens",
         )
     n = params.get("n") or 1
-    usd = price.cost(prompt_tokens(provider, backend, request), int(cap) * int(n))
-    return to_micro(marked_up(usd, markup_of(budget.markup_percentage)))
+    prompt, completion = prompt_tokens(provider, backend, request), int(cap) * int(n)
+    markup = budget.markup_percentage
+    micro = micro_cost(price.units, markup_fraction(markup), prompt, completion)
+    if micro is not None:
+        return micro[1]
+    return to_micro(marked_up(price.cost(prompt, completion), markup_of(markup)))
 
 
 def charge(
@@ -100,8 +105,11 @@ def charge(
         call.priced = False
         call.customer_cost_micro += held
         return held
-    usd = price.cost(tokens[0], tokens[1], cached_prompt_tokens(usage))
-    charged = to_micro(marked_up(usd, markup_of(call.budget.markup_percentage)))
-    call.cost_micro += to_micro(usd)
-    call.customer_cost_micro += charged
-    return charged
+    cached, markup = cached_prompt_tokens(usage), call.budget.markup_percentage
+    micro = micro_cost(price.units, markup_fraction(markup), tokens[0], tokens[1], cached)
+    if micro is None:
+        usd = price.cost(tokens[0], tokens[1], cached)
+        micro = to_micro(usd), to_micro(marked_up(usd, markup_of(markup)))
+    call.cost_micro += micro[0]
+    call.customer_cost_micro += micro[1]
+    return micro[1]

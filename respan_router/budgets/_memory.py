@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import threading
 from collections import deque
@@ -36,6 +37,7 @@ _REMEMBER = 24 * 3600.0  # closed ids are remembered this long past their reserv
 class _Ledger:
     periods: dict[str, list[int]] = field(default_factory=dict)  # key -> [spent, reserved]
     period_expiry: dict[str, float] = field(default_factory=dict)
+    next_period_expiry: float = math.inf  # no period's counters expire before this
     total: list[int] = field(default_factory=lambda: [0, 0])
     open: dict[str, Reservation] = field(default_factory=dict)
     expiries: list[tuple[float, str]] = field(default_factory=list)  # a heap
@@ -89,10 +91,11 @@ class InMemoryBudgetStore:
             if held is not None:
                 self._unhold(ledger, held)
                 self._close(rid, "expired", held, now)
-        if ledger.period_expiry:
+        if ledger.next_period_expiry <= now:  # a period's counters outlived their grace
             for key in [k for k, at in ledger.period_expiry.items() if at <= now]:
                 del ledger.period_expiry[key]
                 ledger.periods.pop(key, None)
+            ledger.next_period_expiry = min(ledger.period_expiry.values(), default=math.inf)
         while self._forget and self._forget[0][0] <= now:
             self._closed.pop(self._forget.popleft()[1], None)
         return ledger
@@ -129,8 +132,11 @@ class InMemoryBudgetStore:
                 if counters is None:
                     counters = ledger.periods[key] = [0, 0]
                 counters[1] += amount
-                if request.period_expires_at is not None:
-                    ledger.period_expiry[key] = request.period_expires_at
+                expires = request.period_expires_at
+                if expires is not None:
+                    ledger.period_expiry[key] = expires
+                    if expires < ledger.next_period_expiry:
+                        ledger.next_period_expiry = expires
             ledger.total[1] += amount
             rid = f"{self._prefix}-{next(self._ids)}"
             held = Reservation(

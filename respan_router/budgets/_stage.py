@@ -171,7 +171,7 @@ class BudgetStage(StageSteps):
         charged = self._charge(call, held, usage)
         if charged is None:
             return 0
-        self.store.settle(held, charged, self.now())
+        self.store.settle(held, charged, self._clock())
         return charged
 
     async def asettle(
@@ -180,7 +180,7 @@ class BudgetStage(StageSteps):
         charged = self._charge(call, held, usage)
         if charged is None:
             return 0
-        await self.store.asettle(held, charged, self.now())
+        await self.store.asettle(held, charged, self._clock())
         return charged
 
     def release(self, call: CustomerCall, held: Reservation) -> None:

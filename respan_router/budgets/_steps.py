@@ -60,6 +60,8 @@ class StageSteps:
         self._provider = provider
         self._ttl = reservation_ttl
         self._clock = clock or time.time
+        # The last period end seen by _reserve_request, and when its counters may go.
+        self._grace_of: tuple[datetime | None, float | None] = (None, None)
 
     def now(self) -> float:
         """Epoch seconds on the stage's (injectable) clock."""
@@ -88,7 +90,7 @@ class StageSteps:
     def call_for(self, budget: CustomerBudget) -> CustomerCall:
         period = None
         if budget.budget_duration or budget.period_end or budget.period_budget is not None:
-            period = self._period(budget, self.now())
+            period = self._period(budget, self._clock())
         return CustomerCall(budget, period)
 
     def _period(self, budget: CustomerBudget, now: float) -> Period:
@@ -141,8 +143,12 @@ class StageSteps:
         return worst_case(call, request, model, price, self._provider, backend)
 
     def _reserve_request(self, call: CustomerCall, amount: int) -> ReserveRequest:
-        budget, period, now = call.budget, call.period, self.now()
+        budget, period, now = call.budget, call.period, self._clock()
         end = period.end if period is not None else None
+        known, grace = self._grace_of
+        if end is not known:  # a period's end is the same object while it lasts
+            grace = None if end is None else end.timestamp() + _PERIOD_GRACE
+            self._grace_of = (end, grace)
         return ReserveRequest(
             customer_id=budget.customer_id,
             amount=amount,
@@ -151,7 +157,7 @@ class StageSteps:
             total_limit=budget.total_budget,
             now=now,
             expires_at=now + self._ttl,
-            period_expires_at=None if end is None else end.timestamp() + _PERIOD_GRACE,
+            period_expires_at=grace,
         )
 
     def _checked(

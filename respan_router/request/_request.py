@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from respan_router._secrets import masked_params
 from respan_router.errors import FeatureNotAvailableError, InvalidRequestError
+from respan_router.request._customer_only import customer_only
 from respan_router.request._known import KNOWN_CHAT_PARAMS, did_you_mean
 from respan_router.request._memo import memo_key, remember, remembered
 from respan_router.request._merge import merge_sources
@@ -239,6 +240,8 @@ def _check_depth(values: Mapping[str, Any]) -> None:
 def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     if not raw:
         return _empty_respan()
+    if (known := customer_only(raw, _MAX_CUSTOMER_ID)) is not None:  # the usual customer call
+        return known
     respan = _validated(RespanParams, raw)
     for name, why in UNIMPLEMENTED.items():
         if raw.get(name) is not None:

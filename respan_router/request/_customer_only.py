@@ -1,0 +1,55 @@
+"""Respan parameters that name a customer and nothing else, typed without a validation.
+
+``customer_identifier`` alone is the usual Respan parameter of a customer's call, and a
+different one each call (so not for :mod:`respan_router.request._memo`). Its rule is
+short: a ``str`` or an ``int`` (not a ``bool``), at most ``max_length`` characters
+written out. A value that plainly keeps it becomes the parameters pydantic's validation
+would build (every other field at its default, only ``customer_identifier`` set); any
+other value returns None and goes through the validation, which gives its errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from respan_router.request._params import RespanParams
+
+__all__ = ["customer_only"]
+
+_MAX_INT = 10**18  # ints written in fewer digits than any identifier bound
+_defaults: dict[str, Any] | None = None
+_FIELDS_SET = frozenset({"customer_identifier"})
+
+
+def _template() -> dict[str, Any]:
+    """The fields of parameters with nothing set: immutable defaults (None, False), so
+    copies of the dict share no mutable value."""
+    global _defaults
+    if _defaults is None:
+        fields = dict(RespanParams().__dict__)
+        if not all(v is None or type(v) is bool for v in fields.values()):
+            raise TypeError("RespanParams has a mutable default: validate instead")
+        _defaults = fields
+    return _defaults
+
+
+def customer_only(raw: dict[str, Any], max_length: int) -> RespanParams | None:
+    """The validated parameters of ``{"customer_identifier": value}``, or None when
+    ``raw`` is anything else or the value needs the validation (its errors)."""
+    if len(raw) != 1:
+        return None
+    cid: Any = raw.get("customer_identifier")
+    kind = type(cid)
+    if not (
+        (kind is str and 0 < len(cid) <= max_length) or (kind is int and -_MAX_INT < cid < _MAX_INT)
+    ):
+        return None
+    fields = dict(_template())
+    fields["customer_identifier"] = cid
+    params = RespanParams.__new__(RespanParams)
+    setter = object.__setattr__
+    setter(params, "__dict__", fields)
+    setter(params, "__pydantic_fields_set__", set(_FIELDS_SET))
+    setter(params, "__pydantic_extra__", None)
+    setter(params, "__pydantic_private__", None)
+    return params
