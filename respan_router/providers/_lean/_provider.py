@@ -21,7 +21,8 @@ from respan_router.providers._lean import _async_calls, _sync_calls, _wrapped_ca
 from respan_router.providers._lean._async_transport import AsyncTransport
 from respan_router.providers._lean._deployment import DeploymentCache
 from respan_router.providers._lean._dialects import Dialects
-from respan_router.providers._lean._request import LeanUnsupported, build_request
+from respan_router.providers._lean._plain_template import PlainTemplates
+from respan_router.providers._lean._request import LeanUnsupported
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._support import (
     litellm_globals_set,
@@ -57,6 +58,7 @@ class LeanProvider:
         self._deployments: DeploymentCache | None = None
         self._dialects: Dialects | None = None
         self._finish: Callable[[str], str] | None = None
+        self._templates = PlainTemplates()
         self._async = AsyncTransport()
         self._sync = SyncTransport()
         after_fork(self, LeanProvider._after_fork)
@@ -132,7 +134,9 @@ class LeanProvider:
         if reason is not None:
             return None
         try:
-            request = build_request(deployment, call.messages, call.params, stream=stream)
+            request = self._templates.request(
+                deployment, call.messages, call.params, stream=stream
+            )
         except LeanUnsupported:
             return None
         except Exception as exc:  # the config rejects something: litellm reports it its own way
