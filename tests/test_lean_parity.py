@@ -405,3 +405,22 @@ async def test_environment_proxy_is_honoured(
     (request,) = upstream.requests
     assert request.path == "http://llm.example.test/v1/chat/completions"
     assert call.dispatch_path == LEAN
+
+
+async def test_an_attempt_sends_nothing_until_awaited(
+    upstream: FakeUpstream, lean: LeanProvider
+) -> None:
+    """``acomplete`` hands back the coroutine of the path taken: the path is chosen when it
+    is called, the request sent only when it is awaited."""
+    upstream.enqueue(Reply("later"))
+    call = make_call(upstream, "openai")
+    pending = lean.acomplete(call)
+    assert call.dispatch_path == LEAN
+    assert upstream.requests == []
+    assert (await pending).choices[0].message.content == "later"
+    assert len(upstream.requests) == 1
+    unproven = make_call(upstream, "openai", user="u1")
+    pending = lean.acomplete(unproven)
+    assert unproven.dispatch_path == LITELLM
+    pending.close()  # never awaited: nothing sent
+    assert len(upstream.requests) == 1

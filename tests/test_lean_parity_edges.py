@@ -173,6 +173,46 @@ async def test_an_unreadable_200_fails_as_in_litellm_async(
     await _both_async(upstream, reference, lean, provider, BODIES[body])
 
 
+def _gzipped_completion() -> Body:
+    import gzip
+    import json
+
+    reply = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "test-model",
+        "service_tier": "on_demand",  # groq's config reads it
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "squeezed " * 400},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 400, "total_tokens": 403},
+    }
+    return Body(gzip.compress(json.dumps(reply).encode()), encoding="gzip")
+
+
+@pytest.mark.parametrize("provider", ["openai", "groq", "mistral"])
+async def test_a_compressed_200_is_read_whole(
+    upstream: FakeUpstream, reference: LiteLLMProvider, lean: LeanProvider, provider: str
+) -> None:
+    """A body of declared length with a Content-Encoding is decoded to its end (the sync
+    path takes a body in one read only when nothing is left to decode)."""
+    results = _both_sync(upstream, reference, lean, provider, _gzipped_completion())
+    assert results[1][0][1]["choices"][0]["message"]["content"] == "squeezed " * 400
+    await parity.run_both_async(
+        upstream,
+        reference,
+        lean,
+        _gzipped_completion(),
+        lambda: _call(upstream.base_url, provider, MESSAGES),
+        scrub=parity.scrub_openai,
+    )
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 @pytest.mark.parametrize("provider", ALLOWED)
 async def test_a_refused_connection_is_a_connection_error_on_both_paths(

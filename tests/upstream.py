@@ -118,6 +118,7 @@ class Body:
     content_type: str = "application/json"
     delay: float = 0.0
     trickle: float = 0.0  # seconds between pieces of 20 bytes (0: all at once)
+    encoding: str = ""  # a Content-Encoding the data is already in ("": none sent)
 
 
 Behaviour = Reply | Raw | Error | Drop | Body
@@ -276,6 +277,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", body.content_type)
         self.send_header("Content-Length", str(len(body.data)))
+        if body.encoding:
+            self.send_header("Content-Encoding", body.encoding)
         self.end_headers()
         if not body.trickle:
             self.wfile.write(body.data)

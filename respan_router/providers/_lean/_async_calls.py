@@ -66,16 +66,22 @@ async def acomplete(attempt: Attempt, session: Any, proxy: str | None) -> ChatCo
 
     call, request = attempt.call, attempt.request
     try:
-        async with session.post(
+        # What ``async with session.post(...)`` does, without its two wrapping coroutines
+        # alive for the whole request.
+        response = await session.post(
             _url(request.url),
             data=request.body,
             headers=request.headers,
             timeout=_timeout(call.timeout, stream=False),
             allow_redirects=False,
             proxy=proxy,
-        ) as response:
+        )
+        try:
             raw = await response.read()
             status, headers = response.status, response.headers
+        finally:
+            response.release()
+            await response.wait_for_close()
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         error = _transport_error(attempt, exc)
         raise mapped(error, call) from error

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from respan_router._loops import after_fork
@@ -21,7 +21,8 @@ from respan_router.providers._lean import _async_calls, _sync_calls, _wrapped_ca
 from respan_router.providers._lean._async_transport import AsyncTransport
 from respan_router.providers._lean._deployment import DeploymentCache
 from respan_router.providers._lean._dialects import Dialects
-from respan_router.providers._lean._request import LeanUnsupported, build_request
+from respan_router.providers._lean._plain_template import PlainTemplates
+from respan_router.providers._lean._request import LeanUnsupported
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._support import (
     litellm_globals_set,
@@ -57,6 +58,7 @@ class LeanProvider:
         self._deployments: DeploymentCache | None = None
         self._dialects: Dialects | None = None
         self._finish: Callable[[str], str] | None = None
+        self._templates = PlainTemplates()
         self._async = AsyncTransport()
         self._sync = SyncTransport()
         after_fork(self, LeanProvider._after_fork)
@@ -132,7 +134,9 @@ class LeanProvider:
         if reason is not None:
             return None
         try:
-            request = build_request(deployment, call.messages, call.params, stream=stream)
+            request = self._templates.request(
+                deployment, call.messages, call.params, stream=stream
+            )
         except LeanUnsupported:
             return None
         except Exception as exc:  # the config rejects something: litellm reports it its own way
@@ -194,19 +198,28 @@ class LeanProvider:
 
     # -- async -------------------------------------------------------------------------------
 
-    async def acomplete(self, call: ProviderCall) -> ChatCompletion:
+    def acomplete(self, call: ProviderCall) -> Coroutine[Any, Any, ChatCompletion]:
+        """The attempt, awaited by the caller (a coroutine of the path taken: no coroutine
+        of its own stays alive around the request)."""
         authorizer = self._authorizer(call)
-        if authorizer is not None:  # the token: cached, or loaded off the loop
-            call.dispatch_path = LEAN
-            await authorizer.aauthorize(call)
+        if authorizer is not None:
+            return self._acomplete_authorized(authorizer, call)
+        return self._acomplete(call)
+
+    async def _acomplete_authorized(self, authorizer: Any, call: ProviderCall) -> ChatCompletion:
+        call.dispatch_path = LEAN
+        await authorizer.aauthorize(call)  # the token: cached, or loaded off the loop
+        return await self._acomplete(call)
+
+    def _acomplete(self, call: ProviderCall) -> Coroutine[Any, Any, ChatCompletion]:
         attempt = self.attempt_for(call, stream=False)
         if attempt is None:
             call.dispatch_path = LITELLM
-            return await self._fallback.acomplete(call)
+            return self._fallback.acomplete(call)
         call.dispatch_path = LEAN
         transport = self._async
         proxy = transport.proxy(attempt.request.url)
-        return await _async_calls.acomplete(attempt, transport.session(), proxy)
+        return _async_calls.acomplete(attempt, transport.session(), proxy)
 
     def astream(self, call: ProviderCall) -> AsyncIterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``anext()``.

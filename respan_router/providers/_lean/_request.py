@@ -9,6 +9,7 @@ adds it, and ``extra_headers`` merged by ``validate_environment``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,13 @@ from respan_router._json import compact_encoder
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 
-__all__ = ["BuiltRequest", "LeanUnsupported", "build_request", "with_extra_headers"]
+__all__ = [
+    "BuiltRequest",
+    "LeanUnsupported",
+    "build_request",
+    "request_headers",
+    "with_extra_headers",
+]
 
 _encode = compact_encoder()
 
@@ -46,8 +53,16 @@ def build_request(
 
     Raises:
         LeanUnsupported: the config asked for something the lean path does not replay
-            (a faked stream, ``extra_body``, ...).
+            (a faked stream, ``extra_body``, ...), a parameter is NaN or infinite, or a
+            message carries a ``cache_control`` mark.
     """
+    if any(type(v) is float and not math.isfinite(v) for v in params.values()):
+        # litellm writes NaN and infinity as ``NaN`` / ``Infinity`` (not JSON): its path.
+        raise LeanUnsupported("a parameter is not a finite number")
+    if any(_cache_marked(m) for m in messages):
+        # Whether litellm keeps or strips a mark depends on what it knows of the endpoint
+        # beyond the config's view: its path decides.
+        raise LeanUnsupported("a message carries a cache_control mark")
     config = deployment.config
     model = deployment.model
     messages = litellm_messages(config, model, deployment.provider, deployment.api_base, messages)
@@ -88,16 +103,20 @@ def build_request(
         )
         if stream and config.supports_stream_param_in_request_body:
             data["stream"] = True
-    headers: Mapping[str, str] = deployment.headers
-    if extra_headers:
-        headers = with_extra_headers(deployment, dict(extra_headers))
     return BuiltRequest(
         url=deployment.url,
-        headers=headers,
+        headers=request_headers(deployment, extra_headers),
         body=_encode(data).encode(),
         data=data,
         optional_params=mapped,
     )
+
+
+def request_headers(deployment: Deployment, extra_headers: Any) -> Mapping[str, str]:
+    """A call's request headers: the deployment's, with its ``extra_headers`` if any."""
+    if extra_headers:
+        return with_extra_headers(deployment, dict(extra_headers))
+    return deployment.headers
 
 
 def with_extra_headers(deployment: Deployment, extra: dict[str, str]) -> dict[str, str]:
@@ -123,6 +142,18 @@ def with_extra_headers(deployment: Deployment, extra: dict[str, str]) -> dict[st
     if not any(name.lower() == "accept" for name in headers):
         headers = {**headers, "Accept": "*/*"}
     return headers
+
+
+def _cache_marked(message: Any) -> bool:
+    """Whether a message, or one of its content parts, carries a ``cache_control`` mark."""
+    if not isinstance(message, Mapping):
+        return False
+    if "cache_control" in message:
+        return True
+    content = message.get("content")
+    return isinstance(content, list) and any(
+        isinstance(part, Mapping) and "cache_control" in part for part in content
+    )
 
 
 def _openai_backed(api_base: str) -> bool:

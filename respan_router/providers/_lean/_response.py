@@ -107,9 +107,10 @@ def _transformed(
 ) -> dict[str, Any]:
     import httpx
 
+    # The body is decoded already: a Content-Encoding left in would have httpx decode it again.
     response = httpx.Response(
         200,
-        headers=dict(headers),
+        headers={k: v for k, v in headers.items() if k.lower() != "content-encoding"},
         content=raw,
         request=httpx.Request("POST", deployment.url),
     )

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["complete", "stream"]
 
+_MEMO_LIMIT = 1024
+_timeouts: dict[float | None, Any] = {}
+
 
 def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
     from urllib3.exceptions import NewConnectionError
@@ -35,17 +38,31 @@ def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
     return connection_error(attempt.litellm, attempt.deployment, exc)
 
 
+def _timeout(seconds: float | None) -> Any:
+    """A call's timeout as urllib3's (made once per value: each pool clones the one it is
+    given before using it)."""
+    found = _timeouts.get(seconds)
+    if found is None:
+        import urllib3
+
+        found = urllib3.Timeout(connect=seconds, read=seconds)
+        if len(_timeouts) < _MEMO_LIMIT:
+            _timeouts[seconds] = found
+    return found
+
+
 def _send(attempt: Attempt, pool: Any, seconds: float | None) -> Any:
     import urllib3
 
     request = attempt.request
     try:
-        return pool.request(
+        # What ``pool.request`` does for a body of bytes, without its layer.
+        return pool.urlopen(
             "POST",
             request.url,
             body=request.body,
-            headers=dict(request.headers),
-            timeout=urllib3.Timeout(connect=seconds, read=seconds),
+            headers=urllib3.HTTPHeaderDict(request.headers),
+            timeout=_timeout(seconds),
             redirect=False,
             retries=False,
             preload_content=False,
@@ -83,12 +100,24 @@ def _read_all(attempt: Attempt, response: Any, deadline: float | None) -> bytes:
     try:
         for piece in _pieces_within(response, deadline):
             body += piece
+            if _complete(response):
+                break
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         response.close()
         error = _transport_error(attempt, exc)
         raise mapped(error, attempt.call) from error
     response.release_conn()
     return bytes(body)
+
+
+def _complete(response: Any) -> bool:
+    """Whether the whole body is read without another read: a declared length all read,
+    nothing left to decode (a decoder flushes only at the empty read that ends a body)."""
+    return (
+        response.length_remaining == 0
+        and not response.chunked
+        and "content-encoding" not in response.headers
+    )
 
 
 def _pieces_within(response: Any, deadline: float | None) -> Iterator[bytes]:

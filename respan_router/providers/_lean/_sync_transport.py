@@ -27,6 +27,7 @@ class SyncTransport:
         self._direct: Any = None
         self._proxied: dict[str, Any] = {}
         self._route: dict[tuple[str, str], str | None] = {}
+        self._by_url: dict[str, str | None] = {}
         after_fork(self, SyncTransport._after_fork)
 
     def _pool_kwargs(self) -> dict[str, Any]:
@@ -37,14 +38,10 @@ class SyncTransport:
 
     def pool(self, url: str) -> Any:
         """The pool manager for ``url``: direct, or through the environment's proxy."""
-        parts = urllib.parse.urlsplit(url)
-        key = (parts.scheme, parts.hostname or "")
-        if key not in self._route:
-            proxy = proxy_for(parts.scheme, parts.hostname or "")
-            if len(self._route) < _HOST_MEMO_LIMIT:
-                self._route[key] = proxy
-        else:
-            proxy = self._route[key]
+        try:
+            proxy = self._by_url[url]  # a deployment's URL is the same on every call
+        except KeyError:
+            proxy = self._proxy(url)
         if proxy is None:
             if self._direct is None:
                 with self._lock:
@@ -67,6 +64,21 @@ class SyncTransport:
                     )
                     self._proxied[proxy] = manager
         return manager
+
+    def _proxy(self, url: str) -> str | None:
+        """The environment's proxy for ``url``'s scheme and host (memoised per host, and
+        per URL)."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._route:
+            proxy = proxy_for(parts.scheme, parts.hostname or "")
+            if len(self._route) < _HOST_MEMO_LIMIT:
+                self._route[key] = proxy
+        else:
+            proxy = self._route[key]
+        if key in self._route and len(self._by_url) < _HOST_MEMO_LIMIT:
+            self._by_url[url] = proxy
+        return proxy
 
     def _after_fork(self) -> None:
         """In a forked child: the pools' sockets are the parent's; start with none."""
