@@ -17,11 +17,21 @@ usage, and no ``[DONE]``. Errors are Google's ``{"error": {"code", "message", "s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from tests.upstream import Error, FakeUpstream, Reply, _Handler, split_text
+from tests.upstream import Error, FakeUpstream, Raw, Reply, _Handler, split_text
 
-__all__ = ["GeminiUpstream", "gemini_chunks", "gemini_response"]
+__all__ = ["GeminiUpstream", "RawWithHeaders", "gemini_chunks", "gemini_response"]
+
+
+@dataclass(frozen=True)
+class RawWithHeaders(Raw):
+    """:class:`Raw` answered with these response headers too."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+
 
 _FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
 _STATUS = {
@@ -130,6 +140,12 @@ class _GeminiHandler(_Handler):
 
     def _frame(self, event: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(event)}\r\n\r\n".encode()
+
+    def _send_raw(self, raw: Raw, stream: bool) -> None:
+        if stream or not isinstance(raw, RawWithHeaders):
+            super()._send_raw(raw, stream)
+            return
+        self._send_json(200, dict(raw.body or {}), raw.headers)
 
     def _send_error(self, err: Error) -> None:
         status = err.type if err.type.isupper() else _STATUS.get(err.status, "UNKNOWN")
