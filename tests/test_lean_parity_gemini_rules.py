@@ -1,11 +1,13 @@
 """Parity of the router's own Gemini rules with litellm's, branch by branch.
 
-The lean path turns a Gemini reply into a completion (``_gemini_reply``) and builds a
-request once per call shape (``_gemini_body.templated``), and leaves what it does not
-know to litellm's transform. Each case runs through litellm and through the lean path,
+The lean path turns a Gemini reply into a completion (``_gemini_reply``) and a stream's
+events into chunks (``_gemini_events``) with its own code, builds a request once per call
+shape (``_gemini_body.templated``), and leaves what it does not know to litellm's
+transform or stream reader. Each case runs through litellm and through the lean path,
 sync and async, on Google AI Studio and on Vertex AI, and must give the same upstream
 request, the same ``model_dump()`` (ids and times aside) and the same router error; each
-case also says which way the lean path went (its own code, or litellm's transform).
+case also says which way the lean path went (its own code, or litellm's transform or
+stream reader).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from respan_router.providers import LeanProvider, LiteLLMProvider
-from respan_router.providers._lean import _gemini, _gemini_body, _vertex
+from respan_router.providers._lean import _gemini, _gemini_body, _vertex, _wrapped_calls
 from respan_router.providers._lean._google_token import google_auth_installed
 from tests import lean_parity_helpers as parity
 from tests import test_lean_parity_gemini as gemini
@@ -148,6 +150,111 @@ LITELLM_REPLIES: dict[str, Behaviour] = {
     "empty-details": reply(usage={"promptTokenCount": 1, "candidatesTokensDetails": []}),
     "unknown-field": reply(surprise=True),
 }
+
+
+def event(
+    parts: list[dict[str, Any]],
+    finish: str | None = None,
+    usage: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    found = candidate(parts, finish)
+    body: dict[str, Any] = {"candidates": [found], "modelVersion": SERVED, "responseId": "r-1"}
+    if usage is not None:
+        body["usageMetadata"] = usage
+    return {**body, **extra}
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"text": value}
+
+
+ERROR = {"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}
+# Streams the router reads itself; with the usage chunk asked for, litellm's reader takes
+# over at the end (a replay).
+OWN_STREAMS: dict[str, list[dict[str, Any]]] = {
+    "texts": [event([text("Hel")]), event([text("lo.")]), event([text(" Bye.")], "STOP", USAGE)],
+    "empty-last": [event([text("Hi.")]), event([text("")], "STOP", USAGE)],
+    "empty-middle": [event([text("a")]), event([]), event([text("b")], "STOP", USAGE)],
+    "empty-first": [event([text("")]), event([text("b")], "STOP", USAGE)],
+    "no-finish-reason": [event([text("a")]), event([text("b")], None, USAGE)],
+    "max-tokens": [event([text("cut")], "MAX_TOKENS", USAGE)],
+    "function-calls": [event([CALL]), event([CALL, text("")], "STOP", USAGE)],
+    "text-then-calls": [event([text("Looking.")]), event([CALL, CALL], "STOP", USAGE)],
+    "text-and-call-in-one": [event([text("a"), CALL], "STOP", USAGE)],
+    "usage-on-every-event": [
+        event([text("a")], usage={"promptTokenCount": 12, "totalTokenCount": 12}),
+        event([text("b")], "STOP", USAGE),
+    ],
+    "cached-and-thoughts": [
+        event([text("a")]),
+        event(
+            [text("b")],
+            "STOP",
+            {**USAGE, "cachedContentTokenCount": 5, "thoughtsTokenCount": 3, "totalTokenCount": 19},
+        ),
+    ],
+    "thoughts-in-total": [event([text("a")], "STOP", {**USAGE, "thoughtsTokenCount": 3})],
+    "modality-details": [
+        event(
+            [text("a")],
+            "STOP",
+            {
+                **USAGE,
+                "cachedContentTokenCount": 5,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}],
+                "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 4}],
+                "trafficType": "ON_DEMAND",
+            },
+        )
+    ],
+    "served-model-and-time": [
+        event([text("a")], modelVersion="gemini-2.0-flash@001", createTime="2025-01-01"),
+        event([text("b")], "STOP", USAGE),
+    ],
+}
+# Reasoning, read as the other streams are.
+THOUGHT_STREAMS: dict[str, list[dict[str, Any]]] = {
+    "thoughts": [event([THOUGHT]), event([text("b")], "MAX_TOKENS", USAGE)],
+    "thought-and-text": [event([THOUGHT, text("a")]), event([text("b")], "STOP", USAGE)],
+}
+# Streams handed to litellm's reader part way (a replay of the lines read so far).
+LITELLM_STREAMS: dict[str, list[dict[str, Any]]] = {
+    "error-first": [ERROR],
+    "error-mid-stream": [event([text("a")]), ERROR],
+    "safety-finish": [event([text("a")]), event([], "SAFETY", USAGE)],
+    "event-after-finish": [event([text("a")], "STOP", USAGE), event([text("b")])],
+    "two-candidates": [
+        {
+            **event([text("a")], "STOP", USAGE),
+            "candidates": [candidate([text("a")]), {**candidate([text("b")]), "index": 1}],
+        }
+    ],
+    "safety-ratings": [
+        event([text("a")]),
+        {
+            **event([text("b")], "STOP", USAGE),
+            "candidates": [candidate([text("b")], safetyRatings=[])],
+        },
+    ],
+    "usage-only-event": [event([text("a")], "STOP"), {"usageMetadata": USAGE, "responseId": "r-1"}],
+    "thought-signature": [event([{"text": "a", "thoughtSignature": "c2ln"}], "STOP", USAGE)],
+    "other-response-id": [
+        event([text("a")]),
+        {**event([text("b")], "STOP", USAGE), "responseId": "r-2"},
+    ],
+    "no-response-id": [
+        {k: v for k, v in event([text("a")], "STOP", USAGE).items() if k != "responseId"}
+    ],
+    "nothing-delivered": [event([text("")], "STOP", USAGE)],
+}
+# Streams without a usage, read by the router's own code without the usage chunk.
+NO_USAGE_STREAMS: dict[str, list[dict[str, Any]]] = {
+    "no-usage": [event([text("a")]), event([text("b")], "STOP")],
+    "zero-cached": [event([text("a")], "STOP", {**USAGE, "cachedContentTokenCount": 0})],
+}
+
+
 # Call shapes for the body built once per shape: the same shape twice with other texts,
 # texts litellm changes (kept out of slots), a tool result (built in full), a system
 # prompt in parts.
@@ -199,9 +306,14 @@ SHAPES: dict[str, list[list[dict[str, Any]]]] = {
 @pytest.fixture
 def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the lean path used litellm's reply transform and built a body."""
-    counts = {"transform": 0, "body": 0}
+    counts = {"transform": 0, "body": 0, "reader": 0}
     transform = _gemini_body.GeminiConfig.litellm_response
     build_body = _gemini_body.build_body
+    new_wrapper = _wrapped_calls.new_wrapper
+
+    def counted_wrapper(*args: Any, **kwargs: Any) -> Any:
+        counts["reader"] += 1
+        return new_wrapper(*args, **kwargs)
 
     def counted_transform(self: Any, **kwargs: Any) -> Any:
         counts["transform"] += 1
@@ -214,6 +326,7 @@ def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(_gemini_body.GeminiConfig, "litellm_response", counted_transform)
     for module in (_gemini, _vertex):
         monkeypatch.setattr(module, "build_body", counted_body)
+    monkeypatch.setattr(_wrapped_calls, "new_wrapper", counted_wrapper)
     return counts
 
 
@@ -363,3 +476,50 @@ def test_usage_rules_match_litellm_over_every_combination() -> None:
         ).model_dump()
         assert own is not None
         assert own["usage"] == theirs["usage"], usage
+
+
+STREAMS = {**OWN_STREAMS, **THOUGHT_STREAMS, **NO_USAGE_STREAMS}
+
+
+@pytest.mark.parametrize("usage", [False, True], ids=["no-usage", "usage"])
+@pytest.mark.parametrize("events", STREAMS)
+async def test_streams_the_router_reads(
+    both: Both, litellm_steps: dict[str, int], events: str, usage: bool
+) -> None:
+    params = {"stream_options": {"include_usage": True}} if usage else {}
+    await both.run(Raw(events=STREAMS[events]), stream=True, **params)
+    assert litellm_steps["reader"] == (2 if usage else 0)
+
+
+@pytest.mark.parametrize("usage", [False, True], ids=["no-usage", "usage"])
+@pytest.mark.parametrize("events", LITELLM_STREAMS)
+async def test_streams_handed_to_litellm(
+    both: Both, litellm_steps: dict[str, int], events: str, usage: bool
+) -> None:
+    params = {"stream_options": {"include_usage": True}} if usage else {}
+    await both.run(Raw(events=LITELLM_STREAMS[events]), stream=True, **params)
+    assert litellm_steps["reader"] == 2
+
+
+async def test_a_tool_call_stream_to_a_call_with_tools(
+    both: Both, litellm_steps: dict[str, int]
+) -> None:
+    events = Raw(events=OWN_STREAMS["text-then-calls"])
+    await both.run(events, stream=True, **gemini.PARAMS["tools"])
+    assert litellm_steps["reader"] == 0
+
+
+@pytest.mark.parametrize(
+    "events", ["texts", "usage-on-every-event", "no-usage", "usage-in-the-middle"]
+)
+async def test_a_service_tier_header(
+    both: Both, litellm_steps: dict[str, int], events: str
+) -> None:
+    found = {**STREAMS, "usage-in-the-middle": TIER_STREAM}[events]
+    for tier in ("standard", "flex"):
+        header = {"X-Gemini-Service-Tier" if tier == "flex" else "x-gemini-service-tier": tier}
+        await both.run(RawWithHeaders(events=found, headers=header), stream=True)
+    assert litellm_steps["reader"] == 0
+
+
+TIER_STREAM = [event([text("a")]), event([text("b")], usage=USAGE), event([text("c")], "STOP")]

@@ -142,10 +142,16 @@ class _GeminiHandler(_Handler):
         return f"data: {json.dumps(event)}\r\n\r\n".encode()
 
     def _send_raw(self, raw: Raw, stream: bool) -> None:
-        if stream or not isinstance(raw, RawWithHeaders):
-            super()._send_raw(raw, stream)
-            return
-        self._send_json(200, dict(raw.body or {}), raw.headers)
+        self._raw_headers = raw.headers if isinstance(raw, RawWithHeaders) else {}
+        super()._send_raw(raw, stream)
+
+    def end_headers(self) -> None:
+        # The response headers a :class:`RawWithHeaders` names, after the others.
+        for name, value in getattr(self, "_raw_headers", {}).items():
+            if name.lower() != "content-type":
+                self.send_header(name, value)
+        self._raw_headers: Mapping[str, str] = {}
+        super().end_headers()
 
     def _send_error(self, err: Error) -> None:
         status = err.type if err.type.isupper() else _STATUS.get(err.status, "UNKNOWN")

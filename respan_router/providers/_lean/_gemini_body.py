@@ -31,6 +31,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from respan_router.providers._lean._gemini_events import GeminiEvents
 from respan_router.providers._lean._gemini_reply import Dumped, own_reply
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import LeanUnsupported
@@ -256,6 +257,13 @@ class GeminiConfig:
             request_body=request_data,  # type: ignore[arg-type]
             messages=messages,  # type: ignore[arg-type]
         )
+
+    def events(self, model: str, usage: bool, headers: Mapping[str, str]) -> GeminiEvents:
+        """The router's own reading of a stream's events (``_gemini_events``) for the
+        model called, whether the caller asked for the usage chunk, and the response's
+        headers."""
+        tier = headers.get("x-gemini-service-tier")
+        return GeminiEvents(model, usage=usage, service_tier=tier)
 
     def stream_iterator(
         self,

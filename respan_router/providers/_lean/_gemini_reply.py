@@ -41,7 +41,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FINISH_REASONS", "Dumped", "own_reply", "reply_dump", "usage_dump", "usage_known"]
+__all__ = [
+    "FINISH_REASONS",
+    "Dumped",
+    "own_reply",
+    "part_known",
+    "reply_dump",
+    "service_tier_of",
+    "tool_call",
+    "usage_dump",
+    "usage_known",
+]
 
 _BODY_KEYS = frozenset({"candidates", "usageMetadata", "modelVersion", "responseId", "createTime"})
 _CANDIDATE_KEYS = frozenset({"content", "finishReason", "index", "avgLogprobs"})
@@ -73,12 +83,16 @@ def _int(value: Any) -> bool:
 def _details_known(details: Any) -> bool:
     """Text-only modality details (``[{"modality": "TEXT", "tokenCount": n}, ...]``, not
     empty)."""
-    return isinstance(details, list) and bool(details) and all(
-        isinstance(d, dict)
-        and d.keys() == {"modality", "tokenCount"}
-        and d["modality"] == "TEXT"
-        and _int(d["tokenCount"])
-        for d in details
+    return (
+        isinstance(details, list)
+        and bool(details)
+        and all(
+            isinstance(d, dict)
+            and d.keys() == {"modality", "tokenCount"}
+            and d["modality"] == "TEXT"
+            and _int(d["tokenCount"])
+            for d in details
+        )
     )
 
 
@@ -98,7 +112,8 @@ def usage_known(usage: Any) -> bool:
     )
 
 
-def _part_known(part: Any) -> bool:
+def part_known(part: Any) -> bool:
+    """Whether a part is a text (a thought or not) or a function call this module knows."""
     if not isinstance(part, dict):
         return False
     if "text" in part:
@@ -127,7 +142,7 @@ def _candidate_known(candidate: Any) -> bool:
     if not isinstance(content, dict) or not _CONTENT_KEYS.issuperset(content):
         return False
     parts = content.get("parts")
-    return isinstance(parts, list) and all(_part_known(p) for p in parts)
+    return isinstance(parts, list) and all(map(part_known, parts))
 
 
 def _known(body: Any) -> bool:
@@ -191,6 +206,27 @@ def usage_dump(usage: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def tool_call(call: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """litellm's tool call for a known ``functionCall`` (a made-up id)."""
+    return {
+        "id": f"call_{uuid.uuid4().hex[:28]}",
+        "type": "function",
+        "function": {
+            "name": call["name"],
+            "arguments": json.dumps(call["args"], ensure_ascii=False),
+        },
+        "index": index,
+    }
+
+
+def service_tier_of(header: str | None) -> str | None:
+    """The ``service_tier`` litellm names for a ``x-gemini-service-tier`` header."""
+    if not header:
+        return None
+    tier = header.lower()
+    return "default" if tier == "standard" else tier
+
+
 def _choice(
     candidate: dict[str, Any], position: int, tool_index: int
 ) -> tuple[dict[str, Any], int]:
@@ -208,18 +244,7 @@ def _choice(
             elif text:
                 content = (content or "") + text
             continue
-        call = part["functionCall"]
-        tool_calls.append(
-            {
-                "id": f"call_{uuid.uuid4().hex[:28]}",
-                "type": "function",
-                "function": {
-                    "name": call["name"],
-                    "arguments": json.dumps(call["args"], ensure_ascii=False),
-                },
-                "index": tool_index,
-            }
-        )
+        tool_calls.append(tool_call(part["functionCall"], tool_index))
         tool_index += 1
     message: dict[str, Any] = {
         "content": content,
@@ -266,9 +291,9 @@ def reply_dump(body: Any, model: str, service_tier: str | None) -> dict[str, Any
     }
     for key in _METADATA:
         dumped[key] = []
-    if service_tier:
-        tier = service_tier.lower()
-        dumped["service_tier"] = "default" if tier == "standard" else tier
+    tier = service_tier_of(service_tier)
+    if tier is not None:
+        dumped["service_tier"] = tier
     return dumped
 
 
