@@ -10,13 +10,15 @@ its functions are given. Everything else is here, in the handler's order:
    does), litellm's message normalisation (``_messages``), then
    ``sync_transform_request_body`` (context caching is skipped: a cached message keeps
    the call on litellm; system instruction, contents, tools, ``generationConfig``, the
-   default output budget).
-2. :class:`GeminiConfig`, the deployment's config for the shared lean code: a reply goes
+   default output budget); :func:`templated` builds it once per call shape.
+2. :class:`GeminiConfig`, the deployment's config for the shared lean code: a reply is
+   read by the router's own code (``_gemini_reply``) when it knows every field, else goes
    through ``parse_body`` and ``_transform_long_decode_hops`` (one hop: the lean path never
-   asks for continuation hops), a stream through litellm's Gemini ``ModelResponseIterator``
-   under litellm's stream wrapper (with the handler's wrapper provider,
-   ``vertex_ai_beta``), an error status through the config's ``get_error_class``
-   (``VertexAIError``) with the message the handler gives it.
+   asks for continuation hops); a stream is read by the router's own code
+   (``_gemini_events``), else by litellm's Gemini ``ModelResponseIterator`` under
+   litellm's stream wrapper (with the handler's wrapper provider, ``vertex_ai_beta``); an
+   error status goes through the config's ``get_error_class`` (``VertexAIError``) with
+   the message the handler gives it.
 
 What litellm's handler does with more than one request stays with litellm: messages with
 ``cache_control`` (it creates a cached content first), a body carrying thought signatures

@@ -41,8 +41,8 @@ from respan_router.providers._lean._gemini_reply import (
     part_known,
     service_tier_of,
     tool_call,
-    usage_known,
 )
+from respan_router.providers._lean._gemini_usage import usage_known
 from respan_router.responses import chunk_from_dict
 
 if TYPE_CHECKING:

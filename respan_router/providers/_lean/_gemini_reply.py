@@ -15,12 +15,7 @@ litellm's rules (``VertexGeminiConfig._transform_google_generate_content_to_open
   ``call_`` id, the arguments as ``json.dumps(..., ensure_ascii=False)`` writes them, an
   index counted across candidates); a choice with a tool call finishes with
   ``tool_calls``, else by litellm's finish-reason map (``stop`` without a reason);
-- the usage: the prompt, candidates and total token counts; cached tokens
-  (``cachedContentTokenCount``) as the prompt's cached tokens and ``cache_read_input_tokens``,
-  taken off the prompt's text tokens when ``promptTokensDetails`` gives those; thoughts
-  (``thoughtsTokenCount``) as reasoning tokens, added to the completion tokens when the
-  total does not already count them; the completion's text tokens from
-  ``candidatesTokensDetails`` or the candidates count;
+- the usage by litellm's rules for the counts :mod:`._gemini_usage` knows;
 - a ``x-gemini-service-tier`` response header as ``service_tier`` (``standard`` is
   ``default``); the grounding, URL context, safety and citation lists empty.
 Anything else (safety ratings, citations, grounding, logprobs, a flagged or other finish
@@ -41,6 +36,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from respan_router.providers._lean._gemini_usage import usage_dump, usage_known
+
 __all__ = [
     "FINISH_REASONS",
     "Dumped",
@@ -49,24 +46,11 @@ __all__ = [
     "reply_dump",
     "service_tier_of",
     "tool_call",
-    "usage_dump",
-    "usage_known",
 ]
 
 _BODY_KEYS = frozenset({"candidates", "usageMetadata", "modelVersion", "responseId", "createTime"})
 _CANDIDATE_KEYS = frozenset({"content", "finishReason", "index", "avgLogprobs"})
 _CONTENT_KEYS = frozenset({"parts", "role"})
-_USAGE_INTS = (
-    "promptTokenCount",
-    "candidatesTokenCount",
-    "totalTokenCount",
-    "cachedContentTokenCount",
-    "thoughtsTokenCount",
-)
-_USAGE_KEYS = frozenset(
-    {*_USAGE_INTS, "promptTokensDetails", "candidatesTokensDetails", "trafficType"}
-)
-# The finish reasons litellm maps without flagging the reply (its ``map_finish_reason``).
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 _METADATA = (
     "vertex_ai_grounding_metadata",
@@ -78,38 +62,6 @@ _METADATA = (
 
 def _int(value: Any) -> bool:
     return type(value) is int
-
-
-def _details_known(details: Any) -> bool:
-    """Text-only modality details (``[{"modality": "TEXT", "tokenCount": n}, ...]``, not
-    empty)."""
-    return (
-        isinstance(details, list)
-        and bool(details)
-        and all(
-            isinstance(d, dict)
-            and d.keys() == {"modality", "tokenCount"}
-            and d["modality"] == "TEXT"
-            and _int(d["tokenCount"])
-            for d in details
-        )
-    )
-
-
-def usage_known(usage: Any) -> bool:
-    """Whether a ``usageMetadata`` holds only the counts this module translates."""
-    if not isinstance(usage, dict) or not _USAGE_KEYS.issuperset(usage):
-        return False
-    if not all(_int(usage[k]) for k in _USAGE_INTS if k in usage):
-        return False
-    traffic = usage.get("trafficType")
-    if traffic is not None and not isinstance(traffic, str):
-        return False
-    return all(
-        _details_known(usage[k])
-        for k in ("promptTokensDetails", "candidatesTokensDetails")
-        if k in usage
-    )
 
 
 def part_known(part: Any) -> bool:
@@ -155,55 +107,6 @@ def _known(body: Any) -> bool:
     if not isinstance(candidates, list) or not candidates:
         return False
     return usage_known(body.get("usageMetadata")) and all(map(_candidate_known, candidates))
-
-
-def _text_count(details: Any) -> int | None:
-    """The tokens of text-only modality details; None without details."""
-    if not details:
-        return None
-    total: int = sum(d["tokenCount"] for d in details)
-    return total
-
-
-def usage_dump(usage: Mapping[str, Any]) -> dict[str, Any]:
-    """litellm's usage for a known ``usageMetadata``, as its ``ModelResponse`` dumps it."""
-    prompt = usage.get("promptTokenCount", 0)
-    candidates = usage.get("candidatesTokenCount", 0)
-    total = usage.get("totalTokenCount", 0)
-    cached = usage.get("cachedContentTokenCount")
-    thoughts = usage.get("thoughtsTokenCount")
-    prompt_text = _text_count(usage.get("promptTokensDetails"))
-    if cached is not None and prompt_text is not None:
-        prompt_text -= cached
-    completion = candidates
-    if thoughts and prompt + candidates != total:
-        completion += thoughts
-    completion_details: dict[str, Any] | None = None
-    if thoughts is not None:
-        completion_details = {"reasoning_tokens": thoughts}
-    text = _text_count(usage.get("candidatesTokensDetails"))
-    if text is None and candidates > 0:
-        text = candidates
-    if text is None and thoughts:  # litellm's ``Usage`` works the rest out
-        text = max(0, completion - thoughts)
-    if text is not None:
-        completion_details = {**(completion_details or {}), "text_tokens": text}
-    return {
-        "completion_tokens": completion,
-        "prompt_tokens": prompt,
-        "total_tokens": total,
-        "completion_tokens_details": completion_details,
-        "prompt_tokens_details": {
-            "audio_tokens": None,
-            "cached_tokens": cached,
-            "image_tokens": None,
-            "initial_prompt_tokens": None,
-            "text_tokens": prompt_text,
-            "video_tokens": None,
-        },
-        "cache_creation_input_tokens": None,
-        "cache_read_input_tokens": cached,
-    }
 
 
 def tool_call(call: Mapping[str, Any], index: int) -> dict[str, Any]:
