@@ -17,11 +17,21 @@ usage, and no ``[DONE]``. Errors are Google's ``{"error": {"code", "message", "s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from tests.upstream import Error, FakeUpstream, Reply, _Handler, split_text
+from tests.upstream import Error, FakeUpstream, Raw, Reply, _Handler, split_text
 
-__all__ = ["GeminiUpstream", "gemini_chunks", "gemini_response"]
+__all__ = ["GeminiUpstream", "RawWithHeaders", "gemini_chunks", "gemini_response"]
+
+
+@dataclass(frozen=True)
+class RawWithHeaders(Raw):
+    """:class:`Raw` answered with these response headers too."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+
 
 _FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
 _STATUS = {
@@ -130,6 +140,18 @@ class _GeminiHandler(_Handler):
 
     def _frame(self, event: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(event)}\r\n\r\n".encode()
+
+    def _send_raw(self, raw: Raw, stream: bool) -> None:
+        self._raw_headers = raw.headers if isinstance(raw, RawWithHeaders) else {}
+        super()._send_raw(raw, stream)
+
+    def end_headers(self) -> None:
+        # The response headers a :class:`RawWithHeaders` names, after the others.
+        for name, value in getattr(self, "_raw_headers", {}).items():
+            if name.lower() != "content-type":
+                self.send_header(name, value)
+        self._raw_headers: Mapping[str, str] = {}
+        super().end_headers()
 
     def _send_error(self, err: Error) -> None:
         status = err.type if err.type.isupper() else _STATUS.get(err.status, "UNKNOWN")

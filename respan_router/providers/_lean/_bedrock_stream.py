@@ -35,7 +35,7 @@ def decodable() -> bool:
     return True
 
 
-def events(attempt: Attempt) -> ConverseEvents | None:
+def events(attempt: Attempt, headers: Mapping[str, str]) -> ConverseEvents | None:
     """The router's own reading of the stream's events, or None: with the usage chunk
     asked for (the chunk's usage and cost are litellm's stream builder's), or with
     litellm's post-call rules set (its wrapper runs them on every chunk), litellm's decoder

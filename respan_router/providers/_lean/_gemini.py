@@ -21,10 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from respan_router._json import compact_encoder
+from respan_router.providers._lean._anthropic_template import Templates
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._gemini_body import (
     GeminiConfig,
     build_body,
+    templated,
     unsupported_messages,
 )
 from respan_router.providers._lean._request import BuiltRequest
@@ -80,6 +82,7 @@ class GeminiDialect:
         self._config_class = GoogleAIStudioGeminiConfig
         self._handler = VertexLLM()
         self._by_key: dict[tuple[Any, ...], Deployment | None] = {}
+        self._templates = Templates(self._built)
 
     def unsupported(self, params: Mapping[str, Any], credentials: Mapping[str, Any]) -> str | None:
         """Why a call's parameters, credentials or environment keep it on litellm, or None."""
@@ -169,12 +172,23 @@ class GeminiDialect:
         *,
         stream: bool,
     ) -> BuiltRequest:
-        """The URL, headers and body litellm's Gemini handler sends for this call.
+        """The URL, headers and body litellm's Gemini handler sends for this call (built
+        once per call shape, see :func:`~._gemini_body.templated`).
 
         Raises:
             LeanUnsupported: see :func:`~._gemini_body.build_body`; media or
                 ``cache_control`` in the messages.
         """
+        return templated(self._templates, self._built, deployment, messages, params, stream)
+
+    def _built(
+        self,
+        deployment: Deployment,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        stream: bool,
+    ) -> BuiltRequest:
+        """The request built through litellm's Gemini code, step by step."""
         from respan_router.providers._lean._request import LeanUnsupported
 
         reason = unsupported_messages(messages)

@@ -10,13 +10,15 @@ its functions are given. Everything else is here, in the handler's order:
    does), litellm's message normalisation (``_messages``), then
    ``sync_transform_request_body`` (context caching is skipped: a cached message keeps
    the call on litellm; system instruction, contents, tools, ``generationConfig``, the
-   default output budget).
-2. :class:`GeminiConfig`, the deployment's config for the shared lean code: a reply goes
+   default output budget); :func:`templated` builds it once per call shape.
+2. :class:`GeminiConfig`, the deployment's config for the shared lean code: a reply is
+   read by the router's own code (``_gemini_reply``) when it knows every field, else goes
    through ``parse_body`` and ``_transform_long_decode_hops`` (one hop: the lean path never
-   asks for continuation hops), a stream through litellm's Gemini ``ModelResponseIterator``
-   under litellm's stream wrapper (with the handler's wrapper provider,
-   ``vertex_ai_beta``), an error status through the config's ``get_error_class``
-   (``VertexAIError``) with the message the handler gives it.
+   asks for continuation hops); a stream is read by the router's own code
+   (``_gemini_events``), else by litellm's Gemini ``ModelResponseIterator`` under
+   litellm's stream wrapper (with the handler's wrapper provider, ``vertex_ai_beta``); an
+   error status goes through the config's ``get_error_class`` (``VertexAIError``) with
+   the message the handler gives it.
 
 What litellm's handler does with more than one request stays with litellm: messages with
 ``cache_control`` (it creates a cached content first), a body carrying thought signatures
@@ -28,13 +30,20 @@ non-text content part (it may fetch media).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from respan_router.providers._lean._gemini_events import GeminiEvents
+from respan_router.providers._lean._gemini_reply import Dumped, own_reply
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import LeanUnsupported
 
-__all__ = ["GeminiConfig", "GeminiLogging", "build_body", "unsupported_messages"]
+if TYPE_CHECKING:
+    from respan_router.providers._lean._anthropic_template import Templates
+    from respan_router.providers._lean._deployment import Deployment
+    from respan_router.providers._lean._request import BuiltRequest
+
+__all__ = ["GeminiConfig", "GeminiLogging", "build_body", "templated", "unsupported_messages"]
 
 # litellm's handler hands its stream wrapper this provider, whatever the call's.
 STREAM_PROVIDER = "vertex_ai_beta"
@@ -70,6 +79,33 @@ def unsupported_messages(messages: list[dict[str, Any]]) -> str | None:
         if is_cached_message(message):  # type: ignore[arg-type]
             return "cache_control: litellm creates a cached content first"
     return None
+
+
+# litellm reads a tool result's text (JSON, a data URI) into the body: not a slot.
+_READ_ROLES = frozenset({"tool", "function"})
+
+
+def templated(
+    templates: Templates,
+    build: Callable[[Deployment, list[dict[str, Any]], Mapping[str, Any], bool], BuiltRequest],
+    deployment: Deployment,
+    messages: list[dict[str, Any]],
+    params: Mapping[str, Any],
+    stream: bool,
+) -> BuiltRequest:
+    """The request litellm's handler builds for this call, built once per call shape.
+
+    Building the body through litellm costs more than the rest of a lean call: its
+    message conversion, parameter mapping and a model-table lookup (system-message
+    support) run per call, and depend on the deployment and the call's shape, not on
+    what its texts say. The shape's request is built once with each text in a slot and
+    filled in with each call's texts (``_anthropic_template``: a text goes into a slot
+    only when litellm passes it through as it is; the built body is checked). litellm
+    reads a tool result's text into the body, so a call with one is built in full.
+    """
+    if any(isinstance(m, Mapping) and m.get("role") in _READ_ROLES for m in messages):
+        return build(deployment, messages, params, stream)
+    return templates.request(deployment, messages, params, stream=stream)
 
 
 def build_body(
@@ -183,8 +219,32 @@ class GeminiConfig:
         optional_params: dict[str, Any],
         **_: Any,
     ) -> Any:
-        """The ``ModelResponse`` of a reply, through litellm's ``parse_body`` and its
-        one-hop ``_transform_long_decode_hops`` (what the handler returns)."""
+        """The completion of a reply: the router's own reading (``_gemini_reply``) when
+        it knows every field, else litellm's ``parse_body`` and its one-hop
+        ``_transform_long_decode_hops`` (what the handler returns)."""
+        dumped = own_reply(raw_response, model)
+        if dumped is not None:
+            return Dumped(dumped)
+        return self.litellm_response(
+            model=model,
+            raw_response=raw_response,
+            model_response=model_response,
+            request_data=request_data,
+            messages=messages,
+            optional_params=optional_params,
+        )
+
+    def litellm_response(
+        self,
+        *,
+        model: str,
+        raw_response: Any,
+        model_response: Any,
+        request_data: dict[str, Any],
+        messages: list[dict[str, Any]],
+        optional_params: dict[str, Any],
+    ) -> Any:
+        """litellm's ``ModelResponse`` of a reply."""
         from litellm.llms.vertex_ai.gemini.long_decode import parse_body
         from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (
             _transform_long_decode_hops,
@@ -199,6 +259,13 @@ class GeminiConfig:
             request_body=request_data,  # type: ignore[arg-type]
             messages=messages,  # type: ignore[arg-type]
         )
+
+    def events(self, model: str, usage: bool, headers: Mapping[str, str]) -> GeminiEvents:
+        """The router's own reading of a stream's events (``_gemini_events``) for the
+        model called, whether the caller asked for the usage chunk, and the response's
+        headers."""
+        tier = headers.get("x-gemini-service-tier")
+        return GeminiEvents(model, usage=usage, service_tier=tier)
 
     def stream_iterator(
         self,

@@ -4,22 +4,43 @@ A format names what the drivers hand litellm's stream wrapper: the body as serve
 event lines (Anthropic, Gemini, Vertex AI) or as raw pieces (Bedrock's binary event
 stream); the provider's stream iterator over that source; the error litellm's stream call
 raises for an error status; and, where the router reads the events itself (Anthropic's
-``_anthropic_events``, Bedrock's ``_converse_events``), the reader to try first.
+``_anthropic_events``, Gemini's ``_gemini_events``, Bedrock's ``_converse_events``), the
+reader to try first, made for the response's headers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, NamedTuple, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
 from respan_router.providers._lean import _bedrock_stream
 from respan_router.providers._lean._anthropic_events import EventStream
-from respan_router.providers._lean._converse_events import ConverseEvents
 from respan_router.providers._lean._errors import mapped, translation_error
 from respan_router.providers._lean._state import Attempt
 
-__all__ = ["StreamFormat", "format_of"]
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletionChunk
+
+__all__ = ["OwnReading", "StreamFormat", "format_of"]
+
+
+class OwnReading(Protocol):
+    """The router's own reading of a stream (a sans-I/O core): per line a chunk or none
+    (server-sent events), or per piece of the body the chunks of its whole frames
+    (Bedrock's event stream); one at the body's end or none; ``Delegate`` when litellm's
+    reader must go on. ``lines`` keeps what was fed, for the replay."""
+
+    lines: list[Any]
+    id: str
+    created: int
+
+    @property
+    def delivered(self) -> int: ...
+
+    def feed(self, item: Any, /) -> ChatCompletionChunk | list[ChatCompletionChunk] | None: ...
+
+    def end(self) -> ChatCompletionChunk | None: ...
 
 
 class _Iterator(Protocol):
@@ -47,7 +68,7 @@ class StreamFormat(NamedTuple):
     lines: bool  # the iterator reads server-sent-event lines, else the body's pieces
     iterator: _Iterator
     raise_status: _Status
-    own: Callable[[Attempt], EventStream | ConverseEvents | None] | None = None
+    own: Callable[[Attempt, Mapping[str, str]], OwnReading | None] | None = None
 
 
 def _anthropic_iterator(
@@ -71,7 +92,7 @@ def _anthropic_status(
     raise mapped(error, attempt.call) from error
 
 
-def _anthropic_events(attempt: Attempt) -> EventStream:
+def _anthropic_events(attempt: Attempt, headers: Mapping[str, str]) -> EventStream:
     """The router's own reading of an Anthropic stream's events (litellm's rules)."""
     return EventStream(attempt.deployment.model, attempt.finish, usage=attempt.wants_usage)
 
@@ -99,7 +120,17 @@ def _config_status(
 
 
 _ANTHROPIC = StreamFormat(True, _anthropic_iterator, _anthropic_status, _anthropic_events)
-_CONFIG = StreamFormat(True, _config_iterator, _config_status)
+
+
+def _config_events(attempt: Attempt, headers: Mapping[str, str]) -> OwnReading:
+    """The router's own reading the deployment's config makes (``events``: Gemini's,
+    Vertex AI's)."""
+    config = attempt.deployment.config
+    reading: OwnReading = config.events(attempt.deployment.model, attempt.wants_usage, headers)
+    return reading
+
+
+_CONFIG = StreamFormat(True, _config_iterator, _config_status, _config_events)
 _BEDROCK = StreamFormat(
     False, _bedrock_stream.iterator, _bedrock_stream.raise_status, _bedrock_stream.events
 )

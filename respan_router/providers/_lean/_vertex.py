@@ -32,12 +32,14 @@ from typing import Any, Final, NoReturn
 
 from respan_router._json import compact_encoder
 from respan_router.providers._base import ProviderCall
+from respan_router.providers._lean._anthropic_template import Templates
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._errors import litellm_error, mapped
 from respan_router.providers._lean._gemini import PARAMS, STREAM_ONLY_PARAMS
 from respan_router.providers._lean._gemini_body import (
     GeminiConfig,
     build_body,
+    templated,
     unsupported_messages,
 )
 from respan_router.providers._lean._google_token import (
@@ -84,6 +86,7 @@ class VertexDialect:
         self._tokens = GoogleTokens()
         self._installed: bool | None = None
         self._by_key: dict[tuple[Any, ...], Deployment | None] = {}
+        self._templates = Templates(self._built)
 
     # -- the guards -----------------------------------------------------------------------
 
@@ -230,18 +233,38 @@ class VertexDialect:
         *,
         stream: bool,
     ) -> BuiltRequest:
-        """The URL, headers and body litellm's Vertex handler sends for this call.
+        """The URL, headers and body litellm's Vertex handler sends for this call (the body
+        built once per call shape, see :func:`~._gemini_body.templated`; the token is not
+        part of it).
 
         Raises:
             LeanUnsupported: as for Gemini on AI Studio (``_gemini_body``).
         """
+        token = deployment.api_key
+        untokened = replace(deployment, api_key=None)
+        built = templated(self._templates, self._built, untokened, messages, params, stream)
+        # validate_environment's order: Content-Type, the token, then the extra headers.
+        headers = {**deployment.headers, "Authorization": f"Bearer {token}"}
+        extra_headers = params.get("extra_headers")
+        if extra_headers:
+            headers.update(extra_headers)
+        return replace(built, headers=headers)
+
+    def _built(
+        self,
+        deployment: Deployment,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any],
+        stream: bool,
+    ) -> BuiltRequest:
+        """The body built through litellm's Gemini code (its context caching, the one step
+        that reads the token, is never reached on the lean path)."""
         reason = unsupported_messages(messages)
         if reason is not None:
             raise LeanUnsupported(reason)
         if not stream and any(k in params for k in STREAM_ONLY_PARAMS):
             raise LeanUnsupported("stream options on a call that does not stream")
         config: VertexConfig = deployment.config
-        token = deployment.api_key
         data, mapped_params = build_body(
             config.inner,
             deployment.model,
@@ -252,16 +275,11 @@ class VertexDialect:
             params,
             vertex_project=config.project,
             vertex_location=config.location,
-            vertex_auth_header=token,
+            vertex_auth_header=None,
         )
-        # validate_environment's order: Content-Type, the token, then the extra headers.
-        headers = {**deployment.headers, "Authorization": f"Bearer {token}"}
-        extra_headers = params.get("extra_headers")
-        if extra_headers:
-            headers.update(extra_headers)
         return BuiltRequest(
             url=config.stream_url if stream else deployment.url,
-            headers=headers,
+            headers={},
             body=_encode(data).encode(),
             data=data,
             optional_params=mapped_params,

@@ -21,11 +21,10 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean import _async_calls, _sync_calls
-from respan_router.providers._lean._anthropic_events import Delegate, EventStream
-from respan_router.providers._lean._converse_events import ConverseEvents
+from respan_router.providers._lean._anthropic_events import Delegate
 from respan_router.providers._lean._errors import mapped
 from respan_router.providers._lean._state import Attempt
-from respan_router.providers._lean._stream_formats import format_of
+from respan_router.providers._lean._stream_formats import OwnReading, format_of
 from respan_router.providers._lean._wrapped_stream import (
     atext_of,
     cut_error,
@@ -39,12 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["astream", "stream"]
 
-Own = EventStream | ConverseEvents  # the router's own readers of a stream's events
 
-
-def _fed(own: Own, item: Any) -> Sequence[ChatCompletionChunk]:
-    """The chunks of one line (Anthropic's reader: one chunk or None) or one piece of the
-    body (Bedrock's: the chunks of its whole frames)."""
+def _fed(own: OwnReading, item: Any) -> Sequence[ChatCompletionChunk]:
+    """The chunks of one line (Anthropic's and Gemini's readers: one chunk or None) or one
+    piece of the body (Bedrock's: the chunks of its whole frames)."""
     try:
         found = own.feed(item)
     except Delegate:
@@ -56,7 +53,7 @@ def _fed(own: Own, item: Any) -> Sequence[ChatCompletionChunk]:
     return found if isinstance(found, list) else (found,)
 
 
-def _ended(own: Own) -> ChatCompletionChunk | None:
+def _ended(own: OwnReading) -> ChatCompletionChunk | None:
     try:
         return own.end()
     except Delegate:
@@ -84,7 +81,7 @@ async def _areplay(
         yield line
 
 
-def _same_stream(chunk: ChatCompletionChunk, own: Own | None) -> ChatCompletionChunk:
+def _same_stream(chunk: ChatCompletionChunk, own: OwnReading | None) -> ChatCompletionChunk:
     """A chunk of litellm's reader under the id and time the stream started with."""
     if own is not None and own.delivered:
         chunk.id, chunk.created = own.id, own.created
@@ -121,7 +118,7 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
             decoding.raise_status(attempt, response.status, raw, response.headers, sync=True)
         body = pieces()
         source: Any = iter_sse_lines(text_of(body)) if decoding.lines else body
-        own = decoding.own(attempt) if decoding.own is not None else None
+        own = decoding.own(attempt, response.headers) if decoding.own is not None else None
         failure: Exception | None = None
         if own is not None:
             try:
@@ -210,7 +207,7 @@ async def astream(
             decoding.raise_status(attempt, response.status, raw, response.headers, sync=False)
         body = pieces()
         source: Any = aiter_sse_lines(atext_of(body)) if decoding.lines else body
-        own = decoding.own(attempt) if decoding.own is not None else None
+        own = decoding.own(attempt, response.headers) if decoding.own is not None else None
         failure: Exception | None = None
         if own is not None:
             try:
