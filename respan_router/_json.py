@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["compact_encoder", "plain_sorted_json", "stringify"]
+__all__ = ["compact_encoder", "loads", "plain_sorted_json", "stringify"]
 
 # Dataclasses and datetimes go to ``default`` (or raise) as with ``json``, not orjson's forms.
 _BASE = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -96,6 +96,28 @@ def _has_non_finite(value: Any) -> bool:
         if _has_non_finite(item):
             return True
     return False
+
+
+# Every byte but an ASCII digit as a space: a run of digits stays a run of "0"s.
+_DIGITS_ONLY = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def loads(data: bytes) -> Any:
+    """``json.loads(data)``: parsed by orjson (about 4 times faster) where the two agree.
+
+    orjson refuses what ``json`` reads beyond RFC 8259 (NaN and infinity, numbers past a
+    float's range, lone surrogates, other encodings than UTF-8, deep nesting): such bytes
+    are read by ``json``, which raises its own errors for what it refuses too. orjson reads
+    an integer past 64 bits as a float: bytes holding a run of 19 digits or more (a number
+    that may lie past them, or any long number or text of digits) are read by ``json``.
+    """
+    if _LONG_RUN not in data.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 # One encoder for every call: json.dumps with options builds a new encoder each time.

@@ -114,12 +114,13 @@ async def test_closing_a_lean_async_stream_releases_its_connection(
 def test_a_lean_request_that_cannot_be_built_is_logged_then_sent_by_litellm(
     upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from respan_router.providers._lean import _provider
+    from respan_router.providers._lean import _plain_template
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a setting the lean path did not expect")
 
-    monkeypatch.setattr(_provider, "build_request", broken)
+    # The plain call's template and its own build both go through litellm's build.
+    monkeypatch.setattr(_plain_template, "build_request", broken)
     router = Router(
         providers={"openai": {"api_key": "sk-build-test", "api_base": upstream.base_url}}
     )

@@ -6,9 +6,10 @@ for chat completions and are skipped; ``data: [DONE]`` ends the stream.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from respan_router._json import loads
 
 __all__ = ["DONE", "event_of", "lines_of"]
 
@@ -25,7 +26,7 @@ def event_of(line: bytes) -> Any:
         return _SKIP
     if payload == b"[DONE]":
         return DONE
-    event = json.loads(payload)
+    event = loads(payload)
     return event if isinstance(event, dict) else _SKIP
 
 

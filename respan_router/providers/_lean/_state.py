@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from respan_router._json import loads
 from respan_router.errors import RouterError
 from respan_router.providers._base import ProviderCall
 from respan_router.providers._lean._deployment import Deployment
@@ -38,7 +38,7 @@ class Attempt:
         # (sdk-shaped providers), else in the provider config's transform_response.
         problem: Exception | None = None
         try:
-            payload = json.loads(raw)
+            payload = loads(raw)
         except ValueError as exc:
             payload, problem = None, exc
         if self.deployment.sdk_shaped and not isinstance(payload, dict):
