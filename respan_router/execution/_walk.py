@@ -54,7 +54,8 @@ class Candidate:
     key: str  # its circuit-breaker key; "" when breakers are off
     last_resort: bool  # its breaker is open: one try, after every other candidate
     record: AttemptRecord
-    owner: object  # names this candidate to its breaker (only the probe's owner frees it)
+    owner: object  # names this candidate to its breaker (only the probe's owner frees it;
+    # None without breakers)
     claim: bool = False  # it holds its half-open probe: the shared claim is still to ask
 
 
@@ -88,20 +89,23 @@ class Walk:
         """
         health = self._ex.health
         deferred = self._later
+        deadline = self.deadline
         for attempt in attempts:
-            key = attempt.health_key if health is not None else ""
-            owner = object()
-            taken = PASS if health is None else health.admit(key, owner)
-            if taken == REFUSED:
-                deferred.append((attempt, key))
-                continue
-            if self._expired():
+            if health is None:
+                key, owner, taken = "", None, PASS
+            else:
+                key, owner = attempt.health_key, object()
+                taken = health.admit(key, owner)
+                if taken == REFUSED:
+                    deferred.append((attempt, key))
+                    continue
+            if deadline is not None and self._expired():
                 if key:
                     health.release(key, owner)  # type: ignore[union-attr]  # key implies health
                 return
             yield self._start(attempt, key, False, owner, taken == PROBE)
         for attempt, key in deferred:
-            if self._expired():
+            if deadline is not None and self._expired():
                 return
             yield self._start(attempt, key, True, object(), False)
 
@@ -140,10 +144,30 @@ class Walk:
         """A try starts: counted on the attempt's record, and a candidate's first try as
         one request for the retry budget (this is the one place that counts them; the
         retry policy's stop asks the budget for each retry). Returns its call."""
-        candidate.record.tries += 1
-        if candidate.record.tries == 1 and self._ex.budget is not None:
+        arec = candidate.record
+        arec.tries += 1
+        if arec.tries == 1 and self._ex.budget is not None:
             self._ex.budget.record_request()
-        return self._call_for(candidate.attempt), time.perf_counter()
+        # The try's provider call (built here, once per try: its timeout is what remains).
+        attempt, request = candidate.attempt, self.request
+        params = request.params
+        if request.headers:
+            params = {**params, "extra_headers": request.headers}
+        timeout = request.timeout if request.timeout is not None else self._ex.default_timeout
+        if self.deadline is not None:
+            remaining = self.deadline - self._ex.clock()
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        call = ProviderCall(
+            model=attempt.model,
+            litellm_model=attempt.litellm_model,
+            provider=attempt.provider,
+            messages=request.messages,
+            params=params,
+            credentials=attempt.credentials,
+            credential_source=attempt.credential_source,
+            timeout=timeout,
+        )
+        return call, time.perf_counter()
 
     def end(
         self,
@@ -164,26 +188,6 @@ class Walk:
             health.record_success(key)
         else:
             health.record_failure(key, error, candidate.owner)
-
-    def _call_for(self, attempt: Attempt) -> ProviderCall:
-        request = self.request
-        params = request.params
-        if request.headers:
-            params = {**params, "extra_headers": request.headers}
-        timeout = request.timeout if request.timeout is not None else self._ex.default_timeout
-        if self.deadline is not None:
-            remaining = self.deadline - self._ex.clock()
-            timeout = remaining if timeout is None else min(timeout, remaining)
-        return ProviderCall(
-            model=attempt.model,
-            litellm_model=attempt.litellm_model,
-            provider=attempt.provider,
-            messages=request.messages,
-            params=params,
-            credentials=attempt.credentials,
-            credential_source=attempt.credential_source,
-            timeout=timeout,
-        )
 
     # -- outcomes ----------------------------------------------------------------------
     def failed(self, candidate: Candidate, error: ProviderError) -> None:
