@@ -57,7 +57,6 @@ class CallRecord:
     """One call through the router."""
 
     start_ns: int = field(default_factory=time.time_ns)
-    start_perf: float = field(default_factory=time.perf_counter)
     routing_seconds: float = 0.0
     end_ns: int = 0
     attempts: list[AttemptRecord] = field(default_factory=list)

@@ -62,7 +62,7 @@ class Candidate:
 class Walk:
     """The bookkeeping of one call's walk through its plan (no I/O)."""
 
-    __slots__ = ("_ex", "_later", "deadline", "failures", "policy", "record", "request")
+    __slots__ = ("_ex", "_later", "deadline", "failures", "health", "policy", "record", "request")
 
     def __init__(
         self,
@@ -73,6 +73,7 @@ class Walk:
         deadline: float | None,
     ) -> None:
         self._ex = executor
+        self.health = executor.health
         self.request = request
         self.record = record
         self.policy = policy
@@ -87,7 +88,7 @@ class Walk:
         follow as last resorts, in plan order too. This is the one place where health
         orders a plan.
         """
-        health = self._ex.health
+        health = self.health
         deferred = self._later
         deadline = self.deadline
         for attempt in attempts:
@@ -108,10 +109,6 @@ class Walk:
             if deadline is not None and self._expired():
                 return
             yield self._start(attempt, key, True, object(), False)
-
-    @property
-    def health(self) -> HealthRegistry | None:
-        return self._ex.health
 
     def claim_refused(self, candidate: Candidate) -> None:
         """Another process sends this candidate's probe: it goes to the last resorts
@@ -181,7 +178,7 @@ class Walk:
         candidate.record.dispatch_path = call.dispatch_path
         if error is None:
             self._ex.latency.observe(candidate.record.model, time.perf_counter() - started)
-        health, key = self._ex.health, candidate.key
+        health, key = self.health, candidate.key
         if health is None or not key:
             return
         if error is None:

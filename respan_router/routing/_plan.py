@@ -158,8 +158,9 @@ class Planner:
     def plan(self, request: ChatRequest) -> list[Attempt]:
         """The attempts for a request, in order; raises before any call if there is none."""
         model = request.model
-        if model is not None and _is_plain(request.respan):
-            return [self._plain_attempt(model)]
+        if model is not None and (request.bare or _is_plain(request.respan)):
+            hit = self._plain.get(model)  # a plain model's attempt, remembered
+            return [hit if hit is not None else self._plain_attempt(model)]
         return self._memo.plan(request, self._routed)
 
     def _plain_attempt(self, model: str) -> Attempt:
