@@ -81,6 +81,7 @@ class Executor:
         self._sleep = sleep
         self._async_sleep = async_sleep
         self._clock = clock
+        self.clock = clock  # now, on the executor's monotonic clock (deadlines)
 
     def run(
         self,
@@ -135,10 +136,6 @@ class Executor:
                 self._policies.clear()
             self._policies[key] = policy
         return policy
-
-    def clock(self) -> float:
-        """Now, on the executor's monotonic clock."""
-        return self._clock()
 
     def patience(self, request: ChatRequest) -> float | None:
         """Seconds a call may wait for an identical call in flight (a single-flight

@@ -43,7 +43,8 @@ class WalkSettings(Protocol):
     def latency(self) -> LatencyTracker: ...
     @property
     def default_timeout(self) -> float | None: ...
-    def clock(self) -> float: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
 
 
 @dataclass(slots=True)
@@ -100,13 +101,13 @@ class Walk:
                 if taken == REFUSED:
                     deferred.append((attempt, key))
                     continue
-            if deadline is not None and self._expired():
+            if deadline is not None and self._ex.clock() >= deadline:
                 if key:
                     health.release(key, owner)  # type: ignore[union-attr]  # key implies health
                 return
             yield self._start(attempt, key, False, owner, taken == PROBE)
         for attempt, key in deferred:
-            if deadline is not None and self._expired():
+            if deadline is not None and self._ex.clock() >= deadline:
                 return
             yield self._start(attempt, key, True, object(), False)
 
@@ -128,9 +129,6 @@ class Walk:
         )
         self.record.attempts.append(arec)
         return Candidate(attempt, key, last_resort, arec, owner, claim)
-
-    def _expired(self) -> bool:
-        return self.deadline is not None and self._ex.clock() >= self.deadline
 
     def single_try(self, candidate: Candidate) -> bool:
         """No retry can follow this candidate's first try (tenacity is not needed)."""
@@ -154,15 +152,16 @@ class Walk:
         if self.deadline is not None:
             remaining = self.deadline - self._ex.clock()
             timeout = remaining if timeout is None else min(timeout, remaining)
-        call = ProviderCall(
-            model=attempt.model,
-            litellm_model=attempt.litellm_model,
-            provider=attempt.provider,
-            messages=request.messages,
-            params=params,
-            credentials=attempt.credentials,
-            credential_source=attempt.credential_source,
-            timeout=timeout,
+        call = ProviderCall(  # model, litellm_model, provider, messages, params,
+            # credentials, credential_source, timeout
+            attempt.model,
+            attempt.litellm_model,
+            attempt.provider,
+            request.messages,
+            params,
+            attempt.credentials,
+            attempt.credential_source,
+            timeout,
         )
         return call, time.perf_counter()
 
