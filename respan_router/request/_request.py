@@ -60,15 +60,8 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 _CORE = frozenset({"messages", "model", "stream", "timeout"})
 _MAX_CUSTOMER_ID = 254
 MAX_DEPTH = 32  # nesting of any parameter value; deeper input is rejected, not recursed
-_EMPTY_RESPAN: RespanParams | None = None
+_EMPTY_RESPAN = RespanParams()  # the Respan parameters of a call that gives none
 M = TypeVar("M", bound=BaseModel)
-
-
-def _empty_respan() -> RespanParams:
-    global _EMPTY_RESPAN
-    if _EMPTY_RESPAN is None:
-        _EMPTY_RESPAN = RespanParams()
-    return _EMPTY_RESPAN
 
 
 @dataclass(slots=True)
@@ -242,7 +235,7 @@ def _check_depth(values: Mapping[str, Any]) -> None:
 
 def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     if not raw:
-        return _empty_respan()
+        return _EMPTY_RESPAN
     respan = _validated(RespanParams, raw)
     for name, why in UNIMPLEMENTED.items():
         if raw.get(name) is not None:
@@ -300,7 +293,7 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         parts = plain_parts(kwargs)
         if parts is not None:
             messages, model, stream = parts
-            return ChatRequest(messages, model, stream, None, {}, _empty_respan(), bare=True)
+            return ChatRequest(messages, model, stream, None, {}, _EMPTY_RESPAN, bare=True)
     return _build(kwargs)
 
 

@@ -60,14 +60,12 @@ class Attempt:
     credentials: Credentials = field(default_factory=Credentials, repr=False, compare=False)
     standard_model: str | None = None
     health_key: str = field(init=False, repr=False, compare=False)
+    #: The backend model string prices are looked up by (the standard name).
+    pricing_model: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "health_key", _health_key(self))
-
-    @property
-    def pricing_model(self) -> str:
-        """The backend model string prices are looked up by (the standard name)."""
-        return self.standard_model or self.litellm_model
+        object.__setattr__(self, "pricing_model", self.standard_model or self.litellm_model)
 
     def __repr__(self) -> str:
         mapped = f", standard_model={self.standard_model!r}" if self.standard_model else ""
