@@ -76,7 +76,11 @@ class CallRecord:
 
     @property
     def retries(self) -> int:
-        return sum(max(a.tries - 1, 0) for a in self.attempts)
+        retries = 0
+        for attempt in self.attempts:  # a loop: no generator for the common single attempt
+            if attempt.tries > 1:
+                retries += attempt.tries - 1
+        return retries
 
     @property
     def latency_seconds(self) -> float:
