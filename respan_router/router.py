@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from respan_router import budgets
@@ -134,11 +135,12 @@ class Router(Owner):
 
     # -- the shared, I/O-free steps ----------------------------------------------------
     def _prepare(self, stream: Any, params: dict[str, Any]) -> _Prepared:
-        """Validate the call (rendered from its prompt, if any) and look it up in the cache
-        (a stream's stored chunks are looked up by the caller: sync or async)."""
+        """The call validated, rendered from its prompt, looked up in the cache (a stream's
+        stored chunks are looked up by the caller: sync or async)."""
         if stream is not False:
             params["stream"] = stream
-        request = self._prompts.apply(build_request(params))
+        request = build_request(params)
+        request = request if request.bare else self._prompts.apply(request)  # prompt= is Respan's
         key = self._cache.key(request)
         prepared = _Prepared(request, key)
         if key is not None and not request.stream:
@@ -152,13 +154,20 @@ class Router(Owner):
         finally:
             record.routing_seconds = time.perf_counter() - started
 
-    def _plan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
-        planned = self._planned(request, record)  # then budget-aware fallback, if asked
-        return budgets.plan_within_budget(self._budgets, record.customer, request, planned)
+    def _fetch(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
+        """Plan (a customer's: within its budget, with its hooks) and run the plan."""
+        attempts, customer, hooks = self._planned(request, record), record.customer, None
+        if customer is not None:
+            attempts = budgets.plan_within_budget(self._budgets, customer, request, attempts)
+            hooks = budgets.attempt_hooks(self._budgets, customer, request)
+        return self._executor.run(request, attempts, record, self._provider.complete, hooks)
 
-    async def _aplan(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
-        planned = self._planned(request, record)
-        return await budgets.aplan_within_budget(self._budgets, record.customer, request, planned)
+    async def _afetch(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
+        attempts, customer, hooks = self._planned(request, record), record.customer, None
+        if customer is not None:
+            attempts = await budgets.aplan_within_budget(self._budgets, customer, request, attempts)
+            hooks = budgets.attempt_hooks(self._budgets, customer, request)
+        return await self._executor.arun(request, attempts, record, self._provider.acomplete, hooks)
 
     # -- calls ---------------------------------------------------------------------------
     @overload
@@ -182,10 +191,12 @@ class Router(Owner):
             request = call.request
             if call.key is not None and request.stream:
                 call.replay = self._cache.chunks(call.key)
-            record.customer = self._budgets.admit(request, admitted=record.admit)
+            if not request.bare:  # only a Respan parameter names a customer
+                record.customer = self._budgets.admit(request, admitted=record.admit)
             if self._redis is None:
                 result = self._run(call, record)
-                budgets.check_rate(self._budgets, record.customer)
+                if record.customer is not None:
+                    budgets.check_rate(self._budgets, record.customer)
             else:  # the call's Redis writes (cache fill, settle) go in one round trip
                 with self._redis.batch():
                     result = self._run(call, record)
@@ -205,21 +216,17 @@ class Router(Owner):
         if request.stream:
             if call.replay:
                 return self._streams.replay(request, record, call.replay)
-            attempts = self._plan(request, record)
+            attempts = self._planned(request, record)
+            attempts = budgets.plan_within_budget(self._budgets, record.customer, request, attempts)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
             return self._streams.open(request, record, attempts, key, hooks)
         if call.hit is not None:
             record.cache_hit = True
             return call.hit
-
-        def fetch() -> ChatCompletion:
-            attempts = self._plan(request, record)
-            hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
-            return self._executor.run(request, attempts, record, self._provider.complete, hooks)
-
         if key is None:
-            return fetch()
+            return self._fetch(request, record)
         wait = self._executor.patience(request)  # a follower's own deadline
+        fetch = partial(self._fetch, request, record)
         response, fetched = self._cache.shared(key, request, fetch, wait)
         record.cache_hit = not fetched
         return response
@@ -251,10 +258,12 @@ class Router(Owner):
             request = call.request
             if call.key is not None and request.stream:
                 call.replay = await self._cache.achunks(call.key)
-            record.customer = await self._budgets.aadmit(request, admitted=record.admit)
+            if not request.bare:
+                record.customer = await self._budgets.aadmit(request, admitted=record.admit)
             if self._redis is None:
                 result = await self._arun(call, record)
-                await budgets.acheck_rate(self._budgets, record.customer)
+                if record.customer is not None:
+                    await budgets.acheck_rate(self._budgets, record.customer)
             else:
                 async with self._redis.abatch():
                     result = await self._arun(call, record)
@@ -274,22 +283,18 @@ class Router(Owner):
         if request.stream:
             if call.replay:
                 return self._streams.areplay(request, record, call.replay)
-            attempts = await self._aplan(request, record)
+            attempts = self._planned(request, record)
+            customer = record.customer
+            attempts = await budgets.aplan_within_budget(self._budgets, customer, request, attempts)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
             return await self._streams.aopen(request, record, attempts, key, hooks)
         if call.hit is not None:
             record.cache_hit = True
             return call.hit
-
-        async def fetch() -> ChatCompletion:
-            attempts = await self._aplan(request, record)
-            hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
-            send = self._provider.acomplete
-            return await self._executor.arun(request, attempts, record, send, hooks)
-
         if key is None:
-            return await fetch()
+            return await self._afetch(request, record)
         wait = self._executor.patience(request)
+        fetch = partial(self._afetch, request, record)
         response, fetched = await self._cache.ashared(key, request, fetch, wait)
         record.cache_hit = not fetched
         return response

@@ -50,6 +50,7 @@ RENAMES = {
     "aend": "end",
     "_aflush": "_flush",
     "_arelease_lease": "_release_lease",
+    "_atry": "_try",
     "aafter": "after",
     "abatch": "batch",
     "abefore": "before",

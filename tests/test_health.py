@@ -487,3 +487,68 @@ def test_concurrent_reports_keep_counts_consistent(clock: FakeClock) -> None:
 def test_config_validates(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         BreakerConfig(**kwargs)  # type: ignore[arg-type]
+
+
+# --- a quiet window: successes answered without the lock ----------------------------------
+
+
+def test_a_failure_after_a_quiet_window_still_counts(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(KEY, BreakerConfig(window=4, min_calls=4, failure_rate=0.5), clock)
+    for _ in range(10):  # the window fills with successes, then stays as it is
+        assert breaker.record_success() is None
+    assert breaker.snapshot().calls_in_window == 4
+    breaker.record_failure(boom())
+    snap = breaker.snapshot()
+    assert (snap.consecutive_failures, snap.failures_in_window) == (1, 1)
+    breaker.record_success()  # not quiet: counted, the streak ends
+    assert breaker.snapshot().consecutive_failures == 0
+    breaker.record_failure(boom())  # 2 of the last 4 failed: the rate opens it
+    assert breaker.state is OPEN
+
+
+def test_the_failure_leaves_the_window_after_window_successes(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(KEY, BreakerConfig(window=3, min_calls=3), clock)
+    for _ in range(5):
+        breaker.record_success()
+    breaker.record_failure(boom())
+    for expected in (1, 1, 0, 0):
+        breaker.record_success()
+        assert breaker.snapshot().failures_in_window == expected
+
+
+def test_quiet_successes_under_threads_keep_the_counts_exact(clock: FakeClock) -> None:
+    config = BreakerConfig(window=20, min_calls=20, consecutive_failures=10**6, failure_rate=1.0)
+    breaker = CircuitBreaker(KEY, config, clock)
+    barrier = threading.Barrier(5)
+
+    def successes() -> None:
+        barrier.wait()
+        for _ in range(20_000):
+            breaker.record_success()
+
+    def failures() -> None:
+        barrier.wait()
+        for _ in range(2_000):  # at most every other outcome fails: it never opens
+            breaker.record_failure(boom())
+            breaker.record_success()
+
+    threads = [threading.Thread(target=successes) for _ in range(4)]
+    threads.append(threading.Thread(target=failures))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcomes = list(breaker._outcomes)
+    assert len(outcomes) == 20
+    assert breaker.snapshot().failures_in_window == sum(outcomes)
+    assert breaker.state is CLOSED
+    # Whatever the interleaving, the window then moves on exactly: 20 successes clear it,
+    # and only then is it quiet again.
+    for _ in range(20):
+        assert breaker._quiet is (sum(breaker._outcomes) == 0)
+        breaker.record_success()
+    assert breaker.snapshot().failures_in_window == 0
+    assert breaker._quiet
+    breaker.record_failure(boom())
+    assert not breaker._quiet
+    assert breaker.snapshot().failures_in_window == 1

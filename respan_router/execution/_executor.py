@@ -16,8 +16,8 @@ try.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from respan_router.execution._hooked_async import awith_hooks
 from respan_router.execution._hooked_sync import with_hooks
@@ -81,6 +81,7 @@ class Executor:
         self._sleep = sleep
         self._async_sleep = async_sleep
         self._clock = clock
+        self.clock = clock  # now, on the executor's monotonic clock (deadlines)
 
     def run(
         self,
@@ -98,21 +99,23 @@ class Executor:
             AllAttemptsFailedError: every candidate's, when there were several.
         """
         walk = Walk(self, request, record, self.policy(request), self.deadline(request))
-        send = with_hooks(hooks, record, send)
+        if hooks is not None:
+            send = with_hooks(hooks, record, send)
         return run_plan(walk, attempts, send, self._sleep, self.budget, self._clock)
 
-    async def arun(
+    def arun(
         self,
         request: ChatRequest,
         attempts: Sequence[Attempt],
         record: CallRecord,
         send: AsyncSend[T],
         hooks: AttemptHooks[H] | None = None,
-    ) -> T:
-        """The async twin of :meth:`run`."""
+    ) -> Coroutine[Any, Any, T]:
+        """The async twin of :meth:`run` (the walk's own coroutine, to await)."""
         walk = Walk(self, request, record, self.policy(request), self.deadline(request))
-        send = awith_hooks(hooks, record, send)
-        return await arun_plan(walk, attempts, send, self._async_sleep, self.budget, self._clock)
+        if hooks is not None:
+            send = awith_hooks(hooks, record, send)
+        return arun_plan(walk, attempts, send, self._async_sleep, self.budget, self._clock)
 
     # -- decisions of one call -------------------------------------------------------
     def policy(self, request: ChatRequest) -> RetryPolicy:
@@ -133,10 +136,6 @@ class Executor:
                 self._policies.clear()
             self._policies[key] = policy
         return policy
-
-    def clock(self) -> float:
-        """Now, on the executor's monotonic clock."""
-        return self._clock()
 
     def patience(self, request: ChatRequest) -> float | None:
         """Seconds a call may wait for an identical call in flight (a single-flight

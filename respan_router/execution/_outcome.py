@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from respan_router._json import stringify
 from respan_router.budgets import BudgetStage, InMemoryBudgetStore, asettle_open, settle_open
 from respan_router.errors import error_type
-from respan_router.execution._record import CallRecord
+from respan_router.execution._record import AttemptRecord, CallRecord
 from respan_router.request import ChatRequest
 from respan_router.responses import set_extra_field
 from respan_router.routing import ModelPricing, Pricing, cost_by_kind, tokens_by_kind
@@ -47,11 +47,19 @@ def wants_token_breakdown(request: ChatRequest) -> bool:
     return TOKEN_BREAKDOWN in request.beta
 
 
+def _answered(record: CallRecord) -> AttemptRecord | None:
+    """The attempt that answered (the last successful one), or None."""
+    for attempt in reversed(record.attempts):
+        if attempt.outcome == "success":
+            return attempt
+    return None
+
+
 def answered_pricing(record: CallRecord, pricing: Pricing) -> ModelPricing | None:
     """The prices of the attempt that answered, or None when none did: the ones its
     budget reserved at when the customer has a budget (one lookup per attempt), else
     looked up here."""
-    answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
+    answered = _answered(record)
     if answered is None:
         return None
     model, backend = answered.model, answered.pricing_model or answered.litellm_model
@@ -171,7 +179,7 @@ def build_breakdown(
 
 def _routed_model(record: CallRecord, request: ChatRequest, response: ChatCompletion) -> str:
     """The model as requested and routed (the answer's ``model`` is the upstream's)."""
-    answered = next((a for a in reversed(record.attempts) if a.outcome == "success"), None)
+    answered = _answered(record)
     if answered is not None:
         return answered.model
     return request.model or response.model

@@ -57,7 +57,6 @@ class CallRecord:
     """One call through the router."""
 
     start_ns: int = field(default_factory=time.time_ns)
-    start_perf: float = field(default_factory=time.perf_counter)
     routing_seconds: float = 0.0
     end_ns: int = 0
     attempts: list[AttemptRecord] = field(default_factory=list)
@@ -77,7 +76,11 @@ class CallRecord:
 
     @property
     def retries(self) -> int:
-        return sum(max(a.tries - 1, 0) for a in self.attempts)
+        retries = 0
+        for attempt in self.attempts:  # a loop: no generator for the common single attempt
+            if attempt.tries > 1:
+                retries += attempt.tries - 1
+        return retries
 
     @property
     def latency_seconds(self) -> float:

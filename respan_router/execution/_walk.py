@@ -43,7 +43,8 @@ class WalkSettings(Protocol):
     def latency(self) -> LatencyTracker: ...
     @property
     def default_timeout(self) -> float | None: ...
-    def clock(self) -> float: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
 
 
 @dataclass(slots=True)
@@ -54,14 +55,15 @@ class Candidate:
     key: str  # its circuit-breaker key; "" when breakers are off
     last_resort: bool  # its breaker is open: one try, after every other candidate
     record: AttemptRecord
-    owner: object  # names this candidate to its breaker (only the probe's owner frees it)
+    owner: object  # names this candidate to its breaker (only the probe's owner frees it;
+    # None without breakers)
     claim: bool = False  # it holds its half-open probe: the shared claim is still to ask
 
 
 class Walk:
     """The bookkeeping of one call's walk through its plan (no I/O)."""
 
-    __slots__ = ("_ex", "_later", "deadline", "failures", "policy", "record", "request")
+    __slots__ = ("_ex", "_later", "deadline", "failures", "health", "policy", "record", "request")
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class Walk:
         deadline: float | None,
     ) -> None:
         self._ex = executor
+        self.health = executor.health
         self.request = request
         self.record = record
         self.policy = policy
@@ -86,28 +89,27 @@ class Walk:
         follow as last resorts, in plan order too. This is the one place where health
         orders a plan.
         """
-        health = self._ex.health
+        health = self.health
         deferred = self._later
+        deadline = self.deadline
         for attempt in attempts:
-            key = attempt.health_key if health is not None else ""
-            owner = object()
-            taken = PASS if health is None else health.admit(key, owner)
-            if taken == REFUSED:
-                deferred.append((attempt, key))
-                continue
-            if self._expired():
+            if health is None:
+                key, owner, taken = "", None, PASS
+            else:
+                key, owner = attempt.health_key, object()
+                taken = health.admit(key, owner)
+                if taken == REFUSED:
+                    deferred.append((attempt, key))
+                    continue
+            if deadline is not None and self._ex.clock() >= deadline:
                 if key:
                     health.release(key, owner)  # type: ignore[union-attr]  # key implies health
                 return
             yield self._start(attempt, key, False, owner, taken == PROBE)
         for attempt, key in deferred:
-            if self._expired():
+            if deadline is not None and self._ex.clock() >= deadline:
                 return
             yield self._start(attempt, key, True, object(), False)
-
-    @property
-    def health(self) -> HealthRegistry | None:
-        return self._ex.health
 
     def claim_refused(self, candidate: Candidate) -> None:
         """Another process sends this candidate's probe: it goes to the last resorts
@@ -128,9 +130,6 @@ class Walk:
         self.record.attempts.append(arec)
         return Candidate(attempt, key, last_resort, arec, owner, claim)
 
-    def _expired(self) -> bool:
-        return self.deadline is not None and self._ex.clock() >= self.deadline
-
     def single_try(self, candidate: Candidate) -> bool:
         """No retry can follow this candidate's first try (tenacity is not needed)."""
         return candidate.last_resort or self.policy.max_attempts == 1
@@ -140,10 +139,31 @@ class Walk:
         """A try starts: counted on the attempt's record, and a candidate's first try as
         one request for the retry budget (this is the one place that counts them; the
         retry policy's stop asks the budget for each retry). Returns its call."""
-        candidate.record.tries += 1
-        if candidate.record.tries == 1 and self._ex.budget is not None:
+        arec = candidate.record
+        arec.tries += 1
+        if arec.tries == 1 and self._ex.budget is not None:
             self._ex.budget.record_request()
-        return self._call_for(candidate.attempt), time.perf_counter()
+        # The try's provider call (built here, once per try: its timeout is what remains).
+        attempt, request = candidate.attempt, self.request
+        params = request.params
+        if request.headers:
+            params = {**params, "extra_headers": request.headers}
+        timeout = request.timeout if request.timeout is not None else self._ex.default_timeout
+        if self.deadline is not None:
+            remaining = self.deadline - self._ex.clock()
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        call = ProviderCall(  # model, litellm_model, provider, messages, params,
+            # credentials, credential_source, timeout
+            attempt.model,
+            attempt.litellm_model,
+            attempt.provider,
+            request.messages,
+            params,
+            attempt.credentials,
+            attempt.credential_source,
+            timeout,
+        )
+        return call, time.perf_counter()
 
     def end(
         self,
@@ -157,33 +177,13 @@ class Walk:
         candidate.record.dispatch_path = call.dispatch_path
         if error is None:
             self._ex.latency.observe(candidate.record.model, time.perf_counter() - started)
-        health, key = self._ex.health, candidate.key
+        health, key = self.health, candidate.key
         if health is None or not key:
             return
         if error is None:
             health.record_success(key)
         else:
             health.record_failure(key, error, candidate.owner)
-
-    def _call_for(self, attempt: Attempt) -> ProviderCall:
-        request = self.request
-        params = request.params
-        if request.headers:
-            params = {**params, "extra_headers": request.headers}
-        timeout = request.timeout if request.timeout is not None else self._ex.default_timeout
-        if self.deadline is not None:
-            remaining = self.deadline - self._ex.clock()
-            timeout = remaining if timeout is None else min(timeout, remaining)
-        return ProviderCall(
-            model=attempt.model,
-            litellm_model=attempt.litellm_model,
-            provider=attempt.provider,
-            messages=request.messages,
-            params=params,
-            credentials=attempt.credentials,
-            credential_source=attempt.credential_source,
-            timeout=timeout,
-        )
 
     # -- outcomes ----------------------------------------------------------------------
     def failed(self, candidate: Candidate, error: ProviderError) -> None:

@@ -7,6 +7,7 @@ by ``scripts/unasync.py``. Every decision is the walk's (``_walk``, no I/O).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from respan_router.errors import ProviderError
@@ -34,20 +35,9 @@ async def arun_plan(
         if candidate.claim and health is not None and not await health.aclaim(candidate.key):
             walk.claim_refused(candidate)
             continue
-
-        async def once(candidate: Candidate = candidate) -> T:
-            call, started = walk.begin(candidate)
-            try:
-                result = await send(call)
-            except BaseException as exc:
-                walk.end(candidate, call, exc, started)
-                raise
-            walk.end(candidate, call, None, started)
-            return result
-
         try:
             try:
-                result = await once()
+                result = await _atry(walk, candidate, send)
             except ProviderError as first:
                 if walk.single_try(candidate):
                     raise
@@ -60,13 +50,27 @@ async def arun_plan(
                     budget=budget,
                     clock=clock,
                 )
-                result = await retrying(_after(first, once))
+                result = await retrying(_after(first, partial(_atry, walk, candidate, send)))
         except ProviderError as exc:
             walk.failed(candidate, exc)
             continue
         candidate.record.finish()
         return result
     raise walk.give_up()
+
+
+async def _atry(
+    walk: Walk, candidate: Candidate, send: Callable[[ProviderCall], Awaitable[T]]
+) -> T:
+    """One try of a candidate: counted, sent, and its outcome reported."""
+    call, started = walk.begin(candidate)
+    try:
+        result = await send(call)
+    except BaseException as exc:
+        walk.end(candidate, call, exc, started)
+        raise
+    walk.end(candidate, call, None, started)
+    return result
 
 
 def _after(

@@ -8,6 +8,7 @@ by ``scripts/unasync.py``. Every decision is the walk's (``_walk``, no I/O).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from respan_router.errors import ProviderError
@@ -35,20 +36,9 @@ def run_plan(
         if candidate.claim and health is not None and not health.claim(candidate.key):
             walk.claim_refused(candidate)
             continue
-
-        def once(candidate: Candidate = candidate) -> T:
-            call, started = walk.begin(candidate)
-            try:
-                result = send(call)
-            except BaseException as exc:
-                walk.end(candidate, call, exc, started)
-                raise
-            walk.end(candidate, call, None, started)
-            return result
-
         try:
             try:
-                result = once()
+                result = _try(walk, candidate, send)
             except ProviderError as first:
                 if walk.single_try(candidate):
                     raise
@@ -61,13 +51,27 @@ def run_plan(
                     budget=budget,
                     clock=clock,
                 )
-                result = retrying(_after(first, once))
+                result = retrying(_after(first, partial(_try, walk, candidate, send)))
         except ProviderError as exc:
             walk.failed(candidate, exc)
             continue
         candidate.record.finish()
         return result
     raise walk.give_up()
+
+
+def _try(
+    walk: Walk, candidate: Candidate, send: Callable[[ProviderCall], T]
+) -> T:
+    """One try of a candidate: counted, sent, and its outcome reported."""
+    call, started = walk.begin(candidate)
+    try:
+        result = send(call)
+    except BaseException as exc:
+        walk.end(candidate, call, exc, started)
+        raise
+    walk.end(candidate, call, None, started)
+    return result
 
 
 def _after(

@@ -19,6 +19,7 @@ from respan_router.request._known import KNOWN_CHAT_PARAMS, did_you_mean
 from respan_router.request._memo import memo_key, remember, remembered
 from respan_router.request._merge import merge_sources
 from respan_router.request._params import RESPAN_FIELDS, OpenAIParams, RespanParams
+from respan_router.request._plain import PLAIN_KEYS, plain_parts
 from respan_router.request._rendered import RenderedPrompt
 from respan_router.request._text import check_encodable, may_fail_checks
 
@@ -60,15 +61,8 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 _CORE = frozenset({"messages", "model", "stream", "timeout"})
 _MAX_CUSTOMER_ID = 254
 MAX_DEPTH = 32  # nesting of any parameter value; deeper input is rejected, not recursed
-_EMPTY_RESPAN: RespanParams | None = None
+_EMPTY_RESPAN = RespanParams()  # the Respan parameters of a call that gives none
 M = TypeVar("M", bound=BaseModel)
-
-
-def _empty_respan() -> RespanParams:
-    global _EMPTY_RESPAN
-    if _EMPTY_RESPAN is None:
-        _EMPTY_RESPAN = RespanParams()
-    return _EMPTY_RESPAN
 
 
 @dataclass(slots=True)
@@ -85,6 +79,8 @@ class ChatRequest:
         headers: headers to forward upstream, or None.
         prompt: the prompt this request was rendered from (stage 2), or None.
         beta: the ``X-Respan-Beta`` flags the call turned on.
+        bare: the call gave no Respan parameter at all (so no stage that only a Respan
+            parameter turns on -- prompt, customer -- applies to it).
     """
 
     messages: list[dict[str, Any]]
@@ -96,6 +92,7 @@ class ChatRequest:
     headers: dict[str, str] | None = None
     prompt: RenderedPrompt | None = None
     beta: frozenset[str] = frozenset()
+    bare: bool = False
 
     def __repr__(self) -> str:
         # Never a secret: a per-call api_key= or Authorization header shows as ***.
@@ -239,7 +236,7 @@ def _check_depth(values: Mapping[str, Any]) -> None:
 
 def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     if not raw:
-        return _empty_respan()
+        return _EMPTY_RESPAN
     if (known := customer_only(raw, _MAX_CUSTOMER_ID)) is not None:  # the usual customer call
         return known
     respan = _validated(RespanParams, raw)
@@ -270,9 +267,6 @@ def _validate_respan(raw: dict[str, Any]) -> RespanParams:
     return respan
 
 
-_PLAIN_KEYS = frozenset({"messages", "model", "stream"})
-
-
 def _check_typos(body: Mapping[str, Any]) -> None:
     """A name that is no OpenAI/litellm parameter but close to a Respan one is a typo:
     sent upstream it would be ignored or rejected there, and the Respan feature skipped."""
@@ -290,7 +284,7 @@ def _plain_body(body: Mapping[str, Any], model: Any) -> bool:
     """A body of only messages (checked already), a model name and a stream flag: the
     common shape, whose few checks are cheaper here than a schema validation."""
     return (
-        body.keys() <= _PLAIN_KEYS
+        body.keys() <= PLAIN_KEYS
         and (model is None or (type(model) is str and model != ""))
         and type(body.get("stream", False)) is bool
     )
@@ -298,6 +292,16 @@ def _plain_body(body: Mapping[str, Any], model: Any) -> bool:
 
 def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     """Merge, validate and type one call's keywords."""
+    if kwargs.keys() <= PLAIN_KEYS:  # the common shape: one walk proves every check
+        parts = plain_parts(kwargs)
+        if parts is not None:
+            messages, model, stream = parts
+            return ChatRequest(messages, model, stream, None, {}, _EMPTY_RESPAN, bare=True)
+    return _build(kwargs)
+
+
+def _build(kwargs: Mapping[str, Any]) -> ChatRequest:
+    """:func:`build_request` for any shape: merge, then every check."""
     merged = merge_sources(kwargs)
     body = merged.body
     # With a prompt, messages and model may come from the template (stage 2 renders the
@@ -351,4 +355,5 @@ def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
         respan=respan,
         headers=merged.headers,
         beta=merged.beta,
+        bare=not raw,
     )

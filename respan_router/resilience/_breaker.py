@@ -69,6 +69,9 @@ class CircuitBreaker:
         self._outcomes: deque[bool] = deque(maxlen=self.config.window)  # True = failure
         self._failures_in_window = 0
         self._times_opened = 0
+        # Closed, no failure in a full window: a success then changes nothing, so it is
+        # answered without the lock. Set under the lock only; one attribute, read atomically.
+        self._quiet = False
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.key!r}, state={self.state.value})"
@@ -137,10 +140,14 @@ class CircuitBreaker:
         In half-open this closes the breaker. While the cooldown runs a success changes
         nothing: it comes from a call that started before the breaker opened.
         """
+        if self._quiet:  # a success in a quiet window is a no-op: no lock needed
+            return None
         with self._lock:
             if not self._open:
                 self._consecutive = 0
                 self._push(False)
+                outcomes = self._outcomes
+                self._quiet = self._failures_in_window == 0 and len(outcomes) == outcomes.maxlen
                 return None
             old = self._state_at(self._clock())
             if old is BreakerState.OPEN:
@@ -161,6 +168,7 @@ class CircuitBreaker:
             return self.record_success()
         retry_after = retry_after_of(error)
         with self._lock:
+            self._quiet = False
             now = self._clock()
             if not self._open:
                 self._consecutive += 1
@@ -199,6 +207,7 @@ class CircuitBreaker:
         """Open (or keep open) until ``until`` on this breaker's clock: another process
         opened it. No state change is reported (it was reported where it happened)."""
         with self._lock:
+            self._quiet = False
             if self._open:
                 self._open_until = max(self._open_until, until)
             else:
@@ -241,6 +250,7 @@ class CircuitBreaker:
         self._times_opened += 1
 
     def _close(self) -> None:
+        self._quiet = False
         self._open = False
         self._probe_started = None
         self._consecutive = 0

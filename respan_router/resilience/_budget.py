@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import floor
 
 __all__ = ["RetryBudget", "RetryBudgetSnapshot"]
 
@@ -92,7 +93,7 @@ class RetryBudget:
         )
 
     def _bucket_of(self, now: float) -> int:
-        return math.floor(now / self._width)
+        return floor(now / self._width)
 
     def _advance(self) -> int:
         """Expire the buckets that left the window; return the current slot. Under lock."""
@@ -117,8 +118,11 @@ class RetryBudget:
 
     def record_request(self) -> None:
         """Record one request (a first attempt, not a retry)."""
+        current = floor(self._clock() / self._width)  # _bucket_of, inline: once per call
         with self._lock:
-            slot = self._advance()
+            if current > self._head:
+                self._advance()
+            slot = self._head % self._size
             self._requests[slot] += 1
             self._total_requests += 1
 

@@ -92,7 +92,12 @@ class HealthRegistry:
 
     def record_success(self, key: str) -> None:
         """A call to ``key`` succeeded."""
-        self._notify(self.breaker(key).record_success())
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self.breaker(key)
+        change = breaker.record_success()
+        if change is not None:
+            self._notify(change)
 
     def record_failure(self, key: str, error: BaseException, owner: object | None = None) -> None:
         """A call to ``key`` failed with ``error`` (only provider failures count)."""

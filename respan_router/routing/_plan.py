@@ -60,14 +60,12 @@ class Attempt:
     credentials: Credentials = field(default_factory=Credentials, repr=False, compare=False)
     standard_model: str | None = None
     health_key: str = field(init=False, repr=False, compare=False)
+    #: The backend model string prices are looked up by (the standard name).
+    pricing_model: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "health_key", _health_key(self))
-
-    @property
-    def pricing_model(self) -> str:
-        """The backend model string prices are looked up by (the standard name)."""
-        return self.standard_model or self.litellm_model
+        object.__setattr__(self, "pricing_model", self.standard_model or self.litellm_model)
 
     def __repr__(self) -> str:
         mapped = f", standard_model={self.standard_model!r}" if self.standard_model else ""
@@ -158,8 +156,9 @@ class Planner:
     def plan(self, request: ChatRequest) -> list[Attempt]:
         """The attempts for a request, in order; raises before any call if there is none."""
         model = request.model
-        if model is not None and _is_plain(request.respan):
-            return [self._plain_attempt(model)]
+        if model is not None and (request.bare or _is_plain(request.respan)):
+            hit = self._plain.get(model)  # a plain model's attempt, remembered
+            return [hit if hit is not None else self._plain_attempt(model)]
         return self._memo.plan(request, self._routed)
 
     def _plain_attempt(self, model: str) -> Attempt:

@@ -91,9 +91,11 @@ class ModelPricing:
     def cost(self, prompt_tokens: object, completion_tokens: object) -> float | None:
         """USD for one call's usage, or None when the price is unknown."""
         price = self.per_token
+        if price is None:
+            return None  # unknown price: cost unknown
         prompt, completion = _count(prompt_tokens), _count(completion_tokens)
-        if price is None or prompt is None or completion is None:
-            return None  # unknown price, or a usage that is not numbers: cost unknown
+        if prompt is None or completion is None:
+            return None  # a usage that is not numbers: cost unknown
         return prompt * price[0] + completion * price[1]
 
 
@@ -160,6 +162,8 @@ class Pricing:
 def _count(value: object) -> int | None:
     """A provider's token count as a non-negative int (a fraction rounds up, a negative
     counts 0), or None when it is not a finite number: usage is outside data."""
+    if type(value) is int:  # the common case
+        return value if value > 0 else 0
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float) and not math.isfinite(value):

@@ -95,11 +95,11 @@ class Telemetry:
         """The tracer to use, or None while tracing is a no-op. Cheap when it is."""
         if self._tracer is not None:
             return self._tracer
-        if self._tracing_off:
-            return None
+        if self._tracing_off or not (self._env_provider or _TRACE_MODULE in sys.modules):
+            return None  # nothing imported OpenTelemetry: no provider can be set
         trace = _trace_api(force=self._env_provider)
         if trace is None:
-            return None  # nothing imported OpenTelemetry: no provider can be set
+            return None
         provider = self._provider
         if provider is None:
             provider = trace.get_tracer_provider()
@@ -126,22 +126,13 @@ class Telemetry:
     ) -> None:
         """Record a finished call. Never raises: telemetry must not fail a call."""
         try:
-            self._finish(record, request, response, error)
+            tracer = self._tracer if self._tracer is not None else self.tracer()
+            if tracer is not None and not (record.cache_hit and _omit_log(request)):
+                self._emit(tracer, record, request, response, error)
+            if self._metrics is not None:
+                self._metrics.record(record, request, response, error)
         except Exception:  # a bug here must not replace the call's own outcome
             _log.warning("recording a call failed", exc_info=True)
-
-    def _finish(
-        self,
-        record: CallRecord,
-        request: ChatRequest,
-        response: ChatCompletion | None,
-        error: BaseException | None,
-    ) -> None:
-        tracer = self.tracer()
-        if tracer is not None and not (record.cache_hit and _omit_log(request)):
-            self._emit(tracer, record, request, response, error)
-        if self._metrics is not None:
-            self._metrics.record(record, request, response, error)
 
     # -- spans -------------------------------------------------------------------------
     def _name(self, model: str | None) -> str:
