@@ -134,6 +134,8 @@ async def test_an_async_stale_token_refreshes_in_the_background(server: GoogleTo
     first, _ = await tokens.aget(info, None)
     server.hold()
     assert (await tokens.aget(info, None))[0] == first  # not waiting on the held grant
+    assert server.wait_for(lambda: server.waiting == 1)
+    server.expires_in = 3600  # the refreshed token is fresh: no further refresh starts
     server.release()
     while server.grants < 2:
         await asyncio.sleep(0.005)
