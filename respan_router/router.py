@@ -12,8 +12,7 @@ only in how they wait. The stages are built (and closed) by ``_assembly``.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -22,7 +21,7 @@ from respan_router import budgets
 from respan_router._assembly import Owner, assemble
 from respan_router.cache import ResponseCache
 from respan_router.config import RouterConfig, build_config, load_config_file
-from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, StreamStage
+from respan_router.execution import AsyncChatStream, CallRecord, ChatStream, Fetch, StreamStage
 from respan_router.prompts import PromptRegistry, echo_prompt
 from respan_router.request import ChatRequest, build_request
 from respan_router.resilience import HealthRegistry, RetryBudget
@@ -73,6 +72,7 @@ class Router(Owner):
         self.health: HealthRegistry | None = stages.health
         self.retry_budget: RetryBudget | None = stages.retry_budget
         self._budgets = stages.budgets
+        self._fetch = Fetch(stages.planner, stages.executor, stages.provider, stages.budgets)
         self.budgets = budgets.Budgets(stages.budgets)
         self._redis, self._stages = stages.redis, stages
 
@@ -147,28 +147,6 @@ class Router(Owner):
             prepared.hit = self._cache.lookup(key)
         return prepared
 
-    def _planned(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
-        started = time.perf_counter()
-        try:
-            return self._planner.plan(request)
-        finally:
-            record.routing_seconds = time.perf_counter() - started
-
-    def _fetch(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
-        """Plan (a customer's: within its budget, with its hooks) and run the plan."""
-        attempts, customer, hooks = self._planned(request, record), record.customer, None
-        if customer is not None:
-            attempts = budgets.plan_within_budget(self._budgets, customer, request, attempts)
-            hooks = budgets.attempt_hooks(self._budgets, customer, request)
-        return self._executor.run(request, attempts, record, self._provider.complete, hooks)
-
-    async def _afetch(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
-        attempts, customer, hooks = self._planned(request, record), record.customer, None
-        if customer is not None:
-            attempts = await budgets.aplan_within_budget(self._budgets, customer, request, attempts)
-            hooks = budgets.attempt_hooks(self._budgets, customer, request)
-        return await self._executor.arun(request, attempts, record, self._provider.acomplete, hooks)
-
     # -- calls ---------------------------------------------------------------------------
     @overload
     def complete(self, *, stream: Literal[False] = False, **params: Any) -> ChatCompletion: ...
@@ -216,7 +194,7 @@ class Router(Owner):
         if request.stream:
             if call.replay:
                 return self._streams.replay(request, record, call.replay)
-            attempts = self._planned(request, record)
+            attempts = self._fetch.planned(request, record)
             attempts = budgets.plan_within_budget(self._budgets, record.customer, request, attempts)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
             return self._streams.open(request, record, attempts, key, hooks)
@@ -278,12 +256,22 @@ class Router(Owner):
             self._end(record, request, result, None)
         return result  # a stream ends its call when it ends
 
-    async def _arun(self, call: _Prepared, record: CallRecord) -> ChatCompletion | AsyncChatStream:
+    def _arun(
+        self, call: _Prepared, record: CallRecord
+    ) -> Awaitable[ChatCompletion | AsyncChatStream]:
+        """The call's dispatch, to await: a plain call's fetch as is (no stage wraps it)."""
+        if call.key is None and not call.request.stream:
+            return self._fetch.afetch(call.request, record)
+        return self._astaged(call, record)
+
+    async def _astaged(
+        self, call: _Prepared, record: CallRecord
+    ) -> ChatCompletion | AsyncChatStream:
         request, key = call.request, call.key
         if request.stream:
             if call.replay:
                 return self._streams.areplay(request, record, call.replay)
-            attempts = self._planned(request, record)
+            attempts = self._fetch.planned(request, record)
             customer = record.customer
             attempts = await budgets.aplan_within_budget(self._budgets, customer, request, attempts)
             hooks = budgets.attempt_hooks(self._budgets, record.customer, request)
@@ -292,9 +280,9 @@ class Router(Owner):
             record.cache_hit = True
             return call.hit
         if key is None:
-            return await self._afetch(request, record)
+            return await self._fetch.afetch(request, record)
         wait = self._executor.patience(request)
-        fetch = partial(self._afetch, request, record)
+        fetch = partial(self._fetch.afetch, request, record)
         response, fetched = await self._cache.ashared(key, request, fetch, wait)
         record.cache_hit = not fetched
         return response

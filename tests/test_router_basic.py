@@ -212,3 +212,36 @@ def test_public_all_is_complete_and_sorted() -> None:
     assert names == sorted(names)
     for name in names:
         assert hasattr(respan_router, name), name
+
+
+class _Frames(FakeProvider):
+    """Notes the Router's coroutine frames awaiting each call (innermost first)."""
+
+    frames: list[str]
+
+    async def acomplete(self, call: ProviderCall) -> ChatCompletion:
+        frame, self.frames = sys._getframe(1), []
+        while frame is not None:
+            if frame.f_code.co_filename.endswith("router.py"):
+                self.frames.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return await super().acomplete(call)
+
+
+async def test_a_plain_async_call_awaits_the_walk_from_acomplete_itself() -> None:
+    fake = _Frames(Reply("hi"))
+    router = Router(provider=fake)
+    assert (await router.acomplete(model="gpt-4o", messages=MSG)).choices[0].message.content == "hi"
+    assert fake.frames == ["acomplete"]  # no coroutine of the Router's between it and the walk
+    cached = Router(provider=fake, cache_enabled=True)
+    await cached.acomplete(model="gpt-4o", messages=MSG)
+    assert fake.frames == ["_astaged", "acomplete"]  # the cache stage wraps its fetch
+
+
+async def test_a_customer_s_async_call_still_runs_within_its_budget() -> None:
+    fake = _Frames(Reply("hi", usage=(3, 1)), prices={"gpt-4o": (1e-6, 4e-6)})
+    router = Router(provider=fake, customers={"acme": {"total_budget": 1}})
+    await router.acomplete(model="gpt-4o", messages=MSG, max_tokens=10, customer_identifier="acme")
+    assert fake.frames == ["acomplete"]
+    usage = router.budgets.usage("acme")
+    assert usage.total_spent > 0 and usage.open_reservations == 0  # held, then settled

@@ -4,10 +4,12 @@ The :class:`Executor` walks a plan's attempts with retries (tenacity), breakers,
 retry budget and a deadline; one try is a ``send(call)`` supplied by the caller. The
 :class:`StreamStage` opens streams through it up to their first chunk. :class:`CallEnd`
 ends each call on the main path (``request_breakdown``) before telemetry records it.
+:class:`Fetch` plans and runs a non-streamed call.
 """
 
 from respan_router.execution._chat_stream import AsyncChatStream, ChatStream, StreamState
 from respan_router.execution._executor import AsyncSend, Executor, Send
+from respan_router.execution._fetch import Fetch
 from respan_router.execution._hooks import AttemptHooks
 from respan_router.execution._outcome import (
     TOKEN_BREAKDOWN,
@@ -32,6 +34,7 @@ __all__ = [
     "CallRecorder",
     "ChatStream",
     "Executor",
+    "Fetch",
     "RetryWait",
     "Send",
     "StreamStage",

@@ -1,0 +1,73 @@
+"""A non-streamed call's fetch: plan it (timed), keep a customer's plan within its budget
+(with the budget's hooks around each try), and run the plan.
+
+Async, a call with no customer gets the walk's own coroutine back (nothing to await before
+the walk, so no coroutine of its own wraps it: one frame fewer per call); a customer's
+call awaits its budget's read first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from respan_router.budgets import (
+    BudgetStage,
+    aplan_within_budget,
+    attempt_hooks,
+    plan_within_budget,
+)
+from respan_router.execution._executor import Executor
+from respan_router.execution._record import CallRecord
+from respan_router.providers import Provider
+from respan_router.request import ChatRequest
+from respan_router.routing import Attempt, Planner
+
+if TYPE_CHECKING:
+    from respan_router.responses import ChatCompletion
+
+__all__ = ["Fetch"]
+
+
+class Fetch:
+    """Plan and run one non-streamed call on the Router's planner, executor and provider."""
+
+    __slots__ = ("_budgets", "_executor", "_planner", "_provider")
+
+    def __init__(
+        self, planner: Planner, executor: Executor, provider: Provider, budgets: BudgetStage
+    ) -> None:
+        self._planner, self._executor = planner, executor
+        self._provider, self._budgets = provider, budgets
+
+    def planned(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+        """The call's attempts, the time spent planning them kept on its record."""
+        started = time.perf_counter()
+        try:
+            return self._planner.plan(request)
+        finally:
+            record.routing_seconds = time.perf_counter() - started
+
+    def __call__(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
+        """Plan (a customer's: within its budget, with its hooks) and run the plan."""
+        attempts, customer, hooks = self.planned(request, record), record.customer, None
+        if customer is not None:
+            attempts = plan_within_budget(self._budgets, customer, request, attempts)
+            hooks = attempt_hooks(self._budgets, customer, request)
+        return self._executor.run(request, attempts, record, self._provider.complete, hooks)
+
+    def afetch(self, request: ChatRequest, record: CallRecord) -> Awaitable[ChatCompletion]:
+        """The async twin of calling it: planned now, the rest when awaited."""
+        attempts = self.planned(request, record)
+        if record.customer is None:
+            return self._executor.arun(request, attempts, record, self._provider.acomplete)
+        return self._acustomer(request, record, attempts)
+
+    async def _acustomer(
+        self, request: ChatRequest, record: CallRecord, attempts: list[Attempt]
+    ) -> ChatCompletion:
+        customer = record.customer
+        attempts = await aplan_within_budget(self._budgets, customer, request, attempts)
+        hooks = attempt_hooks(self._budgets, customer, request)
+        return await self._executor.arun(request, attempts, record, self._provider.acomplete, hooks)
