@@ -406,6 +406,49 @@ async def test_a_tool_call_reply_to_a_call_with_tools(
     assert litellm_steps["transform"] == 0
 
 
+@pytest.fixture
+def built_responses(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many ``httpx.Response`` objects were built (litellm's transform reads one)."""
+    import httpx
+
+    counts = {"built": 0}
+
+    class Counted(httpx.Response):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            counts["built"] += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(httpx, "Response", Counted)
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("name", "own"),
+    [("text", True), ("service-tier-priority", True), ("safety-finish", False)],
+)
+async def test_no_httpx_response_for_a_reply_the_router_reads(
+    both: Both, built_responses: dict[str, int], name: str, own: bool
+) -> None:
+    """The router's own reading of a reply (service tier included, from the response's
+    headers) builds no ``httpx.Response``; a reply left to litellm's transform does."""
+    behaviour = {**OWN_REPLIES, **LITELLM_REPLIES}[name]
+    for _ in range(2):  # the first call of a deployment may fetch a token
+        both.upstream.reset()
+        both.upstream.enqueue(behaviour)
+        out = both.lean.complete(both.build(gemini.SYSTEM, {}))
+        both.upstream.enqueue(behaviour)
+        out_async = await both.lean.acomplete(both.build(gemini.SYSTEM, {}))
+        assert out.choices and out_async.choices
+        if name == "service-tier-priority":
+            assert out.service_tier == out_async.service_tier == "priority"
+    built_responses["built"] = 0
+    both.upstream.enqueue(behaviour)
+    both.lean.complete(both.build(gemini.SYSTEM, {}))
+    both.upstream.enqueue(behaviour)
+    await both.lean.acomplete(both.build(gemini.SYSTEM, {}))
+    assert built_responses["built"] == (0 if own else 2)
+
+
 # The bodies the lean side builds through litellm for each shape's calls: each call shape
 # once (streamed and not are two; each with two parameter sets); a call with a tool result
 # every time.
@@ -458,14 +501,14 @@ def test_usage_rules_match_litellm_over_every_combination() -> None:
     import litellm
     from litellm.llms.gemini.chat.transformation import GoogleAIStudioGeminiConfig
 
-    from respan_router.providers._lean._gemini_reply import own_reply
+    from respan_router.providers._lean._gemini_reply import reply_dump
 
     config = _gemini_body.GeminiConfig(GoogleAIStudioGeminiConfig(), "")
     request = httpx.Request("POST", "http://127.0.0.1/v1beta/models/m:generateContent")
     for usage in _usage_matrix():
         body = {"candidates": [candidate([{"text": "x"}])], "usageMetadata": usage}
         response = httpx.Response(200, content=json.dumps(body).encode(), request=request)
-        own = own_reply(response, "m")
+        own = reply_dump(body, "m", None)
         theirs = config.litellm_response(
             model="m",
             raw_response=response,

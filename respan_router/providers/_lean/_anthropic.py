@@ -145,7 +145,7 @@ class AnthropicDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
-            reply=lambda payload, _params, finish, messages: reply_dump(
+            reply=lambda payload, _params, finish, messages, _headers: reply_dump(
                 payload, finish, messages
             ),
         )

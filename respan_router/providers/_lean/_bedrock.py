@@ -145,7 +145,7 @@ class BedrockDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
-            reply=lambda payload, params, _finish, _messages: converse_reply(
+            reply=lambda payload, params, _finish, _messages, _headers: converse_reply(
                 config, model, payload, params
             ),
         )

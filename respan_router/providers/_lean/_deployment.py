@@ -19,9 +19,11 @@ __all__ = ["Deployment", "DeploymentCache", "ReplyReader"]
 
 _CACHE_LIMIT = 1024
 # A provider's own reading of a 2xx reply: (parsed JSON, mapped parameters, finish-reason
-# map, the call's messages) -> litellm's dump of its completion, or None.
+# map, the call's messages, the response's headers) -> litellm's dump of its completion,
+# or None.
 ReplyReader = Callable[
-    [Any, Mapping[str, Any], Callable[[str], str], list[dict[str, Any]]], dict[str, Any] | None
+    [Any, Mapping[str, Any], Callable[[str], str], list[dict[str, Any]], Mapping[str, str]],
+    dict[str, Any] | None,
 ]
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 
@@ -45,10 +47,11 @@ class Deployment:
         stream_false_in_body: litellm sends ``"stream": false`` on a non-streamed call
             (its ``get_optional_params`` keeps it for this provider).
         reply: the router's own reading of a 2xx reply (its parsed JSON, the call's mapped
-            parameters, litellm's finish-reason map, the call's messages) into the
-            ``model_dump()`` of litellm's ``transform_response`` (Anthropic's, Bedrock
-            Converse's), or None for a reply it does not cover (then the config's
-            ``transform_response`` runs).
+            parameters, litellm's finish-reason map, the call's messages, the response's
+            headers, case-insensitive) into the ``model_dump()`` of litellm's
+            ``transform_response`` (Anthropic's, Bedrock Converse's, Gemini's and Vertex
+            AI's), or None for a reply it does not cover (then the config's
+            ``transform_response`` runs on an ``httpx.Response`` of the reply).
     """
 
     provider: str

@@ -29,6 +29,7 @@ from respan_router.providers._lean._gemini_body import (
     templated,
     unsupported_messages,
 )
+from respan_router.providers._lean._gemini_reply import reply_reader
 from respan_router.providers._lean._request import BuiltRequest
 from respan_router.providers._lean._support import untested_key
 
@@ -162,6 +163,7 @@ class GeminiDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
+            reply=reply_reader(model),
         )
 
     def build_request(

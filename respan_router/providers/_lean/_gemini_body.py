@@ -12,7 +12,8 @@ its functions are given. Everything else is here, in the handler's order:
    the call on litellm; system instruction, contents, tools, ``generationConfig``, the
    default output budget); :func:`templated` builds it once per call shape.
 2. :class:`GeminiConfig`, the deployment's config for the shared lean code: a reply is
-   read by the router's own code (``_gemini_reply``) when it knows every field, else goes
+   read by the router's own code (``_gemini_reply.reply_reader``, the deployment's
+   ``reply``, given the response's headers) when it knows every field, else goes
    through ``parse_body`` and ``_transform_long_decode_hops`` (one hop: the lean path never
    asks for continuation hops); a stream is read by the router's own code
    (``_gemini_events``), else by litellm's Gemini ``ModelResponseIterator`` under
@@ -34,7 +35,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean._gemini_events import GeminiEvents
-from respan_router.providers._lean._gemini_reply import Dumped, own_reply
 from respan_router.providers._lean._messages import litellm_messages
 from respan_router.providers._lean._request import LeanUnsupported
 
@@ -219,12 +219,9 @@ class GeminiConfig:
         optional_params: dict[str, Any],
         **_: Any,
     ) -> Any:
-        """The completion of a reply: the router's own reading (``_gemini_reply``) when
-        it knows every field, else litellm's ``parse_body`` and its one-hop
+        """litellm's completion of a reply the deployment's own reader
+        (``_gemini_reply.reply_reader``) left to it: ``parse_body`` and its one-hop
         ``_transform_long_decode_hops`` (what the handler returns)."""
-        dumped = own_reply(raw_response, model)
-        if dumped is not None:
-            return Dumped(dumped)
         return self.litellm_response(
             model=model,
             raw_response=raw_response,

@@ -33,17 +33,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from respan_router.providers._lean._deployment import ReplyReader
 from respan_router.providers._lean._gemini_usage import usage_dump, usage_known
 
 __all__ = [
     "FINISH_REASONS",
-    "Dumped",
-    "own_reply",
     "part_known",
     "reply_dump",
+    "reply_reader",
     "service_tier_of",
     "tool_call",
 ]
@@ -200,22 +200,17 @@ def reply_dump(body: Any, model: str, service_tier: str | None) -> dict[str, Any
     return dumped
 
 
-class Dumped:
-    """A completion already dumped, where litellm's ``ModelResponse`` would be."""
+def reply_reader(model: str) -> ReplyReader:
+    """The deployment's reader of a 2xx reply (:func:`reply_dump` of its parsed body and
+    ``x-gemini-service-tier`` header) for ``model``, the deployment's model."""
 
-    __slots__ = ("_dumped",)
+    def read(
+        body: Any,
+        _params: Mapping[str, Any],
+        _finish: Callable[[str], str],
+        _messages: list[dict[str, Any]],
+        headers: Mapping[str, str],
+    ) -> dict[str, Any] | None:
+        return reply_dump(body, model, headers.get("x-gemini-service-tier"))
 
-    def __init__(self, dumped: dict[str, Any]) -> None:
-        self._dumped = dumped
-
-    def model_dump(self) -> dict[str, Any]:
-        return self._dumped
-
-
-def own_reply(response: Any, model: str) -> dict[str, Any] | None:
-    """:func:`reply_dump` of an ``httpx.Response`` (its body and service-tier header)."""
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return None  # litellm's error for it
-    return reply_dump(body, model, response.headers.get("x-gemini-service-tier"))
+    return read

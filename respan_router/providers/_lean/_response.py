@@ -4,8 +4,9 @@
 A reply whose shape is plain OpenAI (the provider's config translates responses with
 OpenAI's own code, and every message holds only role, content, tool calls and refusal)
 is read straight from its JSON, with litellm's finish-reason mapping. A deployment with
-its own ``reply`` reader (Anthropic's, Bedrock Converse's: litellm's rules written once)
-writes litellm's ``model_dump()`` directly for the replies it covers. Anything else goes
+its own ``reply`` reader (Anthropic's, Bedrock Converse's, Gemini's: litellm's rules
+written once; it is given the response's headers) writes litellm's ``model_dump()``
+directly for the replies it covers, and no ``httpx.Response`` is built for them. Anything else goes
 through the config's ``transform_response`` and litellm's ``model_dump()``, exactly the
 dictionary the litellm path converts.
 """
@@ -88,7 +89,7 @@ def completion_from(
         _map_finish(choices, finish)
         return completion_from_dict(payload)
     reader = deployment.reply
-    dumped = reader(payload, optional_params, finish, messages) if reader else None
+    dumped = reader(payload, optional_params, finish, messages, headers) if reader else None
     if dumped is None:
         dumped = _transformed(
             litellm, deployment, raw, headers, request_data, messages, optional_params

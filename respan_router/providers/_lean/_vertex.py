@@ -42,6 +42,7 @@ from respan_router.providers._lean._gemini_body import (
     templated,
     unsupported_messages,
 )
+from respan_router.providers._lean._gemini_reply import reply_reader
 from respan_router.providers._lean._google_token import (
     GoogleTokens,
     TokenError,
@@ -223,6 +224,7 @@ class VertexDialect:
             plain_response=False,
             plain_stream=False,
             stream_false_in_body=False,
+            reply=reply_reader(model),
         )
 
     def build_request(
