@@ -153,7 +153,7 @@ async def test_an_early_close_drops_the_connection(
     for _ in range(3):
         assert [c async for c in lean.astream(make_call(upstream))]
         assert list(lean.stream(make_call(upstream)))
-    assert upstream.streams_completed == 6
+    assert upstream.wait_for(lambda: upstream.streams_completed == 6)
     assert upstream.connections_accepted == accepted + 2
 
 

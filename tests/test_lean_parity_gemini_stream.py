@@ -108,4 +108,4 @@ async def test_an_early_close_drops_the_connection(
     upstream.set_default(Reply("one two", pieces=2))
     assert [c async for c in lean.astream(make_call(upstream))]
     assert list(lean.stream(make_call(upstream)))
-    assert upstream.streams_completed == 2
+    assert upstream.wait_for(lambda: upstream.streams_completed == 2)
