@@ -26,7 +26,6 @@ litellm's.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -35,13 +34,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from respan_router.providers._lean._anthropic_reply import STOP_REASONS, usage_dump, usage_known
+from respan_router.providers._lean._delegate import Delegate, data_event
 from respan_router.providers._litellm_response import keep_unknown_fields, restore_chunk
 from respan_router.responses import chunk_from_dict, usage_type
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletionChunk
 
-__all__ = ["Delegate", "EventStream"]
+__all__ = ["EventStream"]
 
 _INTS = frozenset(
     {"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}
@@ -55,10 +55,6 @@ _DELTA_KEYS = {
     "thinking_delta": ("thinking", "thinking"),
     "signature_delta": ("signature", "signature"),
 }
-
-
-class Delegate(Exception):
-    """This stream goes on through litellm's reader, from its first line."""
 
 
 def _event_keys(event: Mapping[str, Any], *allowed: str) -> None:
@@ -98,13 +94,10 @@ class EventStream:
             Delegate: the stream needs litellm's reader.
         """
         self.lines.append(line)
-        if not line.startswith("data:"):
+        event = data_event(line)
+        if event is None:
             return None
-        try:
-            event = json.loads(line[5:])
-        except ValueError as exc:  # litellm accumulates a split payload: its reader's case
-            raise Delegate from exc
-        if not isinstance(event, dict) or self._stopped:
+        if self._stopped:
             raise Delegate
         delta = self._delta(event)
         if delta is None:

@@ -35,8 +35,8 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from respan_router.providers._lean._anthropic_events import Delegate
 from respan_router.providers._lean._converse_frames import whole_events
+from respan_router.providers._lean._delegate import Delegate
 from respan_router.responses import chunk_from_dict
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import json
 from binascii import crc32
 from typing import Any
 
-from respan_router.providers._lean._anthropic_events import Delegate
+from respan_router.providers._lean._delegate import Delegate
 
 __all__ = ["whole_events"]
 

@@ -30,12 +30,11 @@ already delivered, so the stream goes on as litellm's.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from respan_router.providers._lean._anthropic_events import Delegate
+from respan_router.providers._lean._delegate import Delegate, data_event
 from respan_router.providers._lean._gemini_reply import (
     FINISH_REASONS,
     part_known,
@@ -118,13 +117,10 @@ class GeminiEvents:
             Delegate: the stream needs litellm's reader.
         """
         self.lines.append(line)
-        if not line.startswith("data:"):
+        event = data_event(line)
+        if event is None:
             return None
-        try:
-            event = json.loads(line[5:])
-        except ValueError as exc:  # litellm accumulates a split payload: its reader's case
-            raise Delegate from exc
-        if not isinstance(event, dict) or self._finish is not None:
+        if self._finish is not None:
             raise Delegate
         parts, reason = _parts(event)
         if self._delivered and event["responseId"] != self.id:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from respan_router.providers._lean import _async_calls, _sync_calls
-from respan_router.providers._lean._anthropic_events import Delegate
+from respan_router.providers._lean._delegate import Delegate
 from respan_router.providers._lean._errors import mapped
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._stream_formats import OwnReading, format_of
