@@ -27,6 +27,7 @@ FILES = [
     ("execution/_stream_async.py", "execution/_stream_sync.py"),
     ("execution/_walk_async.py", "execution/_walk_sync.py"),
     ("redis/_io_async.py", "redis/_io_sync.py"),
+    ("providers/_lean/_wrapped_async.py", "providers/_lean/_wrapped_sync.py"),
 ]
 
 # Whole-word renames, async name -> sync name.
@@ -78,10 +79,14 @@ RENAMES = {
     "ausage": "usage",
     "arun": "run",
     "arun_plan": "run_plan",
+    "areplay": "replay",
     "asynccontextmanager": "contextmanager",
     "async_retrying": "retrying",
     "async_sleep": "sleep",
     "awith_hooks": "with_hooks",
+    "_async_calls": "_sync_calls",
+    "aiter_sse_lines": "iter_sse_lines",
+    "atext_of": "text_of",
 }
 
 _MARK = re.compile(r"^(?P<indent>\s*)(?P<code>.*?)\s*# unasync: (?P<sync>.*)$")

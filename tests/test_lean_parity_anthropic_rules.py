@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from respan_router.providers import LeanProvider, LiteLLMProvider
-from respan_router.providers._lean import _response, _wrapped_calls
+from respan_router.providers._lean import _response, _wrapped_async, _wrapped_sync
 from tests import lean_parity_helpers as parity
 from tests.test_lean_parity_anthropic import MODEL, SYSTEM, THINKING_MODEL, make_call
 from tests.upstream import Behaviour, Error, Raw, Reply
@@ -236,7 +236,7 @@ def upstream() -> Iterator[AnthropicUpstream]:
 def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the lean path used litellm's reply transform and stream reader."""
     counts = {"transform": 0, "reader": 0}
-    transformed, new_wrapper = _response._transformed, _wrapped_calls.new_wrapper
+    transformed, new_wrapper = _response._transformed, _wrapped_async.new_wrapper
 
     def counted_transform(*args: Any, **kwargs: Any) -> Any:
         counts["transform"] += 1
@@ -247,7 +247,8 @@ def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return new_wrapper(*args, **kwargs)
 
     monkeypatch.setattr(_response, "_transformed", counted_transform)
-    monkeypatch.setattr(_wrapped_calls, "new_wrapper", counted_wrapper)
+    for driver in (_wrapped_async, _wrapped_sync):
+        monkeypatch.setattr(driver, "new_wrapper", counted_wrapper)
     return counts
 
 

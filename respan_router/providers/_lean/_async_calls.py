@@ -26,8 +26,20 @@ _urls: dict[str, Any] = {}
 _timeouts: dict[tuple[float | None, bool], Any] = {}
 
 
-def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What a send or a read on aiohttp raises when the transport fails (an ``except``
+    clause asks only once an exception is raised)."""
+    import aiohttp
+
+    return (TimeoutError, aiohttp.ClientError, OSError)
+
+
+def timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.TimeoutError | TimeoutError)
+
+
+def transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
+    if timed_out(exc):
         return timeout_error(attempt.litellm, attempt.deployment, exc)
     return connection_error(attempt.litellm, attempt.deployment, exc)
 
@@ -83,11 +95,35 @@ async def acomplete(attempt: Attempt, session: Any, proxy: str | None) -> ChatCo
             response.release()
             await response.wait_for_close()
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        error = _transport_error(attempt, exc)
+        error = transport_error(attempt, exc)
         raise mapped(error, call) from error
     if status >= 400:
         raise_status(attempt, status, raw, headers)
     return attempt.completion(raw, headers)
+
+
+async def open_stream(attempt: Attempt, session: Any, proxy: str | None) -> Any:
+    """A stream's response, its status and headers read (its connect and each read
+    bounded by the attempt's timeout)."""
+    request = attempt.request
+    try:
+        return await session.post(
+            _url(request.url),
+            data=request.body,
+            headers=request.headers,
+            timeout=_timeout(attempt.call.timeout, stream=True),
+            allow_redirects=False,
+            proxy=proxy,
+        )
+    except read_errors() as exc:
+        error = transport_error(attempt, exc)
+        raise mapped(error, attempt.call) from error
+
+
+def pieces(response: Any) -> AsyncIterator[bytes]:
+    """The body's pieces as they arrive."""
+    iterator: AsyncIterator[bytes] = response.content.iter_any()
+    return iterator
 
 
 async def astream(
@@ -95,20 +131,8 @@ async def astream(
 ) -> AsyncIterator[ChatCompletionChunk]:
     import aiohttp
 
-    call, request = attempt.call, attempt.request
-    try:
-        response = await session.post(
-            _url(request.url),
-            data=request.body,
-            headers=request.headers,
-            timeout=_timeout(call.timeout, stream=True),
-            allow_redirects=False,
-            proxy=proxy,
-        )
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        error = _transport_error(attempt, exc)
-        raise mapped(error, call) from error
-    reader = Reader(attempt, _transport_error)
+    response = await open_stream(attempt, session, proxy)
+    reader = Reader(attempt, transport_error)
     finished = False
     try:
         if response.status >= 400:

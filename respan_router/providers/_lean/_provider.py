@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from respan_router._loops import after_fork
 from respan_router.providers._base import ProviderCall
-from respan_router.providers._lean import _async_calls, _sync_calls, _wrapped_calls
+from respan_router.providers._lean import _async_calls, _sync_calls, _wrapped_async, _wrapped_sync
 from respan_router.providers._lean._async_transport import AsyncTransport
 from respan_router.providers._lean._deployment import DeploymentCache
 from respan_router.providers._lean._dialects import Dialects
@@ -186,7 +186,7 @@ class LeanProvider:
         call.dispatch_path = LEAN
         pool = self._sync.pool(attempt.request.url)
         if self._wrapped(call.provider):
-            return _wrapped_calls.stream(attempt, pool)
+            return _wrapped_sync.stream(attempt, pool)
         return _sync_calls.stream(attempt, pool)
 
     def _stream_authorized(
@@ -252,7 +252,7 @@ class LeanProvider:
     async def _astream(self, attempt: Attempt) -> AsyncIterator[ChatCompletionChunk]:
         transport = self._async
         proxy = transport.proxy(attempt.request.url)
-        calls = _wrapped_calls if self._wrapped(attempt.call.provider) else _async_calls
+        calls = _wrapped_async if self._wrapped(attempt.call.provider) else _async_calls
         chunks = calls.astream(attempt, transport.session(), proxy)
         try:
             async for chunk in chunks:

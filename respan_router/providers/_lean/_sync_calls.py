@@ -24,16 +24,29 @@ _MEMO_LIMIT = 1024
 _timeouts: dict[float | None, Any] = {}
 
 
-def _transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
-    from urllib3.exceptions import NewConnectionError
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What a send or a read on urllib3 raises when the transport fails (an ``except``
+    clause asks only once an exception is raised)."""
+    import urllib3
+
+    return (urllib3.exceptions.HTTPError, OSError)
+
+
+def timed_out(exc: BaseException) -> bool:
     from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    return isinstance(exc, Urllib3Timeout | TimeoutError)
+
+
+def transport_error(attempt: Attempt, exc: BaseException) -> BaseException:
+    from urllib3.exceptions import NewConnectionError
 
     # urllib3's NewConnectionError (a refused connection, a failed name lookup) is a
     # ConnectTimeoutError for backward compatibility: litellm (httpx) calls it a
     # connection error, and so does this path.
     if isinstance(exc, NewConnectionError):
         return connection_error(attempt.litellm, attempt.deployment, exc)
-    if isinstance(exc, Urllib3Timeout | TimeoutError):
+    if timed_out(exc):
         return timeout_error(attempt.litellm, attempt.deployment, exc)
     return connection_error(attempt.litellm, attempt.deployment, exc)
 
@@ -68,7 +81,7 @@ def _send(attempt: Attempt, pool: Any, seconds: float | None) -> Any:
             preload_content=False,
         )
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        error = _transport_error(attempt, exc)
+        error = transport_error(attempt, exc)
         raise mapped(error, attempt.call) from error
 
 
@@ -104,7 +117,7 @@ def _read_all(attempt: Attempt, response: Any, deadline: float | None) -> bytes:
                 break
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         response.close()
-        error = _transport_error(attempt, exc)
+        error = transport_error(attempt, exc)
         raise mapped(error, attempt.call) from error
     response.release_conn()
     return bytes(body)
@@ -121,7 +134,7 @@ def _complete(response: Any) -> bool:
 
 
 def _pieces_within(response: Any, deadline: float | None) -> Iterator[bytes]:
-    source = _pieces(response)
+    source = pieces(response)
     while True:
         _bound(response, deadline)
         piece = next(source, None)
@@ -140,7 +153,7 @@ def complete(attempt: Attempt, pool: Any) -> ChatCompletion:
     return attempt.completion(raw, response.headers)
 
 
-def _pieces(response: Any) -> Iterator[bytes]:
+def pieces(response: Any) -> Iterator[bytes]:
     if response.chunked and response.supports_chunked_reads():
         yield from response.read_chunked(decode_content=True)
         return
@@ -149,6 +162,15 @@ def _pieces(response: Any) -> Iterator[bytes]:
         if not piece:
             return
         yield piece
+
+
+def open_stream(attempt: Attempt, pool: Any) -> Any:
+    """A wrapped stream's response, its status and headers read: litellm's wrapper reads
+    with one timeout, as on the litellm path, so a first-chunk bound, if smaller, bounds
+    every read."""
+    call = attempt.call
+    seconds = min(filter(None, (call.timeout, call.first_chunk_timeout)), default=None)
+    return _send(attempt, pool, seconds)
 
 
 def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
@@ -161,7 +183,7 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
         seconds = first if seconds is None else min(seconds, first)
     deadline = None if first is None else time.monotonic() + seconds  # type: ignore[operator]
     response = _send(attempt, pool, seconds)
-    reader = Reader(attempt, _transport_error)
+    reader = Reader(attempt, transport_error)
     finished = False
     try:
         if response.status >= 400:
@@ -170,7 +192,7 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 reader.lost(exc)
             raise_status(attempt, response.status, raw, response.headers)
-        lines = lines_of(_pieces(response))
+        lines = lines_of(pieces(response))
         while True:
             try:
                 if deadline is not None:
