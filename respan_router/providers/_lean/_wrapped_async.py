@@ -1,4 +1,4 @@
-"""One wrapped stream over aiohttp (see ``_wrapped_calls``).
+"""One wrapped stream over the lean transport (see ``_wrapped_calls``).
 
 Written once, async (``_wrapped_async``); the sync form (``_wrapped_sync``, over urllib3)
 is generated from it by ``scripts/unasync.py``.

@@ -1,5 +1,5 @@
 # Generated from _wrapped_async.py by scripts/unasync.py: edit that file, not this one.
-"""One wrapped stream over aiohttp (see ``_wrapped_calls``).
+"""One wrapped stream over the lean transport (see ``_wrapped_calls``).
 
 Written once, async (``_wrapped_async``); the sync form (``_wrapped_sync``, over urllib3)
 is generated from it by ``scripts/unasync.py``.
