@@ -189,7 +189,7 @@ class Telemetry:
             record_content=self._record_content,
             record_customer_email=self._record_email,
         )
-        if response is not None and wants_token_breakdown(request):
+        if response is not None and request.beta and wants_token_breakdown(request):
             kinds = token_breakdown(record, response, self._pricing)
             if kinds is not None:
                 out.update(attributes.token_breakdown_attributes(kinds))
