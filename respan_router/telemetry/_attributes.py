@@ -8,6 +8,7 @@ these builders only when a span is recording. Nothing here reads credentials or 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -141,8 +142,13 @@ def _add_response(response: ChatCompletion, out: Attributes) -> None:
         reasons = tuple(c.finish_reason for c in choices if c.finish_reason)
         if reasons:
             out["gen_ai.response.finish_reasons"] = reasons
-    if response.usage is not None:
-        _add_usage(response.usage, out)
+    usage = response.usage
+    if usage is not None:
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        out["gen_ai.usage.input_tokens"] = prompt
+        out["gen_ai.usage.output_tokens"] = completion
+        out["gen_ai.usage.prompt_tokens"] = prompt
+        out["gen_ai.usage.completion_tokens"] = completion
 
 
 # -- content ----------------------------------------------------------------------------
@@ -166,15 +172,34 @@ def call_attributes(
     """Every attribute of the call span (the INTERNAL span covering the whole call),
     written into one dict in one pass over the call's record; the conversation is
     encoded as JSON only when content is recorded."""
-    out: Attributes = {"gen_ai.operation.name": OPERATION}
     attempts = record.attempts
-    if attempts:
-        out["gen_ai.provider.name"] = attempts[-1].provider
     model = request.model
-    if model is None and attempts:
-        model = attempts[0].model
-    if model is not None:
-        out["gen_ai.request.model"] = model
+    provider: str | None = None
+    retries = 0
+    if attempts:
+        if model is None:
+            model = attempts[0].model
+        provider = attempts[-1].provider
+        if len(attempts) > 1:
+            retries = record.retries
+        elif attempts[0].tries > 1:
+            retries = attempts[0].tries - 1
+    end = record.end_ns or time.time_ns()
+    # What every call span has, in one literal (the two a call may lack dropped after).
+    out: Attributes = {
+        "gen_ai.operation.name": OPERATION,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "respan.cache.hit": record.cache_hit,
+        "respan.fallback.attempts": len(attempts) - 1 if attempts else 0,
+        "respan.retries": retries,
+        "respan.latency": (end - record.start_ns) / 1e9,
+        "respan.routing_time": record.routing_seconds,
+    }
+    if provider is None:  # no candidate was tried
+        del out["gen_ai.provider.name"]
+    if model is None:
+        del out["gen_ai.request.model"]
     if request.params:
         _add_request(request.params, out)
     if response is not None:
@@ -182,29 +207,26 @@ def call_attributes(
     if error is not None:
         out["error.type"] = error_type(error)
     respan = request.respan
-    add_respan(respan, record_customer_email, out)
+    if not request.bare:  # a call without Respan parameters names no caller
+        add_respan(respan, record_customer_email, out)
     customer = record.customer
     if customer is not None:
         out.update(budget_attributes(customer, record_email=record_customer_email))
     if cost is not None:
         out["respan.cost"] = cost
-    out["respan.cache.hit"] = record.cache_hit
     if record.redis_degraded:
         out["respan.redis.degraded"] = True  # shared state on per-process policies
-    out["respan.fallback.attempts"] = max(len(attempts) - 1, 0)
-    out["respan.retries"] = record.retries
-    out["respan.latency"] = record.latency_seconds
-    out["respan.routing_time"] = record.routing_seconds
     if record.first_chunk_ns:
         first = (record.first_chunk_ns - record.start_ns) / 1e9
         out["gen_ai.response.time_to_first_chunk"] = first
-    content = record_content and not respan.disable_log
-    if request.prompt is not None:
-        out.update(prompt_attributes(request.prompt, content=content))
-    if content:
+    if record_content and not respan.disable_log:
+        if request.prompt is not None:
+            out.update(prompt_attributes(request.prompt, content=True))
         out["gen_ai.input.messages"] = input_messages(request.messages)
         if response is not None:
             out["gen_ai.output.messages"] = output_messages(response)
+    elif request.prompt is not None:
+        out.update(prompt_attributes(request.prompt, content=False))
     return out
 
 

@@ -27,12 +27,13 @@ def metadata_attributes(metadata: Mapping[str, Any] | None) -> Attributes:
 
 
 _SCALARS = (bool, int, float, str)
+_ARRAY_TYPES = frozenset(_SCALARS)  # the element types of an OTel array
 
 
 def _typed_list(values: list[Any] | tuple[Any, ...]) -> AttributeValue:
     """A homogeneous list as an OTel array; anything else as a JSON string."""
     kinds = {type(v) for v in values}
-    if len(kinds) <= 1 and kinds <= {bool, int, float, str}:
+    if len(kinds) <= 1 and kinds <= _ARRAY_TYPES:
         return tuple(values)
     if kinds == {int, float}:
         return tuple(float(v) for v in values)
@@ -44,7 +45,9 @@ def _flatten(prefix: str, value: Any, out: Attributes) -> None:
         return
     if isinstance(value, _SCALARS):
         out[prefix] = value
-    elif isinstance(value, Mapping):
+    elif type(value) is list or type(value) is tuple:  # before the (slower) Mapping check
+        out[prefix] = _typed_list(value)
+    elif type(value) is dict or isinstance(value, Mapping):
         for key, item in value.items():
             _flatten(f"{prefix}.{key}", item, out)
     elif isinstance(value, list | tuple):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from orjson import dumps
+
 from respan_router._json import compact_encoder
 
 if TYPE_CHECKING:
@@ -20,6 +22,20 @@ _FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
 # One encoder for every call: json.dumps with options builds a new encoder each time.
 _json = compact_encoder(default=str)
+
+# The common message, one role and a text, written around its text: the JSON the encoder
+# writes for ``{"role": r, "parts": [{"type": "text", "content": text}]}`` (a string is
+# written alike wherever it sits), without building the dicts. Roles are those a request
+# may carry; a string orjson refuses (a lone surrogate) takes the encoder's path.
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_TEXT_HEAD = {r: '{"role":"' + r + '","parts":[{"type":"text","content":' for r in _ROLES}
+_TEXT_TAIL = "}]}"
+# An answer's one text choice: its head and, by finish reason, its tail.
+_ANSWER_HEAD = '[{"role":"assistant","parts":[{"type":"text","content":'
+_ANSWER_TAIL = {
+    reason: '}],"finish_reason":"' + _FINISH_REASONS.get(reason, reason) + '"}]'
+    for reason in ("stop", "length", "content_filter", "tool_calls", "function_call", "")
+}
 
 
 def _parts_of_content(content: Any) -> list[dict[str, Any]]:
@@ -53,6 +69,22 @@ def _tool_call_parts(calls: Iterable[Any]) -> list[dict[str, Any]]:
 
 def input_messages(messages: list[dict[str, Any]]) -> str:
     """``gen_ai.input.messages``: the conversation in the GenAI message schema, as JSON."""
+    pieces = []
+    try:
+        for m in messages:
+            content = m.get("content")
+            head = _TEXT_HEAD.get(m.get("role", "")) if len(m) == 2 else None
+            if head is None or type(content) is not str:
+                break
+            pieces.append(head + dumps(content).decode() + _TEXT_TAIL)
+        else:
+            return "[" + ",".join(pieces) + "]"
+    except TypeError:  # a string orjson refuses: the encoder's path
+        pass
+    return _json(_input_schema(messages))
+
+
+def _input_schema(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for m in messages:
         role = m.get("role")
@@ -76,7 +108,7 @@ def input_messages(messages: list[dict[str, Any]]) -> str:
         if m.get("name") and role not in ("tool", "function"):
             message["name"] = m["name"]
         out.append(message)
-    return _json(out)
+    return out
 
 
 def _output_tool_calls(msg: Any) -> list[dict[str, Any]]:
@@ -100,6 +132,24 @@ def _output_tool_calls(msg: Any) -> list[dict[str, Any]]:
 def output_messages(response: ChatCompletion) -> str:
     """``gen_ai.output.messages``: one message per choice, as JSON: its text, refusal,
     tool calls and legacy function call."""
+    choices = response.choices
+    if len(choices) == 1:  # the common answer: one text
+        choice = choices[0]
+        msg = choice.message
+        content = msg.content
+        tail = _ANSWER_TAIL.get(choice.finish_reason or "")
+        if (
+            tail is not None
+            and type(content) is str
+            and msg.role == "assistant"
+            and not msg.refusal
+            and not msg.tool_calls
+            and msg.function_call is None
+        ):
+            try:
+                return _ANSWER_HEAD + dumps(content).decode() + tail
+            except TypeError:  # a string orjson refuses: the encoder's path
+                pass
     out = []
     for choice in response.choices:
         msg = choice.message

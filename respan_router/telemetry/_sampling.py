@@ -51,6 +51,9 @@ def records_now(rule: Rule, trace: ModuleType) -> bool | None:
     if rule == ALWAYS:
         return True
     if rule == PARENT:
-        parent = trace.get_current_span().get_span_context()
+        current = trace.get_current_span()
+        if current is trace.INVALID_SPAN:  # no span in the context: a root, recorded
+            return True
+        parent = current.get_span_context()
         return bool(not parent.is_valid or parent.trace_flags.sampled)
     return None

@@ -18,13 +18,20 @@ import logging
 import os
 import sys
 import traceback
-from types import ModuleType
+from collections.abc import Mapping
+from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 from respan_router._version import __version__
 from respan_router.config import RouterConfig
 from respan_router.errors import RouterError
-from respan_router.execution import CallRecord, call_cost, token_breakdown, wants_token_breakdown
+from respan_router.execution import (
+    AttemptRecord,
+    CallRecord,
+    call_cost,
+    token_breakdown,
+    wants_token_breakdown,
+)
 from respan_router.request import ChatRequest
 from respan_router.routing import Pricing
 from respan_router.telemetry import _attributes as attributes
@@ -75,6 +82,11 @@ class Telemetry:
         self._trace: Any = None  # the trace API, held with the tracer
         self._rule: Rule = UNKNOWN  # how to know first whether a span will record
         self._names: dict[str | None, str] = {}  # span names by model
+        # A candidate span's name and attributes by what they are made of: most calls'
+        # candidates succeed at their first try, so the same few are reused as they are.
+        self._attempts: dict[tuple[Any, ...], tuple[str, Mapping[str, Any]]] = {}
+        self._internal: Any = None  # the trace API's span kinds, read with the tracer
+        self._client: Any = None
         self._tracing_off = False
         self._provider: Any = None  # an explicit provider, else None for the global one
         self._env_provider = _PROVIDER_ENV in os.environ
@@ -113,6 +125,7 @@ class Telemetry:
             self._tracing_off = True
             return None
         self._trace, self._rule = trace, rule_of(tracer)
+        self._internal, self._client = trace.SpanKind.INTERNAL, trace.SpanKind.CLIENT
         self._tracer = tracer
         return tracer
 
@@ -144,6 +157,21 @@ class Telemetry:
                 self._names[model] = name
         return name
 
+    def _attempt(self, attempt: AttemptRecord) -> tuple[str, Mapping[str, Any]]:
+        """A candidate span's name and attributes; a failed candidate's are its own, the
+        others' are remembered (read-only: the SDK copies what it is given)."""
+        if attempt.error is not None:
+            return self._name(attempt.model), attributes.attempt_attributes(attempt)
+        key = (attempt.provider, attempt.model, attempt.outcome, attempt.tries,
+               attempt.dispatch_path)  # fmt: skip
+        known = self._attempts.get(key)
+        if known is None:
+            attrs = MappingProxyType(attributes.attempt_attributes(attempt))
+            known = (self._name(attempt.model), attrs)
+            if len(self._attempts) < _NAMES_LIMIT:
+                self._attempts[key] = known
+        return known
+
     def _attributes(
         self,
         record: CallRecord,
@@ -161,7 +189,7 @@ class Telemetry:
             record_content=self._record_content,
             record_customer_email=self._record_email,
         )
-        if response is not None and wants_token_breakdown(request):
+        if response is not None and request.beta and wants_token_breakdown(request):
             kinds = token_breakdown(record, response, self._pricing)
             if kinds is not None:
                 out.update(attributes.token_breakdown_attributes(kinds))
@@ -180,7 +208,7 @@ class Telemetry:
         name = request.respan.span_name
         if name is None:
             name = self._name(attributes.requested_model(request, record))
-        internal = trace.SpanKind.INTERNAL
+        internal = self._internal
         if records_now(self._rule, trace):  # known to record: attributes given at start
             span = tracer.start_span(
                 name,
@@ -198,14 +226,11 @@ class Telemetry:
                 return
             span.set_attributes(self._attributes(record, request, response, error))
         context = trace.set_span_in_context(span)
-        client = trace.SpanKind.CLIENT
+        client = self._client
         for attempt in record.attempts:
+            name, attrs = self._attempt(attempt)
             child = tracer.start_span(
-                self._name(attempt.model),
-                context=context,
-                kind=client,
-                start_time=attempt.start_ns,
-                attributes=attributes.attempt_attributes(attempt),
+                name, context=context, kind=client, start_time=attempt.start_ns, attributes=attrs
             )
             for wait in attempt.waits:
                 child.add_event(
