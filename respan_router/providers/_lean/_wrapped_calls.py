@@ -25,6 +25,7 @@ from respan_router.providers._lean._delegate import Delegate
 from respan_router.providers._lean._errors import mapped
 from respan_router.providers._lean._state import Attempt
 from respan_router.providers._lean._stream_formats import OwnReading, format_of
+from respan_router.providers._lean._sync_transport import Route
 from respan_router.providers._lean._wrapped_stream import (
     atext_of,
     cut_error,
@@ -88,7 +89,7 @@ def _same_stream(chunk: ChatCompletionChunk, own: OwnReading | None) -> ChatComp
     return chunk
 
 
-def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
+def stream(attempt: Attempt, route: Route) -> Iterator[ChatCompletionChunk]:
     import urllib3
     from litellm.llms.custom_httpx.sse_lines import iter_sse_lines
 
@@ -96,7 +97,7 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
     # litellm's wrapper reads with one timeout, as on the litellm path: a first-chunk
     # bound, if smaller, bounds every read here too.
     seconds = min(filter(None, (call.timeout, call.first_chunk_timeout)), default=None)
-    response = _sync_calls._send(attempt, pool, seconds)
+    response = _sync_calls._send(attempt, route, seconds)
     finished = False
 
     def pieces() -> Iterator[bytes]:
