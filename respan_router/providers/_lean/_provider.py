@@ -171,7 +171,7 @@ class LeanProvider:
             call.dispatch_path = LITELLM
             return self._fallback.complete(call)
         call.dispatch_path = LEAN
-        return _sync_calls.complete(attempt, self._sync.pool(attempt.request.url))
+        return _sync_calls.complete(attempt, self._sync.route(attempt.request.url))
 
     def stream(self, call: ProviderCall) -> Iterator[ChatCompletionChunk]:
         """Chunks of one streamed attempt; nothing is sent until the first ``next()``."""
@@ -184,10 +184,10 @@ class LeanProvider:
             call.dispatch_path = LITELLM
             return self._fallback.stream(call)
         call.dispatch_path = LEAN
-        pool = self._sync.pool(attempt.request.url)
+        route = self._sync.route(attempt.request.url)
         if self._wrapped(call.provider):
-            return _wrapped_sync.stream(attempt, pool)
-        return _sync_calls.stream(attempt, pool)
+            return _wrapped_sync.stream(attempt, route)
+        return _sync_calls.stream(attempt, route)
 
     def _stream_authorized(
         self, authorizer: Any, call: ProviderCall

@@ -14,6 +14,7 @@ from respan_router.providers._lean._errors import connection_error, mapped, time
 from respan_router.providers._lean._reading import END, Reader, raise_status
 from respan_router.providers._lean._sse import lines_of
 from respan_router.providers._lean._state import Attempt
+from respan_router.providers._lean._sync_transport import Route
 
 if TYPE_CHECKING:
     from respan_router.responses import ChatCompletion, ChatCompletionChunk
@@ -22,6 +23,7 @@ __all__ = ["complete", "stream"]
 
 _MEMO_LIMIT = 1024
 _timeouts: dict[float | None, Any] = {}
+_NO_RETRIES: Any = None
 
 
 def read_errors() -> tuple[type[BaseException], ...]:
@@ -64,20 +66,34 @@ def _timeout(seconds: float | None) -> Any:
     return found
 
 
-def _send(attempt: Attempt, pool: Any, seconds: float | None) -> Any:
+def _no_retries() -> Any:
+    """urllib3's ``retries=False, redirect=False`` as the one object it would make of them
+    on every call (a ``Retry`` never changes: it is replaced as it counts)."""
+    global _NO_RETRIES
+    if _NO_RETRIES is None:
+        import urllib3
+
+        _NO_RETRIES = urllib3.Retry(False, redirect=False)
+    return _NO_RETRIES
+
+
+def _send(attempt: Attempt, route: Route, seconds: float | None) -> Any:
     import urllib3
 
     request = attempt.request
+    headers = request.headers
     try:
-        # What ``pool.request`` does for a body of bytes, without its layer.
-        return pool.urlopen(
+        # What ``pool.request`` does for a body of bytes, without its layer; the headers
+        # as they are (a pool copies them before adding its own).
+        return route.opener.urlopen(
             "POST",
-            request.url,
+            route.target,
             body=request.body,
-            headers=urllib3.HTTPHeaderDict(request.headers),
+            headers=headers if type(headers) is dict else dict(headers),
             timeout=_timeout(seconds),
             redirect=False,
-            retries=False,
+            assert_same_host=False,
+            retries=_no_retries(),
             preload_content=False,
         )
     except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -143,10 +159,10 @@ def _pieces_within(response: Any, deadline: float | None) -> Iterator[bytes]:
         yield piece
 
 
-def complete(attempt: Attempt, pool: Any) -> ChatCompletion:
+def complete(attempt: Attempt, route: Route) -> ChatCompletion:
     seconds = attempt.call.timeout
     deadline = None if seconds is None else time.monotonic() + seconds
-    response = _send(attempt, pool, seconds)
+    response = _send(attempt, route, seconds)
     raw = _read_all(attempt, response, deadline)
     if response.status >= 400:
         raise_status(attempt, response.status, raw, response.headers)
@@ -164,16 +180,16 @@ def pieces(response: Any) -> Iterator[bytes]:
         yield piece
 
 
-def open_stream(attempt: Attempt, pool: Any) -> Any:
+def open_stream(attempt: Attempt, route: Route) -> Any:
     """A wrapped stream's response, its status and headers read: litellm's wrapper reads
     with one timeout, as on the litellm path, so a first-chunk bound, if smaller, bounds
     every read."""
     call = attempt.call
     seconds = min(filter(None, (call.timeout, call.first_chunk_timeout)), default=None)
-    return _send(attempt, pool, seconds)
+    return _send(attempt, route, seconds)
 
 
-def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
+def stream(attempt: Attempt, route: Route) -> Iterator[ChatCompletionChunk]:
     import urllib3
 
     call = attempt.call
@@ -182,7 +198,7 @@ def stream(attempt: Attempt, pool: Any) -> Iterator[ChatCompletionChunk]:
     if first is not None:  # the wait for the first chunk only; then the attempt's timeout
         seconds = first if seconds is None else min(seconds, first)
     deadline = None if first is None else time.monotonic() + seconds  # type: ignore[operator]
-    response = _send(attempt, pool, seconds)
+    response = _send(attempt, route, seconds)
     reader = Reader(attempt, transport_error)
     finished = False
     try:

@@ -40,13 +40,13 @@ async def areplay(
 
 
 async def astream(  # unasync: def stream(
-    attempt: Attempt, session: Any, proxy: str | None  # unasync: attempt: Attempt, pool: Any
+    attempt: Attempt, session: Any, proxy: str | None  # unasync: attempt: Attempt, route: Any
 ) -> AsyncIterator[ChatCompletionChunk]:
     from litellm.llms.custom_httpx.sse_lines import aiter_sse_lines
 
     call, decoding = attempt.call, format_of(attempt)
     response = await _calls.open_stream(  # unasync: response = _calls.open_stream(
-        attempt, session, proxy  # unasync: attempt, pool
+        attempt, session, proxy  # unasync: attempt, route
     )
     finished = False
 

@@ -39,13 +39,13 @@ def replay(
 
 
 def stream(
-    attempt: Attempt, pool: Any
+    attempt: Attempt, route: Any
 ) -> Iterator[ChatCompletionChunk]:
     from litellm.llms.custom_httpx.sse_lines import iter_sse_lines
 
     call, decoding = attempt.call, format_of(attempt)
     response = _calls.open_stream(
-        attempt, pool
+        attempt, route
     )
     finished = False
 
