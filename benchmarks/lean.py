@@ -195,25 +195,53 @@ def _sync(base_url: str, rounds: int, batch: int) -> dict[str, float]:
         provider.close()
 
 
+class _FullCollections:
+    """Counts the full (oldest-generation) garbage collections while in use, and their CPU."""
+
+    def __init__(self) -> None:
+        self.count, self.cpu_s, self._started = 0, 0.0, 0.0
+
+    def __enter__(self) -> _FullCollections:
+        gc.callbacks.append(self._on_collection)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.count += 1
+            self.cpu_s += time.process_time() - self._started
+
+
 def _throughput(base_url: str, calls: int) -> dict[str, float]:
-    """``calls`` concurrent routed calls, client CPU; again after ``gc.freeze()`` (the
-    heap of litellm's import out of the collector's reach, as an application can do)."""
+    """``calls`` concurrent routed calls, client CPU: with the pool empty (the gather
+    opens its connections), again with the pool warm, and again after ``gc.freeze()``
+    (the heap of litellm's import out of the collector's reach, as an application can
+    do). Each gather counts the full collections it ran into."""
     lean, _, provider = _routers(base_url)
 
-    async def gather() -> tuple[float, float]:
-        cpu, wall = time.process_time(), time.perf_counter()
-        await asyncio.gather(
-            *(lean.acomplete(model=f"openai/{MODEL}", messages=MSG) for _ in range(calls))
-        )
-        return time.process_time() - cpu, time.perf_counter() - wall
+    async def gather() -> tuple[float, float, _FullCollections]:
+        with _FullCollections() as full:
+            cpu, wall = time.process_time(), time.perf_counter()
+            await asyncio.gather(
+                *(lean.acomplete(model=f"openai/{MODEL}", messages=MSG) for _ in range(calls))
+            )
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        return cpu, wall, full
 
     async def main() -> dict[str, float]:
         await lean.acomplete(model=f"openai/{MODEL}", messages=MSG)
-        cpu, wall = await gather()
+        cpu, wall, full = await gather()
+        warm_cpu, _, warm_full = await gather()
         gc.collect()
         gc.freeze()
         try:
-            frozen_cpu, _ = await gather()
+            frozen_cpu, _, _ = await gather()
         finally:
             gc.unfreeze()
         await provider.aclose()
@@ -222,6 +250,11 @@ def _throughput(base_url: str, calls: int) -> dict[str, float]:
             "wall_s": round(wall, 3),
             "cpu_s": round(cpu, 3),
             "calls_per_cpu_s": round(calls / cpu, 1),
+            "full_collections": full.count,
+            "full_collections_cpu_s": round(full.cpu_s, 3),
+            "calls_per_cpu_s_warm": round(calls / warm_cpu, 1),
+            "full_collections_warm": warm_full.count,
+            "full_collections_warm_cpu_s": round(warm_full.cpu_s, 3),
             "calls_per_cpu_s_gc_frozen": round(calls / frozen_cpu, 1),
         }
 
@@ -266,8 +299,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         t = result["throughput"]
         print(
             f"1,000 concurrent routed calls (lean): {t['wall_s']} s wall, {t['cpu_s']} s CPU, "
-            f"{t['calls_per_cpu_s']} calls per CPU second "
-            f"({t['calls_per_cpu_s_gc_frozen']} after gc.freeze())"
+            f"{t['calls_per_cpu_s']} calls per CPU second, {t['full_collections']} full "
+            f"collection(s) taking {t['full_collections_cpu_s']} s of it; pool warm: "
+            f"{t['calls_per_cpu_s_warm']} per CPU second, {t['full_collections_warm']} full "
+            f"({t['full_collections_warm_cpu_s']} s); after gc.freeze(): "
+            f"{t['calls_per_cpu_s_gc_frozen']}"
         )
         verdicts(result)
     finally:

@@ -286,25 +286,37 @@ MISSES = {
         "  the router's stages again.",
     ],
     "1,000 concurrent": [
-        "- **Throughput.** Two costs on top of the per-call CPU above. Garbage collection: the",
-        "  1,000 calls in flight promote enough objects to trigger a full collection, which",
-        "  walks litellm's import-time heap (about 390,000 tracked objects): 0.3 to 0.55 s each,",
-        "  one or two per gather of 1,000 calls, against 0.6 to 0.8 s of CPU for the rest of the",
-        "  gather; after `gc.freeze()` the same gather ran at 2,750 to 3,390 calls per CPU second",
-        "  (the benchmark prints both figures; an application can freeze after start-up, the",
-        "  library does not freeze the process's heap for it). A full collection starts when the",
-        "  objects promoted since the last one pass a quarter of that heap (about 97,000): at the",
-        "  peak of the gather each call in flight holds about 80 tracked objects (counted by type:",
-        "  16 tuples, 15 closure cells, 10 coroutines, 10 lists, 6 header dictionaries; the",
-        "  coroutines are the router's six then (`acomplete`, `_arun`, `fetch`, `Executor.arun`,",
-        "  `arun_plan`, `once`; three now: `acomplete`, `arun_plan`, `_atry`), aiohttp's three and the lean call's one, after `acomplete` hands",
-        "  back the coroutine of the path taken and the request is awaited without aiohttp's",
-        "  context-manager coroutines; the lean attempt, its request and body are about 8 objects),",
-        "  plus the 1,000 new pooled connections. Connections: the pool allows 1,000 per host",
-        "  (the openai SDK's limit), so the gather opens 1,000; a lower limit queues real calls (seconds long)",
-        "  behind it, so it stays. What it would take: fewer than about 60 tracked objects per call",
-        "  in flight (the router's coroutine chain flattened, its closures and per-call lists made",
-        "  once), so that one gather does not reach a full collection.",
+        "- **Throughput.** The gap is one full garbage collection. It walks litellm's",
+        "  import-time heap (about 388,000 tracked objects) in 0.28 to 0.34 s of CPU, and it",
+        "  starts when the objects promoted to the oldest generation since the last one pass a",
+        "  quarter of that heap (about 97,000). The measured gather (the pool empty: it opens",
+        "  its 1,000 connections) promotes 134,000 to 145,000 objects, so it always runs",
+        "  exactly one: 0.28 to 0.34 s of its 0.62 to 0.72 s (without it, about 2,500 calls",
+        "  per CPU second). The same gather with the pool warm promotes 76,935 (85,609",
+        "  before the walk's cut below) and ran at 3,600 to 4,500 per CPU second when the",
+        "  previous gather had just collected; gathers back to back ran into a full",
+        "  collection 8 times in 10 (9 before). The benchmark prints each gather's full",
+        "  collections. Counted by type at each middle-generation collection (what it",
+        "  promotes), per call, pool warm: about 17 are the router's (the `acomplete` and",
+        "  `arun_plan` coroutines, the keyword dict, the prepared call, request and call",
+        "  record, its attempt list, the plan, walk, candidate, attempt record and provider",
+        "  call, the lean call's coroutine, its attempt, request and body); about 40 are",
+        "  aiohttp's per request (`_request`'s 10 closure cells and its closure, 4 header",
+        "  multidicts, the request, response, connection, parser, timer, payload, cookie",
+        "  jar, request info, their lists, 4 coroutines); about 14 asyncio's (the task, its",
+        "  context, handles, futures; on 3.11 aiohttp writes the body in a task of its own);",
+        "  an empty pool adds about 60 per call (socket, transport, protocol, happy-eyeballs",
+        "  coroutines). Cut: the walk is a cursor (no generator and list iterator), its",
+        "  failure and last-resort lists are made when needed, waits are a tuple, a",
+        "  candidate's first try is made in the walk's loop (no `_atry` coroutine), the",
+        "  provider's send methods are bound once: 9 objects per call. What it would take:",
+        "  the empty-pool gather under 97,000 promotions from a clean start (less with the",
+        "  process's history) means under 97 objects per call and its new connection;",
+        "  aiohttp's, asyncio's and the connection's alone come to about 114, so no cut of the",
+        "  router's 17 gets there. A transport written on asyncio's protocols (a few objects",
+        "  per request and connection) would, or an application's `gc.freeze()` after",
+        "  start-up (the last figure); the library does not freeze the heap or change the",
+        "  collector's thresholds on the user's behalf.",
     ],
     "import": [
         "- **Import time.** pydantic is about 35 ms of it, the budgets stage (dataclasses",
@@ -426,6 +438,11 @@ def _lean_section(v: dict[str, Any]) -> list[str]:
     t = v["throughput"]
     frozen = t.get("calls_per_cpu_s_gc_frozen")
     after = f" ({frozen:.0f} after `gc.freeze()`)" if frozen else ""
+    if "full_collections" in t:
+        after = (f", {t['full_collections']} full collection(s) taking "
+                 f"{t['full_collections_cpu_s']} s of it; pool warm: "
+                 f"{t['calls_per_cpu_s_warm']:.0f} per CPU second with "
+                 f"{t['full_collections_warm']} full{after}")  # fmt: skip
     lines += ["", f"1,000 concurrent routed calls on the lean path: {t['wall_s']} s wall, "
               f"{t['cpu_s']} s of client CPU, **{t['calls_per_cpu_s']:.0f} calls per CPU second**"
               f"{after}.", ""]  # fmt: skip

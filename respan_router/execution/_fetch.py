@@ -33,13 +33,15 @@ __all__ = ["Fetch"]
 class Fetch:
     """Plan and run one non-streamed call on the Router's planner, executor and provider."""
 
-    __slots__ = ("_budgets", "_executor", "_planner", "_provider")
+    __slots__ = ("_asend", "_budgets", "_executor", "_planner", "_send")
 
     def __init__(
         self, planner: Planner, executor: Executor, provider: Provider, budgets: BudgetStage
     ) -> None:
         self._planner, self._executor = planner, executor
-        self._provider, self._budgets = provider, budgets
+        self._budgets = budgets
+        # The provider's methods bound once: not one bound method per call in flight.
+        self._send, self._asend = provider.complete, provider.acomplete
 
     def planned(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
         """The call's attempts, the time spent planning them kept on its record."""
@@ -55,13 +57,13 @@ class Fetch:
         if customer is not None:
             attempts = plan_within_budget(self._budgets, customer, request, attempts)
             hooks = attempt_hooks(self._budgets, customer, request)
-        return self._executor.run(request, attempts, record, self._provider.complete, hooks)
+        return self._executor.run(request, attempts, record, self._send, hooks)
 
     def afetch(self, request: ChatRequest, record: CallRecord) -> Awaitable[ChatCompletion]:
         """The async twin of calling it: planned now, the rest when awaited."""
         attempts = self.planned(request, record)
         if record.customer is None:
-            return self._executor.arun(request, attempts, record, self._provider.acomplete)
+            return self._executor.arun(request, attempts, record, self._asend)
         return self._acustomer(request, record, attempts)
 
     async def _acustomer(
@@ -70,4 +72,4 @@ class Fetch:
         customer = record.customer
         attempts = await aplan_within_budget(self._budgets, customer, request, attempts)
         hooks = attempt_hooks(self._budgets, customer, request)
-        return await self._executor.arun(request, attempts, record, self._provider.acomplete, hooks)
+        return await self._executor.arun(request, attempts, record, self._asend, hooks)

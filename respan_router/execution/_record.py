@@ -40,7 +40,8 @@ class AttemptRecord:
     start_ns: int = field(default_factory=time.time_ns)
     end_ns: int = 0
     tries: int = 0
-    waits: list[RetryWait] = field(default_factory=list)
+    # A tuple (the shared empty one until a wait): no list per attempt in flight.
+    waits: tuple[RetryWait, ...] = ()
     error: RouterError | None = None
     outcome: str = "pending"  # "success" | "error"
     pricing_model: str | None = None  # the backend model string prices are looked up by

@@ -9,7 +9,7 @@ form ``_walk_sync``) only sends and waits.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -63,7 +63,9 @@ class Candidate:
 class Walk:
     """The bookkeeping of one call's walk through its plan (no I/O)."""
 
-    __slots__ = ("_ex", "_later", "deadline", "failures", "health", "policy", "record", "request")
+    __slots__ = (
+        "_at", "_ex", "_later", "deadline", "failures", "health", "policy", "record", "request",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -79,43 +81,59 @@ class Walk:
         self.record = record
         self.policy = policy
         self.deadline = deadline
-        self.failures: list[AttemptFailure] = []
-        self._later: list[tuple[Attempt, str]] = []  # last resorts, tried after the others
+        # Made on first use: a call in flight keeps no empty lists alive (each is one
+        # more object for the garbage collector to promote while 1,000 calls wait).
+        self.failures: list[AttemptFailure] | None = None
+        self._later: list[tuple[Attempt, str]] | None = None  # last resorts, tried last
+        self._at = 0  # the next candidate: an index into the plan, then into the last resorts
 
-    def candidates(self, attempts: Sequence[Attempt]) -> Iterator[Candidate]:
-        """The candidates in the order to try them, until the deadline passes.
+    def next_candidate(self, attempts: Sequence[Attempt]) -> Candidate | None:
+        """The next candidate to try, or None when there is none left or the deadline has
+        passed (the walk is over: ask no more).
 
         Those whose breaker lets them through come first, in plan order; the others
         follow as last resorts, in plan order too. This is the one place where health
-        orders a plan.
+        orders a plan. (A cursor, not a generator: no generator and list iterator stay
+        alive per call in flight.)
         """
         health = self.health
-        deferred = self._later
         deadline = self.deadline
-        for attempt in attempts:
+        planned = len(attempts)
+        while self._at < planned:
+            attempt = attempts[self._at]
+            self._at += 1
             if health is None:
                 key, owner, taken = "", None, PASS
             else:
                 key, owner = attempt.health_key, object()
                 taken = health.admit(key, owner)
                 if taken == REFUSED:
-                    deferred.append((attempt, key))
+                    self._defer(attempt, key)
                     continue
             if deadline is not None and self._ex.clock() >= deadline:
                 if key:
                     health.release(key, owner)  # type: ignore[union-attr]  # key implies health
-                return
-            yield self._start(attempt, key, False, owner, taken == PROBE)
-        for attempt, key in deferred:
-            if deadline is not None and self._ex.clock() >= deadline:
-                return
-            yield self._start(attempt, key, True, object(), False)
+                return None
+            return self._start(attempt, key, False, owner, taken == PROBE)
+        later, at = self._later, self._at - planned
+        if later is None or at >= len(later):
+            return None
+        if deadline is not None and self._ex.clock() >= deadline:
+            return None
+        self._at += 1
+        attempt, key = later[at]
+        return self._start(attempt, key, True, object(), False)
 
     def claim_refused(self, candidate: Candidate) -> None:
         """Another process sends this candidate's probe: it goes to the last resorts
         (its breaker keeps its probe taken until that probe's outcome or timeout)."""
         self.record.attempts.remove(candidate.record)
-        self._later.append((candidate.attempt, candidate.key))
+        self._defer(candidate.attempt, candidate.key)
+
+    def _defer(self, attempt: Attempt, key: str) -> None:
+        if self._later is None:
+            self._later = []
+        self._later.append((attempt, key))
 
     def _start(
         self, attempt: Attempt, key: str, last_resort: bool, owner: object, claim: bool
@@ -190,6 +208,8 @@ class Walk:
         arec = candidate.record
         arec.finish(error)
         attempt = candidate.attempt
+        if self.failures is None:
+            self.failures = []
         self.failures.append(
             AttemptFailure(
                 attempt.model,
@@ -220,13 +240,12 @@ def on_wait(arec: AttemptRecord) -> Callable[[RetryCallState], None]:
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
-        arec.waits.append(
-            RetryWait(
-                at_ns=time.time_ns(),
-                seconds=float(state.upcoming_sleep),
-                try_number=state.attempt_number,
-                error_type=type(error).__name__,
-            )
+        wait = RetryWait(
+            at_ns=time.time_ns(),
+            seconds=float(state.upcoming_sleep),
+            try_number=state.attempt_number,
+            error_type=type(error).__name__,
         )
+        arec.waits = (*arec.waits, wait)
 
     return before_sleep
