@@ -36,10 +36,13 @@ async def arun_plan(
             walk.claim_refused(candidate)
             continue
         try:
+            # The first try, as _atry makes it (written out here: one frame fewer).
+            call, started = walk.begin(candidate)
             try:
-                result = await _atry(walk, candidate, send)
-            except ProviderError as first:
-                if walk.single_try(candidate):
+                result = await send(call)
+            except BaseException as first:
+                walk.end(candidate, call, first, started)
+                if not isinstance(first, ProviderError) or walk.single_try(candidate):
                     raise
                 # Only a failed first try enters tenacity, which decides from that
                 # failure on exactly as if it had made the try itself.
@@ -51,6 +54,8 @@ async def arun_plan(
                     clock=clock,
                 )
                 result = await retrying(_after(first, partial(_atry, walk, candidate, send)))
+            else:
+                walk.end(candidate, call, None, started)
         except ProviderError as exc:
             walk.failed(candidate, exc)
             continue
@@ -62,7 +67,8 @@ async def arun_plan(
 async def _atry(
     walk: Walk, candidate: Candidate, send: Callable[[ProviderCall], Awaitable[T]]
 ) -> T:
-    """One try of a candidate: counted, sent, and its outcome reported."""
+    """One try of a candidate: counted, sent, and its outcome reported (a retry; the
+    first try is written out in :func:`arun_plan`)."""
     call, started = walk.begin(candidate)
     try:
         result = await send(call)

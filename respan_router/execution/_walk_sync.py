@@ -37,10 +37,13 @@ def run_plan(
             walk.claim_refused(candidate)
             continue
         try:
+            # The first try, as _try makes it (written out here: one frame fewer).
+            call, started = walk.begin(candidate)
             try:
-                result = _try(walk, candidate, send)
-            except ProviderError as first:
-                if walk.single_try(candidate):
+                result = send(call)
+            except BaseException as first:
+                walk.end(candidate, call, first, started)
+                if not isinstance(first, ProviderError) or walk.single_try(candidate):
                     raise
                 # Only a failed first try enters tenacity, which decides from that
                 # failure on exactly as if it had made the try itself.
@@ -52,6 +55,8 @@ def run_plan(
                     clock=clock,
                 )
                 result = retrying(_after(first, partial(_try, walk, candidate, send)))
+            else:
+                walk.end(candidate, call, None, started)
         except ProviderError as exc:
             walk.failed(candidate, exc)
             continue
@@ -63,7 +68,8 @@ def run_plan(
 def _try(
     walk: Walk, candidate: Candidate, send: Callable[[ProviderCall], T]
 ) -> T:
-    """One try of a candidate: counted, sent, and its outcome reported."""
+    """One try of a candidate: counted, sent, and its outcome reported (a retry; the
+    first try is written out in :func:`run_plan`)."""
     call, started = walk.begin(candidate)
     try:
         result = send(call)
