@@ -234,6 +234,7 @@ class Router(Owner):
             self._check_open()
         record = CallRecord()
         request: ChatRequest | None = None
+        result: ChatCompletion | AsyncChatStream
         try:
             call = self._prepare(stream, params)
             request = call.request
@@ -242,7 +243,11 @@ class Router(Owner):
             if not request.bare:
                 record.customer = await self._budgets.aadmit(request, admitted=record.admit)
             if self._redis is None:
-                result = await self._arun(call, record)
+                if call.hit is not None:  # a stored completion: nothing to await
+                    record.cache_hit = True
+                    result = call.hit
+                else:
+                    result = await self._arun(call, record)
                 if record.customer is not None:
                     await budgets.acheck_rate(self._budgets, record.customer)
             else:

@@ -142,7 +142,8 @@ def test_router_hits_are_independent_of_each_other(mode: str) -> None:
             return router.complete(model="m", messages=MSG, **kw)
         return asyncio.run(router.acomplete(model="m", messages=MSG, **kw))
 
-    first = call()
+    first = call(request_breakdown=True)
+    assert extra_field(first, "request_breakdown")["cached"] is False  # the miss
     hits = [call(request_breakdown=True), call(), call(request_breakdown=True)]
     assert len(fake.calls) == 1
     for hit in hits:
@@ -150,6 +151,7 @@ def test_router_hits_are_independent_of_each_other(mode: str) -> None:
         hit.choices[0].message.content = "changed by the caller"
         hit.usage.total_tokens = 0
     assert extra_field(hits[0], "request_breakdown")["cached"] is True
+    assert extra_field(hits[2], "request_breakdown")["cached"] is True
     assert extra_field(hits[1], "request_breakdown") is None  # not the previous hit's
     last = call()
     assert last.choices[0].message.content == "the answer"
@@ -158,3 +160,29 @@ def test_router_hits_are_independent_of_each_other(mode: str) -> None:
         exclude={"request_breakdown"}
     )
     assert (router.cache.stats.hits, router.cache.stats.misses) == (4, 1)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_hit_and_a_miss_record_what_they_did(mode: str) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    fake = FakeProvider(Reply("the answer", usage=(3, 2)))
+    router = Router(provider=fake, cache_enabled=True, tracer_provider=provider)
+    for _ in range(2):
+        if mode == "sync":
+            router.complete(model="m", messages=MSG)
+        else:
+            asyncio.run(router.acomplete(model="m", messages=MSG))
+    spans = exporter.get_finished_spans()
+    calls = [s for s in spans if s.parent is None]
+    tries = [s for s in spans if s.parent is not None]
+    assert [bool((s.attributes or {}).get("respan.cache.hit")) for s in calls] == [False, True]
+    assert len(tries) == 1 and tries[0].parent.span_id == calls[0].context.span_id  # type: ignore[union-attr]
+    for call in calls:
+        assert (call.attributes or {})["gen_ai.usage.input_tokens"] == 3
+    provider.shutdown()

@@ -75,6 +75,9 @@ def _maker(value: Any) -> Make:
         if all(type(item) in _SCALARS for item in value):
             copy: Make = value.copy
             return copy
+        if len(items) == 1:  # one choice, one tool call: the usual list
+            only = items[0]
+            return lambda: [only()]
         return lambda: [make() for make in items]
     if kind is dict:
         return _dict_maker(value)
@@ -111,6 +114,18 @@ def _model_maker(model: BaseModel) -> Make:
     nested = tuple(
         (name, _maker(item)) for name, item in fields.items() if type(item) not in _SCALARS
     )
+
+    if not nested and extra == {} and empty_private is None:  # a leaf, as the SDK's are
+
+        def make_leaf() -> BaseModel:
+            new = _new(cls)
+            _set_dict(new, fields.copy())
+            _set_fields(new, fields_set.copy())
+            _set_extra(new, {})
+            _set_private(new, None)
+            return new
+
+        return make_leaf
 
     def make() -> BaseModel:
         new = _new(cls)

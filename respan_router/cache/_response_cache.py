@@ -82,7 +82,15 @@ class ResponseCache:
         Each call returns a new object: the entry's first decoding is kept as a template
         and copied (see :mod:`respan_router.cache._copies`) while the backend holds the
         same bytes."""
-        return self._peek(key + _COMPLETION_SUFFIX, self._copies.completion)
+        stored_key = key + _COMPLETION_SUFFIX  # _peek, written out (once per hit)
+        data = self.backend.get(stored_key)
+        if data is None:
+            return None
+        try:
+            return self._copies.completion(stored_key, data)
+        except CodecError:
+            self.backend.delete(stored_key)  # as _peek: never served again
+            return None
 
     def count(self, *, hit: bool) -> None:
         """Count one lookup's outcome in :attr:`stats`."""
