@@ -104,7 +104,10 @@ class ResponseCache:
     @property
     def shared(self) -> bool:
         """Whether the backend is shared by processes and leads a single flight across them."""
-        return self._takes_leases() and bool(self.leasing.shared)
+        checked, leasing = self._leasing_of  # _takes_leases(), its answer read in place
+        if checked is not self.backend:
+            leasing = self._takes_leases()
+        return leasing and bool(self.leasing.shared)
 
     def _takes_leases(self) -> bool:
         backend = self.backend
