@@ -161,7 +161,8 @@ class Router(Owner):
         Returns a :class:`ChatCompletion`, or with ``stream=True`` a :class:`ChatStream`
         whose first chunk has already arrived (retries and fallbacks happen before it).
         """
-        self._check_open()
+        if self._closed:  # the attribute read alone on the way of every call
+            self._check_open()
         record = CallRecord()
         request: ChatRequest | None = None
         try:
@@ -180,7 +181,8 @@ class Router(Owner):
                     result = self._run(call, record)
                     budgets.check_rate(self._budgets, record.customer)  # a cache hit's rate limit
                 record.redis_degraded = self._redis.degraded
-            echo_prompt(result, request)
+            if request.prompt is not None:  # only a prompt= call echoes one
+                echo_prompt(result, request)
         except BaseException as exc:
             record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)
@@ -228,9 +230,11 @@ class Router(Owner):
         Returns a :class:`ChatCompletion`, or with ``stream=True`` an
         :class:`AsyncChatStream` whose first chunk has already arrived.
         """
-        self._check_open()
+        if self._closed:  # the attribute read alone on the way of every call
+            self._check_open()
         record = CallRecord()
         request: ChatRequest | None = None
+        result: ChatCompletion | AsyncChatStream
         try:
             call = self._prepare(stream, params)
             request = call.request
@@ -239,7 +243,11 @@ class Router(Owner):
             if not request.bare:
                 record.customer = await self._budgets.aadmit(request, admitted=record.admit)
             if self._redis is None:
-                result = await self._arun(call, record)
+                if call.hit is not None:  # a stored completion: nothing to await
+                    record.cache_hit = True
+                    result = call.hit
+                else:
+                    result = await self._arun(call, record)
                 if record.customer is not None:
                     await budgets.acheck_rate(self._budgets, record.customer)
             else:
@@ -247,7 +255,8 @@ class Router(Owner):
                     result = await self._arun(call, record)
                     await budgets.acheck_rate(self._budgets, record.customer)
                 record.redis_degraded = self._redis.degraded
-            echo_prompt(result, request)
+            if request.prompt is not None:  # only a prompt= call echoes one
+                echo_prompt(result, request)
         except BaseException as exc:
             record.redis_degraded = self._redis is not None and self._redis.degraded
             self._end(record, request, None, exc)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from respan_router.cache import KEY_EXCLUDED, cache_key, key_fields
+from respan_router.cache._keys import messages_key
 from respan_router.errors import InvalidRequestError
 
 KEY = re.compile(r"^respan:chat:[0-9a-f]{64}$")
@@ -284,3 +285,37 @@ def test_every_path_hashes_the_standard_json_of_the_fields(
     )
     expected = "respan:chat:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     assert key(fields, model, customer) == expected
+
+
+@relaxed
+@given(
+    json_values | st.lists(st.dictionaries(st.text(max_size=6), json_values)), st.text(max_size=8)
+)
+def test_a_messages_only_key_is_the_key_of_its_fields(messages: Any, model: str) -> None:
+    """A request sending only messages (the cache stage's short way) gets the key the
+    general path gives its fields, whatever the messages hold (a null or text orjson
+    refuses included)."""
+    assert messages_key(messages, model) == key(key_fields(messages, {}, None), model)
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "null"}],
+        [{"role": "user", "content": "caf\u00e9 \U0001f600", "name": "n"}],
+        [{"role": "user", "content": "a\ud800b"}],  # a lone surrogate: orjson refuses it
+        [{"role": "user", "content": [{"type": "text", "text": "hi"}], "x": 1.5}],
+        [{"role": "user", "content": "hi", "x": 2**70}],
+    ],
+)
+def test_messages_key_on_the_edges(messages: Any) -> None:
+    assert messages_key(messages, "m") == key(key_fields(messages, {}, None), "m")
+
+
+def test_messages_key_refuses_what_the_key_refuses() -> None:
+    messages = [{"role": "user", "content": "hi", "x": math.nan}]
+    with pytest.raises(InvalidRequestError) as general:
+        key(key_fields(messages, {}, None), "m")
+    with pytest.raises(InvalidRequestError) as short:
+        messages_key(messages, "m")
+    assert str(short.value) == str(general.value)

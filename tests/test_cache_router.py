@@ -337,3 +337,16 @@ def test_fields_that_cannot_change_the_answer_are_not_in_the_key(name: str, valu
     router.complete(model="m", messages=MSG, cache_enabled=True)
     router.complete(model="m", messages=MSG, cache_enabled=True, **{name: value})
     assert len(fake.calls) == 1
+
+
+def test_a_bare_call_and_the_same_call_with_respan_parameters_share_the_entry() -> None:
+    """The key of a call of only model and messages (worked out the short way) is the
+    key the general path gives the same call with Respan parameters that key nothing."""
+    fake = FakeProvider("x")
+    router = _router(fake, cache_enabled=True)
+    router.complete(model="m", messages=MSG)
+    router.complete(model="m", messages=MSG, cache_enabled=True, metadata={"a": "b"})
+    router.complete(model="m", messages=MSG, cache_options={"is_cached_by_model": True})
+    assert len(fake.calls) == 1
+    router.complete(model="m", messages=MSG, temperature=0.5)  # a parameter sent: its own key
+    assert len(fake.calls) == 2

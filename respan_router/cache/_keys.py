@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from respan_router._json import compact_encoder, plain_sorted_json
 from respan_router.errors import InvalidRequestError
 
@@ -106,6 +108,28 @@ def _hashed_bytes(body: Mapping[str, Any], model: str | None, customer: Any) -> 
     if written is None:
         return None
     return written[:-1] + (b",null,null]" if model is None else b",null]")
+
+
+# What _json.plain_sorted_json writes with: sorted keys, dataclasses and datetimes refused.
+_SORTED = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS
+_TAIL_NULL = len(b",null]")
+
+
+def messages_key(messages: list[dict[str, Any]], model: str) -> str:
+    """``cache_key(key_fields(messages, {}, None), model=model, customer=None)``: the key
+    of a request that sends only its messages to a model, in one orjson pass.
+
+    The hashed form ``[version, {"messages": ...}, model, null]`` is written whole; any
+    other ``null`` in it (a NaN would be written so) or a value orjson refuses sends the
+    request to :func:`cache_key`, which writes the same bytes or raises as it does.
+    """
+    try:
+        data = orjson.dumps([_KEY_VERSION, {"messages": messages}, model, None], None, _SORTED)
+    except TypeError:
+        data = None
+    if data is None or data.find(b"null", 0, len(data) - _TAIL_NULL) != -1:
+        return cache_key({"messages": messages}, model=model, customer=None)
+    return f"respan:chat:{hashlib.sha256(data).hexdigest()}"
 
 
 def cache_key(

@@ -15,6 +15,7 @@ from respan_router.cache._codec import (
     encode_chunks,
     encode_completion,
 )
+from respan_router.cache._copies import StoredCopies
 from respan_router.cache._lease import Lease, LeasingBackend
 from respan_router.config import DEFAULT_CACHE_TTL
 
@@ -71,11 +72,25 @@ class ResponseCache:
         # Whether the backend takes leases, asked once per backend: an isinstance of a
         # runtime-checkable protocol that fails costs tens of µs (typing walks its members).
         self._leasing_of: tuple[object, bool] = (None, False)
+        # Stored completions already decoded, copied for each hit (no validation again).
+        self._copies = StoredCopies()
 
     def peek_completion(self, key: str) -> ChatCompletion | None:
         """The completion stored under ``key``, or None, without counting a hit or a miss
-        (the caller counts the outcome once it knows it, with :meth:`count`)."""
-        return self._peek(key + _COMPLETION_SUFFIX, decode_completion)
+        (the caller counts the outcome once it knows it, with :meth:`count`).
+
+        Each call returns a new object: the entry's first decoding is kept as a template
+        and copied (see :mod:`respan_router.cache._copies`) while the backend holds the
+        same bytes."""
+        stored_key = key + _COMPLETION_SUFFIX  # _peek, written out (once per hit)
+        data = self.backend.get(stored_key)
+        if data is None:
+            return None
+        try:
+            return self._copies.completion(stored_key, data)
+        except CodecError:
+            self.backend.delete(stored_key)  # as _peek: never served again
+            return None
 
     def count(self, *, hit: bool) -> None:
         """Count one lookup's outcome in :attr:`stats`."""
@@ -89,7 +104,10 @@ class ResponseCache:
     @property
     def shared(self) -> bool:
         """Whether the backend is shared by processes and leads a single flight across them."""
-        return self._takes_leases() and bool(self.leasing.shared)
+        checked, leasing = self._leasing_of  # _takes_leases(), its answer read in place
+        if checked is not self.backend:
+            leasing = self._takes_leases()
+        return leasing and bool(self.leasing.shared)
 
     def _takes_leases(self) -> bool:
         backend = self.backend
@@ -138,7 +156,7 @@ class ResponseCache:
 
     def get_chunks(self, key: str) -> list[ChatCompletionChunk] | None:
         """Return the chunks of the stream stored under ``key``, or None (a miss)."""
-        return self._get(key + _CHUNKS_SUFFIX, decode_chunks)
+        return self._get(key + _CHUNKS_SUFFIX, _chunks)
 
     async def aget_chunks(self, key: str) -> list[ChatCompletionChunk] | None:
         """:meth:`get_chunks`; a shared backend is read with its async client."""
@@ -189,20 +207,21 @@ class ResponseCache:
     def clear(self) -> None:
         """Remove every entry from the backend and reset the hit and miss counts."""
         self.backend.clear()
+        self._copies.clear()
         with self._lock:
             self._hits = self._misses = 0
 
-    def _get(self, stored_key: str, decode: Callable[[bytes], R]) -> R | None:
+    def _get(self, stored_key: str, decode: Callable[[str, bytes], R]) -> R | None:
         value = self._peek(stored_key, decode)
         self.count(hit=value is not None)
         return value
 
-    def _peek(self, stored_key: str, decode: Callable[[bytes], R]) -> R | None:
+    def _peek(self, stored_key: str, decode: Callable[[str, bytes], R]) -> R | None:
         data = self.backend.get(stored_key)
         if data is None:
             return None
         try:
-            return decode(data)
+            return decode(stored_key, data)
         except CodecError:
             # Corrupt, or written by another format version: never served again.
             self.backend.delete(stored_key)
@@ -213,3 +232,7 @@ class ResponseCache:
 
     def __repr__(self) -> str:
         return f"ResponseCache(backend={self.backend!r}, default_ttl={self.default_ttl})"
+
+
+def _chunks(stored_key: str, data: bytes) -> list[ChatCompletionChunk]:
+    return decode_chunks(data)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from respan_router.cache._codec import decode_completion, encode_completion
-from respan_router.cache._keys import cache_key, key_fields
+from respan_router.cache._keys import cache_key, key_fields, messages_key
 from respan_router.cache._lead_async import alead_across
 from respan_router.cache._lead_sync import lead_across
 from respan_router.cache._response_cache import DEFAULT_TTL, ResponseCache
@@ -55,6 +55,9 @@ class CacheStage:
         enabled = respan.cache_enabled if respan.cache_enabled is not None else self._enabled
         if not enabled:
             return None
+        if request.bare and not request.params and not request.headers and request.model:
+            # No Respan parameter (no option, no customer) and nothing sent but the messages.
+            return messages_key(request.messages, request.model)
         options = respan.cache_options
         by_model = options is None or options.is_cached_by_model is not False
         by_customer = options is not None and options.cache_by_customer is True

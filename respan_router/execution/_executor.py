@@ -98,7 +98,10 @@ class Executor:
             ProviderError: the single candidate's error, or
             AllAttemptsFailedError: every candidate's, when there were several.
         """
-        walk = Walk(self, request, record, self.policy(request), self.deadline(request))
+        if request.bare and self._default_total is None:  # the Router's policy, no deadline
+            walk = Walk(self, request, record, self._default_retry, None)
+        else:
+            walk = Walk(self, request, record, self.policy(request), self.deadline(request))
         if hooks is not None:
             send = with_hooks(hooks, record, send)
         return run_plan(walk, attempts, send, self._sleep, self.budget, self._clock)
@@ -112,7 +115,10 @@ class Executor:
         hooks: AttemptHooks[H] | None = None,
     ) -> Coroutine[Any, Any, T]:
         """The async twin of :meth:`run` (the walk's own coroutine, to await)."""
-        walk = Walk(self, request, record, self.policy(request), self.deadline(request))
+        if request.bare and self._default_total is None:  # as run()
+            walk = Walk(self, request, record, self._default_retry, None)
+        else:
+            walk = Walk(self, request, record, self.policy(request), self.deadline(request))
         if hooks is not None:
             send = awith_hooks(hooks, record, send)
         return arun_plan(walk, attempts, send, self._async_sleep, self.budget, self._clock)

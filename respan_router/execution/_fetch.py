@@ -53,7 +53,12 @@ class Fetch:
 
     def __call__(self, request: ChatRequest, record: CallRecord) -> ChatCompletion:
         """Plan (a customer's: within its budget, with its hooks) and run the plan."""
-        attempts, customer, hooks = self.planned(request, record), record.customer, None
+        started = time.perf_counter()  # planned(), written out: one frame fewer per call
+        try:
+            attempts = self._planner.plan(request)
+        finally:
+            record.routing_seconds = time.perf_counter() - started
+        customer, hooks = record.customer, None
         if customer is not None:
             attempts = plan_within_budget(self._budgets, customer, request, attempts)
             hooks = attempt_hooks(self._budgets, customer, request)
@@ -61,7 +66,11 @@ class Fetch:
 
     def afetch(self, request: ChatRequest, record: CallRecord) -> Awaitable[ChatCompletion]:
         """The async twin of calling it: planned now, the rest when awaited."""
-        attempts = self.planned(request, record)
+        started = time.perf_counter()  # as __call__
+        try:
+            attempts = self._planner.plan(request)
+        finally:
+            record.routing_seconds = time.perf_counter() - started
         if record.customer is None:
             return self._executor.arun(request, attempts, record, self._asend)
         return self._acustomer(request, record, attempts)

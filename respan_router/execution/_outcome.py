@@ -217,7 +217,10 @@ class CallEnd:
         customer = record.customer
         if customer is not None and customer.open and self._budgets is not None:
             settle_open(self._budgets, customer, response.usage if response else None)
-        self._finish(record, request, response, error)
+        if request is not None and not request.respan.request_breakdown:
+            self._recorder.finish(record, request, response, error)  # _finish: nothing to add
+        else:
+            self._finish(record, request, response, error)
 
     def settles_shared(self, record: CallRecord) -> bool:
         """Whether ending ``record`` settles holds in a store shared by processes (I/O)."""

@@ -138,12 +138,19 @@ class Walk:
     def _start(
         self, attempt: Attempt, key: str, last_resort: bool, owner: object, claim: bool
     ) -> Candidate:
-        arec = AttemptRecord(
+        arec = AttemptRecord(  # model, provider, litellm_model, credential_source,
+            # start_ns, end_ns, tries, waits, error, outcome, pricing_model: positional
             attempt.model,
             attempt.provider,
             attempt.litellm_model,
             attempt.credential_source,
-            pricing_model=attempt.pricing_model,
+            time.time_ns(),
+            0,
+            0,
+            [],
+            None,
+            "pending",
+            attempt.pricing_model,
         )
         self.record.attempts.append(arec)
         return Candidate(attempt, key, last_resort, arec, owner, claim)

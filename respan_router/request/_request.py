@@ -62,6 +62,8 @@ _CORE = frozenset({"messages", "model", "stream", "timeout"})
 _MAX_CUSTOMER_ID = 254
 MAX_DEPTH = 32  # nesting of any parameter value; deeper input is rejected, not recursed
 _EMPTY_RESPAN = RespanParams()  # the Respan parameters of a call that gives none
+_NO_BETA: frozenset[str] = frozenset()
+_plain_names = PLAIN_KEYS.issuperset  # whether a call's keywords are all of the common shape
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -292,11 +294,14 @@ def _plain_body(body: Mapping[str, Any], model: Any) -> bool:
 
 def build_request(kwargs: Mapping[str, Any]) -> ChatRequest:
     """Merge, validate and type one call's keywords."""
-    if kwargs.keys() <= PLAIN_KEYS:  # the common shape: one walk proves every check
+    if _plain_names(kwargs):  # the common shape: one walk proves every check
         parts = plain_parts(kwargs)
         if parts is not None:
             messages, model, stream = parts
-            return ChatRequest(messages, model, stream, None, {}, _EMPTY_RESPAN, bare=True)
+            # messages, model, stream, timeout, params, respan, headers, prompt, beta, bare
+            return ChatRequest(
+                messages, model, stream, None, {}, _EMPTY_RESPAN, None, None, _NO_BETA, True
+            )
     return _build(kwargs)
 
 
