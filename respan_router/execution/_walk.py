@@ -147,7 +147,7 @@ class Walk:
             time.time_ns(),
             0,
             0,
-            [],
+            (),
             None,
             "pending",
             attempt.pricing_model,
