@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from respan_router.budgets._cost import ModelPrice
 from respan_router.budgets._customer import CustomerCall, customer_budget
-from respan_router.budgets._estimate import worst_case
 from respan_router.budgets._steps import StageSteps
 from respan_router.budgets._store import (
     CustomerBudget,
@@ -128,42 +126,35 @@ class BudgetStage(StageSteps):
             BudgetExceededError: it does not fit; nothing is held.
             InvalidRequestError: see :meth:`estimate`.
         """
-        price = self.priced(call, model, backend)  # the try's one price lookup
-        amount = worst_case(call, request, model, price, self._provider, backend)
-        ask = self._reserve_request(call, amount)
-        per_minute, call.rate_pending = call.rate_pending, None
+        ask = self._ask(call, request, model, backend)
+        per_minute = call.rate_pending
         if per_minute is None:
-            result = self.store.reserve(ask)
-        else:  # the rate limit and the reservation in one step
-            rate, held = cast(RateAndReserve, self.store).hit_and_reserve(ask, per_minute)
-            return self._rate_then_checked(call, rate, held, price)
-        return self._checked(call, result, price)
+            return self._checked(call, self.store.reserve(ask))
+        call.rate_pending = None  # the rate limit and the reservation in one step
+        rate, held = cast(RateAndReserve, self.store).hit_and_reserve(ask, per_minute)
+        return self._rate_then_checked(call, rate, held)
 
     async def areserve_for(
         self, call: CustomerCall, request: ChatRequest, model: str, backend: str
     ) -> Reservation:
-        price = self.priced(call, model, backend)
-        amount = worst_case(call, request, model, price, self._provider, backend)
-        ask = self._reserve_request(call, amount)
-        per_minute, call.rate_pending = call.rate_pending, None
+        ask = self._ask(call, request, model, backend)
+        per_minute = call.rate_pending
         if per_minute is None:
-            result = await self.store.areserve(ask)
-        else:
-            rate, held = await cast(RateAndReserve, self.store).ahit_and_reserve(ask, per_minute)
-            return self._rate_then_checked(call, rate, held, price)
-        return self._checked(call, result, price)
+            return self._checked(call, await self.store.areserve(ask))
+        call.rate_pending = None
+        rate, held = await cast(RateAndReserve, self.store).ahit_and_reserve(ask, per_minute)
+        return self._rate_then_checked(call, rate, held)
 
     def _rate_then_checked(
         self,
         call: CustomerCall,
         rate: RateDecision | None,
         held: Reservation | Refusal | None,
-        price: ModelPrice | None,
     ) -> Reservation:
         if rate is not None:
             self._rate_checked(call, rate)  # raises when refused (then nothing was held)
         assert held is not None
-        return self._checked(call, held, price)
+        return self._checked(call, held)
 
     def settle(self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None) -> int:
         """Charge a finished try's actual cost; returns the micro-dollars charged (0 when

@@ -18,7 +18,6 @@ __all__ = ["customer_only"]
 
 _MAX_INT = 10**18  # ints written in fewer digits than any identifier bound
 _defaults: dict[str, Any] | None = None
-_FIELDS_SET = frozenset({"customer_identifier"})
 
 
 def _template() -> dict[str, Any]:
@@ -44,12 +43,12 @@ def customer_only(raw: dict[str, Any], max_length: int) -> RespanParams | None:
         (kind is str and 0 < len(cid) <= max_length) or (kind is int and -_MAX_INT < cid < _MAX_INT)
     ):
         return None
-    fields = dict(_template())
+    fields = (_defaults or _template()).copy()
     fields["customer_identifier"] = cid
     params = RespanParams.__new__(RespanParams)
     setter = object.__setattr__
     setter(params, "__dict__", fields)
-    setter(params, "__pydantic_fields_set__", set(_FIELDS_SET))
+    setter(params, "__pydantic_fields_set__", {"customer_identifier"})
     setter(params, "__pydantic_extra__", None)
     setter(params, "__pydantic_private__", None)
     return params
