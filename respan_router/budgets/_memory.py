@@ -93,6 +93,8 @@ class InMemoryBudgetStore:
         if ledger is None:
             ledger = self._ledgers[customer_id] = _Ledger()
             return ledger
+        if ledger.next_expiry > now and ledger.next_period_expiry > now and not self._forget:
+            return ledger  # the usual touch: nothing is due
         if ledger.next_expiry <= now:
             self._expire(ledger, now)
         if ledger.next_period_expiry <= now:  # a period's counters outlived their grace
@@ -178,8 +180,10 @@ class InMemoryBudgetStore:
             ledger = self._ledger(reservation.customer_id, now)
             held = ledger.open.pop(rid, None)
             outcome: SettleOutcome = "settled"
-            if held is not None:
-                self._unhold(ledger, held)
+            if held is not None:  # _unhold, inline (every try's settle)
+                ledger.total[1] -= held.amount
+                if held.period_key is not None:
+                    ledger.periods[held.period_key][1] -= held.amount
             elif rid in self._expired:
                 del self._expired[rid]
                 held, outcome = reservation, "late"

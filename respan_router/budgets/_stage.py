@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from respan_router.budgets._customer import CustomerCall, customer_budget
+from respan_router.budgets._estimate import charge
 from respan_router.budgets._steps import StageSteps
 from respan_router.budgets._store import (
     CustomerBudget,
@@ -65,9 +66,10 @@ class BudgetStage(StageSteps):
         if cid is None:
             return None
         budget = self.store.customer(cid)
-        update = self._update(request, budget)
-        if update is not None:
-            budget = self.store.configure(update)
+        if request.respan.customer_params is not None:
+            update = self._update(request, budget)
+            if update is not None:
+                budget = self.store.configure(update)
         if budget is None:
             return None
         call = self.call_for(budget)
@@ -89,9 +91,10 @@ class BudgetStage(StageSteps):
         if cid is None:
             return None
         budget = await self.store.acustomer(cid)
-        update = self._update(request, budget)
-        if update is not None:
-            budget = await self.store.aconfigure(update)
+        if request.respan.customer_params is not None:
+            update = self._update(request, budget)
+            if update is not None:
+                budget = await self.store.aconfigure(update)
         if budget is None:
             return None
         call = self.call_for(budget)
@@ -159,18 +162,20 @@ class BudgetStage(StageSteps):
     def settle(self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None) -> int:
         """Charge a finished try's actual cost; returns the micro-dollars charged (0 when
         it was settled or released already)."""
-        charged = self._charge(call, held, usage)
-        if charged is None:
+        entry = call.open.pop(held.id, None)  # the price it was reserved at
+        if entry is None:
             return 0
+        charged = charge(call, held.amount, entry[1], usage)
         self.store.settle(held, charged, self._clock())
         return charged
 
     async def asettle(
         self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None
     ) -> int:
-        charged = self._charge(call, held, usage)
-        if charged is None:
+        entry = call.open.pop(held.id, None)
+        if entry is None:
             return 0
+        charged = charge(call, held.amount, entry[1], usage)
         await self.store.asettle(held, charged, self._clock())
         return charged
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from respan_router.budgets._cost import BudgetPricing, ModelPrice, to_usd
 from respan_router.budgets._customer import CustomerCall, customer_budget
-from respan_router.budgets._estimate import charge, worst_case
+from respan_router.budgets._estimate import worst_case
 from respan_router.budgets._periods import Period, current_period
 from respan_router.budgets._store import (
     BudgetStore,
@@ -26,9 +25,6 @@ from respan_router.budgets._store import (
 from respan_router.errors import BudgetExceededError, CustomerRateLimitError, InvalidRequestError
 from respan_router.providers import Provider
 from respan_router.request import ChatRequest
-
-if TYPE_CHECKING:
-    from respan_router.responses import CompletionUsage
 
 __all__ = ["StageSteps"]
 
@@ -55,6 +51,10 @@ class StageSteps:
         self._rate_and_reserve_of: tuple[object, bool] = (None, False)
         # The current period of each budget tiling: (start, end, period, grace), timestamps.
         self._periods: dict[tuple[object, ...], tuple[float, float, Period, float | None]] = {}
+        # The last configuration that asked, and its period's entry: its next call's.
+        self._last_period: tuple[object, float, float, Period | None, float | None] = (
+            None, 0.0, 0.0, None, None,
+        )  # fmt: skip
         self.pricing = pricing
         self.aware_fallback = aware_fallback
         self._provider = provider
@@ -87,7 +87,11 @@ class StageSteps:
 
     def call_for(self, budget: CustomerBudget) -> CustomerCall:
         if budget.budget_duration or budget.period_end or budget.period_budget is not None:
-            return CustomerCall(budget, *self._period(budget, self._clock()))
+            now = self._clock()
+            last = self._last_period  # the usual call: the same customer's, same period
+            if last[0] is budget and last[1] <= now < last[2]:
+                return CustomerCall(budget, last[3], last[4])
+            return CustomerCall(budget, *self._period(budget, now))
         return CustomerCall(budget, None)
 
     def _period(self, budget: CustomerBudget, now: float) -> tuple[Period, float | None]:
@@ -97,6 +101,7 @@ class StageSteps:
         tiling = (budget.budget_duration, budget.period_start, budget.period_end, budget.anchor)
         known = self._periods.get(tiling)
         if known is not None and known[0] <= now < known[1]:
+            self._last_period = (budget, *known)
             return known[2], known[3]
         period = current_period(budget, datetime.fromtimestamp(now, UTC))
         end = period.end
@@ -104,7 +109,9 @@ class StageSteps:
         if end is not None and period.start.timestamp() <= now:
             if len(self._periods) >= _MAX_TILINGS:
                 self._periods.clear()
-            self._periods[tiling] = (period.start.timestamp(), end.timestamp(), period, grace)
+            start = period.start.timestamp()
+            self._periods[tiling] = (start, end.timestamp(), period, grace)
+            self._last_period = (budget, start, end.timestamp(), period, grace)
         return period, grace
 
     def _rate_with_reserve(self) -> bool:
@@ -149,7 +156,11 @@ class StageSteps:
         """What one try asks the store to hold: its worst case at its price (the try's one
         price lookup: :meth:`priced`, kept on ``call`` for :meth:`_checked` and the call's
         end)."""
-        price = self.priced(call, model, backend)
+        entry = call.pricing  # priced(), inline: the usual try is its call's first
+        if entry is None or entry.model != model or entry.backend != backend:
+            entry = call.pricing = self.pricing.shared.entry(model, backend)
+        known: tuple[ModelPrice | None] | None = entry.budget
+        price = known[0] if known is not None else self.pricing.of(entry)
         amount = worst_case(call, request, model, price, self._provider, backend)
         budget, period, now = call.budget, call.period, self._clock()
         return ReserveRequest(
@@ -223,13 +234,3 @@ class StageSteps:
         period = call.period
         key = period.key if period else None
         return await self.store.ausage(call.budget.customer_id, key, self.now())
-
-    def _charge(
-        self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None
-    ) -> int | None:
-        """What a finished try costs the customer (micro-dollars), at the price it was
-        reserved at; None when it was settled or released already."""
-        entry = call.open.pop(held.id, None)
-        if entry is None:
-            return None
-        return charge(call, held.amount, entry[1], usage)

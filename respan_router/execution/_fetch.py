@@ -13,9 +13,9 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from respan_router.budgets import (
+    BudgetHooks,
     BudgetStage,
     aplan_within_budget,
-    attempt_hooks,
     plan_within_budget,
 )
 from respan_router.execution._executor import Executor
@@ -53,8 +53,9 @@ class Fetch:
         """Plan (a customer's: within its budget, with its hooks) and run the plan."""
         attempts, customer, hooks = self.planned(request, record), record.customer, None
         if customer is not None:
-            attempts = plan_within_budget(self._budgets, customer, request, attempts)
-            hooks = attempt_hooks(self._budgets, customer, request)
+            if self._budgets.aware_fallback:
+                attempts = plan_within_budget(self._budgets, customer, request, attempts)
+            hooks = BudgetHooks(self._budgets, customer, request)
         return self._executor.run(request, attempts, record, self._provider.complete, hooks)
 
     def afetch(self, request: ChatRequest, record: CallRecord) -> Awaitable[ChatCompletion]:
@@ -68,6 +69,7 @@ class Fetch:
         self, request: ChatRequest, record: CallRecord, attempts: list[Attempt]
     ) -> ChatCompletion:
         customer = record.customer
-        attempts = await aplan_within_budget(self._budgets, customer, request, attempts)
-        hooks = attempt_hooks(self._budgets, customer, request)
+        if self._budgets.aware_fallback:
+            attempts = await aplan_within_budget(self._budgets, customer, request, attempts)
+        hooks = BudgetHooks(self._budgets, customer, request) if customer is not None else None
         return await self._executor.arun(request, attempts, record, self._provider.acomplete, hooks)

@@ -22,7 +22,7 @@ from respan_router.providers import ProviderCall
 if TYPE_CHECKING:
     from respan_router.responses import CompletionUsage
 
-__all__ = ["AttemptHooks", "pricing_model_of", "refused", "usage_of"]
+__all__ = ["AttemptHooks", "pricing_model_of", "refused"]
 
 H = TypeVar("H")
 
@@ -63,7 +63,3 @@ def refused(record: CallRecord, error: RouterError) -> None:
     if record.attempts:
         record.attempts[-1].finish(error)
 
-
-def usage_of(result: object) -> CompletionUsage | None:
-    usage: CompletionUsage | None = getattr(result, "usage", None)  # a stream opens to a tuple
-    return usage
