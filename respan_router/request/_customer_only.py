@@ -10,7 +10,10 @@ other value returns None and goes through the validation, which gives its errors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel
 
 from respan_router.request._params import RespanParams
 
@@ -18,6 +21,13 @@ __all__ = ["customer_only"]
 
 _MAX_INT = 10**18  # ints written in fewer digits than any identifier bound
 _defaults: dict[str, Any] | None = None
+_new = object.__new__  # a model's own: BaseModel defines no __new__
+# What pydantic sets on a model it builds, each set through its slot's own descriptor
+# (object.__setattr__ would look each one up on the class first).
+_SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+_SETTERS: tuple[Callable[[Any, Any], None], ...] = tuple(
+    vars(BaseModel)[name].__set__ for name in _SLOTS
+)
 
 
 def _template() -> dict[str, Any]:
@@ -45,10 +55,10 @@ def customer_only(raw: dict[str, Any], max_length: int) -> RespanParams | None:
         return None
     fields = (_defaults or _template()).copy()
     fields["customer_identifier"] = cid
-    params = RespanParams.__new__(RespanParams)
-    setter = object.__setattr__
-    setter(params, "__dict__", fields)
-    setter(params, "__pydantic_fields_set__", {"customer_identifier"})
-    setter(params, "__pydantic_extra__", None)
-    setter(params, "__pydantic_private__", None)
+    params = _new(RespanParams)
+    set_dict, set_fields_set, set_extra, set_private = _SETTERS
+    set_dict(params, fields)
+    set_fields_set(params, {"customer_identifier"})
+    set_extra(params, None)
+    set_private(params, None)
     return params
