@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from respan_router.budgets._customer import CustomerCall, customer_budget
 from respan_router.budgets._estimate import charge
+from respan_router.budgets._memory import InMemoryBudgetStore
 from respan_router.budgets._steps import StageSteps
 from respan_router.budgets._store import (
     CustomerBudget,
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
     from respan_router.responses import CompletionUsage
 
 __all__ = ["BudgetStage"]
+
+# The in-memory store does no I/O and its async methods only call its sync ones: the
+# async twins below call those directly (a coroutine less per step). Exactly this class:
+# a subclass may do I/O in its own async methods.
+_LOCAL = InMemoryBudgetStore
 
 
 class BudgetStage(StageSteps):
@@ -90,7 +96,8 @@ class BudgetStage(StageSteps):
         cid = self.customer_id(request)
         if cid is None:
             return None
-        budget = await self.store.acustomer(cid)
+        store = self.store
+        budget = store.customer(cid) if type(store) is _LOCAL else await store.acustomer(cid)
         if request.respan.customer_params is not None:
             update = self._update(request, budget)
             if update is not None:
@@ -104,7 +111,11 @@ class BudgetStage(StageSteps):
             if self._rate_with_reserve():
                 call.rate_pending = budget.rate_limit
             else:
-                self._rate_checked(call, await self.store.ahit(cid, budget.rate_limit))
+                limit = budget.rate_limit
+                hit = (
+                    store.hit(cid, limit) if type(store) is _LOCAL else await store.ahit(cid, limit)
+                )
+                self._rate_checked(call, hit)
         return call
 
     def check_rate(self, call: CustomerCall) -> None:
@@ -143,7 +154,10 @@ class BudgetStage(StageSteps):
         ask = self._ask(call, request, model, backend)
         per_minute = call.rate_pending
         if per_minute is None:
-            return self._checked(call, await self.store.areserve(ask))
+            store = self.store
+            if type(store) is _LOCAL:  # no I/O: its async twin only calls the sync one
+                return self._checked(call, store.reserve(ask))
+            return self._checked(call, await store.areserve(ask))
         call.rate_pending = None
         rate, held = await cast(RateAndReserve, self.store).ahit_and_reserve(ask, per_minute)
         return self._rate_then_checked(call, rate, held)
@@ -176,7 +190,11 @@ class BudgetStage(StageSteps):
         if entry is None:
             return 0
         charged = charge(call, held.amount, entry[1], usage)
-        await self.store.asettle(held, charged, self._clock())
+        store = self.store
+        if type(store) is _LOCAL:
+            store.settle(held, charged, self._clock())
+        else:
+            await store.asettle(held, charged, self._clock())
         return charged
 
     def release(self, call: CustomerCall, held: Reservation) -> None:
@@ -186,4 +204,8 @@ class BudgetStage(StageSteps):
 
     async def arelease(self, call: CustomerCall, held: Reservation) -> None:
         if call.open.pop(held.id, None) is not None:
-            await self.store.arelease(held, self.now())
+            store = self.store
+            if type(store) is _LOCAL:
+                store.release(held, self.now())
+            else:
+                await store.arelease(held, self.now())

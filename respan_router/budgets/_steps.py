@@ -28,6 +28,7 @@ from respan_router.request import ChatRequest
 
 __all__ = ["StageSteps"]
 
+_new = tuple.__new__
 _PERIOD_GRACE = 7 * 24 * 3600.0  # a period's counters outlive its end by this much
 _MAX_TILINGS = 4096  # current periods remembered (one per distinct budget tiling)
 
@@ -163,15 +164,18 @@ class StageSteps:
         price = known[0] if known is not None else self.pricing.of(entry)
         amount = worst_case(call, request, model, price, self._provider, backend)
         budget, period, now = call.budget, call.period, self._clock()
-        return ReserveRequest(
-            budget.customer_id,
-            amount,
-            None if period is None else period.key,
-            budget.period_budget,
-            budget.total_budget,
-            now,
-            now + self._ttl,
-            call.grace,
+        return _new(  # ReserveRequest(...) without its generated __new__ (one frame less)
+            ReserveRequest,
+            (
+                budget.customer_id,
+                amount,
+                None if period is None else period.key,
+                budget.period_budget,
+                budget.total_budget,
+                now,
+                now + self._ttl,
+                call.grace,
+            ),
         )
 
     def _checked(self, call: CustomerCall, result: Reservation | Refusal) -> Reservation:
