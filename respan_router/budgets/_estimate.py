@@ -13,7 +13,12 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from respan_router.budgets._billable import billed_input_text, clamped_tokens, output_cap
+from respan_router.budgets._billable import (
+    BILLED_INPUT_PARAMS,
+    billed_input_text,
+    clamped_tokens,
+    output_cap,
+)
 from respan_router.budgets._cost import ModelPrice, marked_up, to_micro
 from respan_router.budgets._customer import CustomerCall
 from respan_router.errors import InvalidRequestError
@@ -37,7 +42,8 @@ def prompt_tokens(provider: Provider, backend: str, request: ChatRequest) -> int
     """The prompt's tokens: the messages and the definitions sent beside them (tools,
     ...), all billed input; without a tokenizer, every character a token (an upper
     bound for text)."""
-    extra = billed_input_text(request.params)
+    params = request.params
+    extra = "" if params.keys().isdisjoint(BILLED_INPUT_PARAMS) else billed_input_text(params)
     counted = provider.count_tokens(backend, request.messages, extra)
     if counted is not None:
         return counted[0] + counted[1]
