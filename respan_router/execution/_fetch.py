@@ -1,9 +1,9 @@
 """A non-streamed call's fetch: plan it (timed), keep a customer's plan within its budget
 (with the budget's hooks around each try), and run the plan.
 
-Async, a call with no customer gets the walk's own coroutine back (nothing to await before
-the walk, so no coroutine of its own wraps it: one frame fewer per call); a customer's
-call awaits its budget's read first.
+Async, a call gets the walk's own coroutine back (nothing to await before the walk, so no
+coroutine of its own wraps it: one frame fewer per call), unless budget-aware fallback
+reads the call's customer's usage first.
 """
 
 from __future__ import annotations
@@ -60,16 +60,18 @@ class Fetch:
 
     def afetch(self, request: ChatRequest, record: CallRecord) -> Awaitable[ChatCompletion]:
         """The async twin of calling it: planned now, the rest when awaited."""
-        attempts = self.planned(request, record)
-        if record.customer is None:
+        attempts, customer = self.planned(request, record), record.customer
+        if customer is None:
             return self._executor.arun(request, attempts, record, self._provider.acomplete)
-        return self._acustomer(request, record, attempts)
+        if self._budgets.aware_fallback:  # the budget's read comes first
+            return self._acustomer(request, record, attempts)
+        hooks = BudgetHooks(self._budgets, customer, request)
+        return self._executor.arun(request, attempts, record, self._provider.acomplete, hooks)
 
     async def _acustomer(
         self, request: ChatRequest, record: CallRecord, attempts: list[Attempt]
     ) -> ChatCompletion:
         customer = record.customer
-        if self._budgets.aware_fallback:
-            attempts = await aplan_within_budget(self._budgets, customer, request, attempts)
+        attempts = await aplan_within_budget(self._budgets, customer, request, attempts)
         hooks = BudgetHooks(self._budgets, customer, request) if customer is not None else None
         return await self._executor.arun(request, attempts, record, self._provider.acomplete, hooks)
