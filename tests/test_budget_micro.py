@@ -121,3 +121,14 @@ def test_prices_the_integers_do_not_cover() -> None:
     assert ModelPrice(Decimal("-1E-6"), Decimal("1E-6")).units is None
     assert ModelPrice(Decimal("Infinity"), Decimal("1E-6")).units is None
     assert ModelPrice(Decimal("1E-6"), Decimal("1E-6")).units is not None
+
+
+def test_a_price_builds_its_integer_rule_once_per_markup() -> None:
+    price = ModelPrice(Decimal("2.5E-6"), Decimal("1E-5"))
+    rate = price.rate("20.0")
+    assert rate is not None and price.rate("20.0") is rate
+    assert price.rate("0") is not rate
+    assert rate.cost(3, 16) == micro_cost(price.units, markup_fraction("20.0"), 3, 16)
+    assert rate.cost(-1, 16) is None and rate.cost(3, 16.0) is None  # type: ignore[arg-type]
+    assert ModelPrice(Decimal("-1"), Decimal("1")).rate("20") is None  # the Decimal rule
+    assert price.rate("NaN") is None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from respan_router.budgets._micro import Units, units_of
+from respan_router.budgets._micro import Rate, Units, markup_fraction, units_of
 from respan_router.budgets._store import MICRO
 from respan_router.config import RouterConfig
 from respan_router.providers import Provider
@@ -27,6 +27,8 @@ __all__ = ["BudgetPricing", "ModelPrice", "to_micro", "to_usd"]
 _MICRO = Decimal(MICRO)
 _HUNDRED = Decimal(100)
 _ONE = Decimal(1)
+_MAX_RATES = 64  # markups remembered per price
+_NO_RATE: Any = object()
 
 
 def _dec(value: float | int | str) -> Decimal:
@@ -54,9 +56,27 @@ class ModelPrice:
     #: The prices as integers (:mod:`respan_router.budgets._micro`), or None when only
     #: the Decimal rule prices them; derived from the fields above.
     units: Units | None = field(default=None, init=False, repr=False, compare=False)
+    #: The integer rule of each markup seen (its percentage string -> Rate, or None).
+    rates: dict[str, Rate | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", units_of(self.input, self.output, self.cached_input))
+
+    def rate(self, markup_percentage: str) -> Rate | None:
+        """The integer rule of these prices with a markup (built once per markup), or None
+        when only the Decimal rule prices them."""
+        rates = self.rates
+        rate: Rate | None = rates.get(markup_percentage, _NO_RATE)
+        if rate is _NO_RATE:
+            fraction = markup_fraction(markup_percentage)
+            units = self.units
+            rate = None if units is None or fraction is None else Rate(units, fraction)
+            if len(rates) >= _MAX_RATES:
+                rates.clear()
+            rates[markup_percentage] = rate
+        return rate
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal:
         """USD for a usage, exactly."""

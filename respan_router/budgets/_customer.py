@@ -69,6 +69,8 @@ class CustomerCall:
     Attributes:
         budget: the customer's configuration when the call started.
         period: the period the call falls in, or None (no periodic budget).
+        grace: when the period's counters may be dropped (its end plus a grace for late
+            settles, epoch seconds), or None.
         cost_micro: provider cost of the call's settled tries (micro-dollars).
         customer_cost_micro: what the customer was charged (marked up).
         priced: whether every settled try had a known price and usage.
@@ -86,6 +88,7 @@ class CustomerCall:
 
     budget: CustomerBudget
     period: Period | None
+    grace: float | None = None
     cost_micro: int = 0
     customer_cost_micro: int = 0
     priced: bool = True

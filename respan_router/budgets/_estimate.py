@@ -13,10 +13,14 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from respan_router.budgets._billable import billed_input_text, clamped_tokens, output_cap
+from respan_router.budgets._billable import (
+    BILLED_INPUT_PARAMS,
+    billed_input_text,
+    clamped_tokens,
+    output_cap,
+)
 from respan_router.budgets._cost import ModelPrice, marked_up, to_micro
 from respan_router.budgets._customer import CustomerCall
-from respan_router.budgets._micro import markup_fraction, micro_cost
 from respan_router.errors import InvalidRequestError
 from respan_router.providers import Provider
 from respan_router.request import ChatRequest
@@ -38,7 +42,8 @@ def prompt_tokens(provider: Provider, backend: str, request: ChatRequest) -> int
     """The prompt's tokens: the messages and the definitions sent beside them (tools,
     ...), all billed input; without a tokenizer, every character a token (an upper
     bound for text)."""
-    extra = billed_input_text(request.params)
+    params = request.params
+    extra = "" if params.keys().isdisjoint(BILLED_INPUT_PARAMS) else billed_input_text(params)
     counted = provider.count_tokens(backend, request.messages, extra)
     if counted is not None:
         return counted[0] + counted[1]
@@ -83,7 +88,8 @@ def worst_case(
     n = params.get("n") or 1
     prompt, completion = prompt_tokens(provider, backend, request), int(cap) * int(n)
     markup = budget.markup_percentage
-    micro = micro_cost(price.units, markup_fraction(markup), prompt, completion)
+    rate = price.rate(markup)
+    micro = None if rate is None else rate.cost(prompt, completion)
     if micro is not None:
         return micro[1]
     return to_micro(marked_up(price.cost(prompt, completion), markup_of(markup)))
@@ -95,20 +101,23 @@ def charge(
     """What a finished try costs the customer (micro-dollars), recorded on ``call``.
     Without a usage or a price the try is charged its hold ``held`` in full (the worst
     case)."""
-    tokens = None
+    prompt = completion = None
     if usage is not None:
-        tokens = (
-            clamped_tokens(getattr(usage, "prompt_tokens", None), "prompt_tokens"),
-            clamped_tokens(getattr(usage, "completion_tokens", None), "completion_tokens"),
-        )
-    if tokens is None or tokens[0] is None or tokens[1] is None or price is None:
+        prompt = getattr(usage, "prompt_tokens", None)
+        if type(prompt) is not int or prompt < 0:  # else the usual count, as it is
+            prompt = clamped_tokens(prompt, "prompt_tokens")
+        completion = getattr(usage, "completion_tokens", None)
+        if type(completion) is not int or completion < 0:
+            completion = clamped_tokens(completion, "completion_tokens")
+    if prompt is None or completion is None or price is None:
         call.priced = False
         call.customer_cost_micro += held
         return held
     cached, markup = cached_prompt_tokens(usage), call.budget.markup_percentage
-    micro = micro_cost(price.units, markup_fraction(markup), tokens[0], tokens[1], cached)
+    rate = price.rate(markup)
+    micro = None if rate is None else rate.cost(prompt, completion, cached)
     if micro is None:
-        usd = price.cost(tokens[0], tokens[1], cached)
+        usd = price.cost(prompt, completion, cached)
         micro = to_micro(usd), to_micro(marked_up(usd, markup_of(markup)))
     call.cost_micro += micro[0]
     call.customer_cost_micro += micro[1]

@@ -10,7 +10,7 @@ provider reported, else to what was delivered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 from respan_router.budgets._customer import CustomerCall
@@ -50,21 +50,22 @@ class BudgetHooks:
     def before(self, call: ProviderCall, pricing_model: str) -> Reservation:
         return self._stage.reserve_for(self._customer, self._request, call.model, pricing_model)
 
-    async def abefore(self, call: ProviderCall, pricing_model: str) -> Reservation:
+    def abefore(self, call: ProviderCall, pricing_model: str) -> Awaitable[Reservation]:
+        # The stage's coroutine itself, awaited by the caller (no coroutine of its own).
         stage = self._stage
-        return await stage.areserve_for(self._customer, self._request, call.model, pricing_model)
+        return stage.areserve_for(self._customer, self._request, call.model, pricing_model)
 
     def after(self, hold: Reservation, usage: CompletionUsage | None) -> None:
         self._stage.settle(self._customer, hold, usage)
 
-    async def aafter(self, hold: Reservation, usage: CompletionUsage | None) -> None:
-        await self._stage.asettle(self._customer, hold, usage)
+    def aafter(self, hold: Reservation, usage: CompletionUsage | None) -> Awaitable[int]:
+        return self._stage.asettle(self._customer, hold, usage)
 
     def release(self, hold: Reservation) -> None:
         self._stage.release(self._customer, hold)
 
-    async def arelease(self, hold: Reservation) -> None:
-        await self._stage.arelease(self._customer, hold)
+    def arelease(self, hold: Reservation) -> Awaitable[None]:
+        return self._stage.arelease(self._customer, hold)
 
 
 def attempt_hooks(

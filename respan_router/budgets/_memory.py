@@ -4,12 +4,21 @@ Every ledger operation runs under one lock and does no I/O, so the async twins c
 sync methods directly (they never block the event loop for long). The rate limit is an
 exact moving window kept as a sliding log per customer (:class:`SlidingLog`: the window of
 the ``limits`` package's moving window, at O(1) per call).
+
+What a reservation costs the store, in time and memory, is one entry in its customer's
+open reservations while it is open, and nothing once it is closed:
+
+- expiry: each ledger keeps a lower bound of its open reservations' expiries; only when
+  ``now`` reaches it are the open ones walked (those due expire, at their exact time, and
+  the bound becomes exact again): no per-reservation heap entry that outlives the
+  reservation;
+- closed ids: the store numbers its ids, so an id it issued that is no longer open was
+  closed (``"duplicate"``), and one it did not issue is ``"unknown"``. Only reservations
+  that expired while open are remembered by id (for their late settle), for 24 hours.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 import os
 import threading
@@ -30,7 +39,8 @@ from respan_router.budgets._store import (
 
 __all__ = ["InMemoryBudgetStore"]
 
-_REMEMBER = 24 * 3600.0  # closed ids are remembered this long past their reservation's life
+_new = tuple.__new__  # a named tuple built without its generated __new__ (one frame less)
+_REMEMBER = 24 * 3600.0  # an expired reservation's id is remembered this long (late settles)
 
 
 @dataclass(slots=True)
@@ -40,7 +50,7 @@ class _Ledger:
     next_period_expiry: float = math.inf  # no period's counters expire before this
     total: list[int] = field(default_factory=lambda: [0, 0])
     open: dict[str, Reservation] = field(default_factory=dict)
-    expiries: list[tuple[float, str]] = field(default_factory=list)  # a heap
+    next_expiry: float = math.inf  # no open reservation expires before this (a lower bound)
 
 
 class InMemoryBudgetStore:
@@ -50,10 +60,10 @@ class InMemoryBudgetStore:
         self._lock = threading.Lock()
         self._customers: dict[str, CustomerBudget] = {}
         self._ledgers: dict[str, _Ledger] = {}
-        self._closed: dict[str, str] = {}  # id -> "settled" | "released" | "expired"
+        self._prefix = os.urandom(4).hex() + "-"
+        self._issued = 0  # ids are the prefix and 1, 2, ... this many
+        self._expired: dict[str, None] = {}  # ids that expired open, until settled or forgotten
         self._forget: deque[tuple[float, str]] = deque()
-        self._ids = itertools.count(1)
-        self._prefix = os.urandom(4).hex()
         self._window = SlidingLog()
 
     def __repr__(self) -> str:
@@ -84,21 +94,32 @@ class InMemoryBudgetStore:
         if ledger is None:
             ledger = self._ledgers[customer_id] = _Ledger()
             return ledger
-        heap = ledger.expiries
-        while heap and heap[0][0] <= now:
-            _, rid = heapq.heappop(heap)
-            held = ledger.open.pop(rid, None)
-            if held is not None:
-                self._unhold(ledger, held)
-                self._close(rid, "expired", held, now)
+        if ledger.next_expiry > now and ledger.next_period_expiry > now and not self._forget:
+            return ledger  # the usual touch: nothing is due
+        if ledger.next_expiry <= now:
+            self._expire(ledger, now)
         if ledger.next_period_expiry <= now:  # a period's counters outlived their grace
             for key in [k for k, at in ledger.period_expiry.items() if at <= now]:
                 del ledger.period_expiry[key]
                 ledger.periods.pop(key, None)
             ledger.next_period_expiry = min(ledger.period_expiry.values(), default=math.inf)
-        while self._forget and self._forget[0][0] <= now:
-            self._closed.pop(self._forget.popleft()[1], None)
+        forget = self._forget
+        while forget and forget[0][0] <= now:
+            self._expired.pop(forget.popleft()[1], None)
         return ledger
+
+    def _expire(self, ledger: _Ledger, now: float) -> None:
+        """Expire the open reservations due at ``now``; the bound becomes the next expiry."""
+        soonest = math.inf
+        for rid, held in list(ledger.open.items()):
+            if held.expires_at <= now:
+                del ledger.open[rid]
+                self._unhold(ledger, held)
+                self._expired[rid] = None
+                self._forget.append((now + _REMEMBER, rid))
+            elif held.expires_at < soonest:
+                soonest = held.expires_at
+        ledger.next_expiry = soonest
 
     @staticmethod
     def _unhold(ledger: _Ledger, held: Reservation) -> None:
@@ -106,50 +127,53 @@ class InMemoryBudgetStore:
         if held.period_key is not None:
             ledger.periods[held.period_key][1] -= held.amount
 
-    def _close(self, rid: str, status: str, held: Reservation, now: float) -> None:
-        if rid not in self._closed:
-            life = max(held.expires_at - now, 0.0)
-            self._forget.append((now + life + _REMEMBER, rid))
-        self._closed[rid] = status
+    def _closed(self, rid: str) -> bool:
+        """Whether ``rid`` is an id this store issued (it is not open: so it was closed)."""
+        prefix = self._prefix
+        if not rid.startswith(prefix):
+            return False
+        number = rid[len(prefix) :]
+        return number.isascii() and number.isdigit() and 0 < int(number) <= self._issued
 
     def reserve(self, request: ReserveRequest) -> Reservation | Refusal:
-        amount = request.amount
+        (cid, amount, key, period_limit, total_limit, now, expires_at, period_expires) = request
         if amount < 0:
             raise ValueError("a reservation's amount must be >= 0")
         with self._lock:
-            ledger = self._ledger(request.customer_id, request.now)
-            key = request.period_key
+            ledger = self._ledgers.get(cid)  # _ledger's usual answer, inline (every try)
+            if (
+                ledger is None
+                or self._forget
+                or min(ledger.next_expiry, ledger.next_period_expiry) <= now
+            ):
+                ledger = self._ledger(cid, now)
             counters = None if key is None else ledger.periods.get(key)
             period_used = 0 if counters is None else counters[0] + counters[1]
-            total_used = ledger.total[0] + ledger.total[1]
-            limit = request.period_limit
-            if key is not None and limit is not None and period_used + amount > limit:
-                return Refusal("period_budget", limit, period_used, amount, period_used, total_used)
-            limit = request.total_limit
-            if limit is not None and total_used + amount > limit:
-                return Refusal("total_budget", limit, total_used, amount, period_used, total_used)
+            total = ledger.total
+            total_used = total[0] + total[1]
+            if key is not None and period_limit is not None and period_used + amount > period_limit:
+                return Refusal(
+                    "period_budget", period_limit, period_used, amount, period_used, total_used
+                )
+            if total_limit is not None and total_used + amount > total_limit:
+                return Refusal(
+                    "total_budget", total_limit, total_used, amount, period_used, total_used
+                )
             if key is not None:
                 if counters is None:
                     counters = ledger.periods[key] = [0, 0]
                 counters[1] += amount
-                expires = request.period_expires_at
-                if expires is not None:
-                    ledger.period_expiry[key] = expires
-                    if expires < ledger.next_period_expiry:
-                        ledger.next_period_expiry = expires
-            ledger.total[1] += amount
-            rid = f"{self._prefix}-{next(self._ids)}"
-            held = Reservation(
-                rid,
-                request.customer_id,
-                key,
-                amount,
-                request.expires_at,
-                period_used,
-                total_used,
-            )
+                if period_expires is not None:
+                    ledger.period_expiry[key] = period_expires
+                    if period_expires < ledger.next_period_expiry:
+                        ledger.next_period_expiry = period_expires
+            total[1] += amount
+            self._issued += 1
+            rid = f"{self._prefix}{self._issued}"
+            held = _new(Reservation, (rid, cid, key, amount, expires_at, period_used, total_used))
             ledger.open[rid] = held
-            heapq.heappush(ledger.expiries, (request.expires_at, rid))
+            if expires_at < ledger.next_expiry:
+                ledger.next_expiry = expires_at
             return held
 
     async def areserve(self, request: ReserveRequest) -> Reservation | Refusal:
@@ -162,20 +186,19 @@ class InMemoryBudgetStore:
         with self._lock:
             ledger = self._ledger(reservation.customer_id, now)
             held = ledger.open.pop(rid, None)
-            if held is not None:
-                self._unhold(ledger, held)
-                outcome: SettleOutcome = "settled"
-            else:
-                status = self._closed.get(rid)
-                if status is None:
-                    return "unknown"
-                if status != "expired":
-                    return "duplicate"
+            outcome: SettleOutcome = "settled"
+            if held is not None:  # _unhold, inline (every try's settle)
+                ledger.total[1] -= held.amount
+                if held.period_key is not None:
+                    ledger.periods[held.period_key][1] -= held.amount
+            elif rid in self._expired:
+                del self._expired[rid]
                 held, outcome = reservation, "late"
+            else:
+                return "duplicate" if self._closed(rid) else "unknown"
             ledger.total[0] += actual
             if held.period_key is not None:
                 ledger.periods.setdefault(held.period_key, [0, 0])[0] += actual
-            self._close(rid, "settled", held, now)
             return outcome
 
     async def asettle(self, reservation: Reservation, actual: int, now: float) -> SettleOutcome:
@@ -187,9 +210,8 @@ class InMemoryBudgetStore:
             ledger = self._ledger(reservation.customer_id, now)
             held = ledger.open.pop(rid, None)
             if held is None:
-                return "duplicate" if rid in self._closed else "unknown"
+                return "duplicate" if rid in self._expired or self._closed(rid) else "unknown"
             self._unhold(ledger, held)
-            self._close(rid, "released", held, now)
             return "released"
 
     async def arelease(self, reservation: Reservation, now: float) -> ReleaseOutcome:

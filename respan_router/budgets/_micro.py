@@ -21,7 +21,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["Units", "markup_fraction", "micro_cost", "units_of"]
+__all__ = ["Rate", "Units", "markup_fraction", "micro_cost", "units_of"]
 
 _EXACT = 10**28  # Decimal's default precision: below it no step of the rule rounds
 _MICRO = 10**6
@@ -76,6 +76,59 @@ def markup_fraction(percentage: str) -> tuple[int, int] | None:
     return factor, shift
 
 
+class Rate:
+    """One price's integers with one markup, ready to price usages (:meth:`cost`); built
+    once per price and markup (see :meth:`~respan_router.budgets.ModelPrice.rate`)."""
+
+    __slots__ = (
+        "cached_input",
+        "input",
+        "marked_half",
+        "marked_micro",
+        "marked_scale",
+        "most",
+        "output",
+        "scale",
+        "scale_half",
+    )
+
+    def __init__(self, units: Units, markup: tuple[int, int]) -> None:
+        self.input, self.cached_input, self.output = units.input, units.cached_input, units.output
+        factor, shift = markup
+        self.marked_micro = factor * _MICRO  # > 0 (markup_fraction)
+        # The largest sum of token prices whose marked micro-dollars stay below 10**28.
+        self.most = (_EXACT - 1) // self.marked_micro
+        # Rounded half up: n / d is (n + d // 2) // d for n >= 0 and d a power of ten.
+        self.scale = 10**units.scale
+        self.scale_half = self.scale // 2
+        self.marked_scale = self.scale * 10**shift
+        self.marked_half = self.marked_scale // 2
+
+    def cost(self, prompt: int, completion: int, cached: int = 0) -> tuple[int, int] | None:
+        """(provider micro-dollars, customer micro-dollars) of a usage, as the Decimal rule
+        gives them; None when that rule must compute it (see the module's notes)."""
+        if (
+            type(prompt) is not int
+            or type(completion) is not int
+            or type(cached) is not int
+            or prompt < 0
+            or completion < 0
+        ):
+            return None
+        if cached:
+            cached = min(max(cached, 0), prompt)
+            total = (prompt - cached) * self.input + cached * self.cached_input
+        else:
+            total = prompt * self.input
+        total += completion * self.output
+        if total > self.most:
+            return None
+        return (
+            (total * _MICRO + self.scale_half) // self.scale,
+            (total * self.marked_micro + self.marked_half) // self.marked_scale,
+        )
+
+
 def micro_cost(
     units: Units | None,
     markup: tuple[int, int] | None,
@@ -85,27 +138,6 @@ def micro_cost(
 ) -> tuple[int, int] | None:
     """(provider micro-dollars, customer micro-dollars) of a usage, as the Decimal rule
     gives them; None when that rule must compute it (see the module's notes)."""
-    if (
-        units is None
-        or markup is None
-        or type(prompt) is not int
-        or type(completion) is not int
-        or type(cached) is not int
-        or prompt < 0
-        or completion < 0
-    ):
+    if units is None or markup is None:
         return None
-    cached = min(max(cached, 0), prompt)
-    total = (prompt - cached) * units.input + cached * units.cached_input
-    total += completion * units.output
-    factor, shift = markup
-    marked = total * factor * _MICRO
-    if marked >= _EXACT:
-        return None
-    # Each rounded half up: n / d is (2n + d) // 2d for n >= 0, d > 0.
-    scale = 10**units.scale
-    marked_scale = scale * 10**shift
-    return (
-        (2 * total * _MICRO + scale) // (2 * scale),
-        (2 * marked + marked_scale) // (2 * marked_scale),
-    )
+    return Rate(units, markup).cost(prompt, completion, cached)

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from respan_router.budgets._cost import ModelPrice
 from respan_router.budgets._customer import CustomerCall, customer_budget
-from respan_router.budgets._estimate import worst_case
+from respan_router.budgets._estimate import charge
+from respan_router.budgets._memory import InMemoryBudgetStore
 from respan_router.budgets._steps import StageSteps
 from respan_router.budgets._store import (
     CustomerBudget,
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from respan_router.responses import CompletionUsage
 
 __all__ = ["BudgetStage"]
+
+# The in-memory store does no I/O and its async methods only call its sync ones: the
+# async twins below call those directly (a coroutine less per step). Exactly this class:
+# a subclass may do I/O in its own async methods.
+_LOCAL = InMemoryBudgetStore
 
 
 class BudgetStage(StageSteps):
@@ -67,9 +72,10 @@ class BudgetStage(StageSteps):
         if cid is None:
             return None
         budget = self.store.customer(cid)
-        update = self._update(request, budget)
-        if update is not None:
-            budget = self.store.configure(update)
+        if request.respan.customer_params is not None:
+            update = self._update(request, budget)
+            if update is not None:
+                budget = self.store.configure(update)
         if budget is None:
             return None
         call = self.call_for(budget)
@@ -90,10 +96,12 @@ class BudgetStage(StageSteps):
         cid = self.customer_id(request)
         if cid is None:
             return None
-        budget = await self.store.acustomer(cid)
-        update = self._update(request, budget)
-        if update is not None:
-            budget = await self.store.aconfigure(update)
+        store = self.store
+        budget = store.customer(cid) if type(store) is _LOCAL else await store.acustomer(cid)
+        if request.respan.customer_params is not None:
+            update = self._update(request, budget)
+            if update is not None:
+                budget = await self.store.aconfigure(update)
         if budget is None:
             return None
         call = self.call_for(budget)
@@ -103,7 +111,11 @@ class BudgetStage(StageSteps):
             if self._rate_with_reserve():
                 call.rate_pending = budget.rate_limit
             else:
-                self._rate_checked(call, await self.store.ahit(cid, budget.rate_limit))
+                limit = budget.rate_limit
+                hit = (
+                    store.hit(cid, limit) if type(store) is _LOCAL else await store.ahit(cid, limit)
+                )
+                self._rate_checked(call, hit)
         return call
 
     def check_rate(self, call: CustomerCall) -> None:
@@ -128,59 +140,61 @@ class BudgetStage(StageSteps):
             BudgetExceededError: it does not fit; nothing is held.
             InvalidRequestError: see :meth:`estimate`.
         """
-        price = self.priced(call, model, backend)  # the try's one price lookup
-        amount = worst_case(call, request, model, price, self._provider, backend)
-        ask = self._reserve_request(call, amount)
-        per_minute, call.rate_pending = call.rate_pending, None
+        ask = self._ask(call, request, model, backend)
+        per_minute = call.rate_pending
         if per_minute is None:
-            result = self.store.reserve(ask)
-        else:  # the rate limit and the reservation in one step
-            rate, held = cast(RateAndReserve, self.store).hit_and_reserve(ask, per_minute)
-            return self._rate_then_checked(call, rate, held, price)
-        return self._checked(call, result, price)
+            return self._checked(call, self.store.reserve(ask))
+        call.rate_pending = None  # the rate limit and the reservation in one step
+        rate, held = cast(RateAndReserve, self.store).hit_and_reserve(ask, per_minute)
+        return self._rate_then_checked(call, rate, held)
 
     async def areserve_for(
         self, call: CustomerCall, request: ChatRequest, model: str, backend: str
     ) -> Reservation:
-        price = self.priced(call, model, backend)
-        amount = worst_case(call, request, model, price, self._provider, backend)
-        ask = self._reserve_request(call, amount)
-        per_minute, call.rate_pending = call.rate_pending, None
+        ask = self._ask(call, request, model, backend)
+        per_minute = call.rate_pending
         if per_minute is None:
-            result = await self.store.areserve(ask)
-        else:
-            rate, held = await cast(RateAndReserve, self.store).ahit_and_reserve(ask, per_minute)
-            return self._rate_then_checked(call, rate, held, price)
-        return self._checked(call, result, price)
+            store = self.store
+            if type(store) is _LOCAL:  # no I/O: its async twin only calls the sync one
+                return self._checked(call, store.reserve(ask))
+            return self._checked(call, await store.areserve(ask))
+        call.rate_pending = None
+        rate, held = await cast(RateAndReserve, self.store).ahit_and_reserve(ask, per_minute)
+        return self._rate_then_checked(call, rate, held)
 
     def _rate_then_checked(
         self,
         call: CustomerCall,
         rate: RateDecision | None,
         held: Reservation | Refusal | None,
-        price: ModelPrice | None,
     ) -> Reservation:
         if rate is not None:
             self._rate_checked(call, rate)  # raises when refused (then nothing was held)
         assert held is not None
-        return self._checked(call, held, price)
+        return self._checked(call, held)
 
     def settle(self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None) -> int:
         """Charge a finished try's actual cost; returns the micro-dollars charged (0 when
         it was settled or released already)."""
-        charged = self._charge(call, held, usage)
-        if charged is None:
+        entry = call.open.pop(held.id, None)  # the price it was reserved at
+        if entry is None:
             return 0
+        charged = charge(call, held.amount, entry[1], usage)
         self.store.settle(held, charged, self._clock())
         return charged
 
     async def asettle(
         self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None
     ) -> int:
-        charged = self._charge(call, held, usage)
-        if charged is None:
+        entry = call.open.pop(held.id, None)
+        if entry is None:
             return 0
-        await self.store.asettle(held, charged, self._clock())
+        charged = charge(call, held.amount, entry[1], usage)
+        store = self.store
+        if type(store) is _LOCAL:
+            store.settle(held, charged, self._clock())
+        else:
+            await store.asettle(held, charged, self._clock())
         return charged
 
     def release(self, call: CustomerCall, held: Reservation) -> None:
@@ -190,4 +204,8 @@ class BudgetStage(StageSteps):
 
     async def arelease(self, call: CustomerCall, held: Reservation) -> None:
         if call.open.pop(held.id, None) is not None:
-            await self.store.arelease(held, self.now())
+            store = self.store
+            if type(store) is _LOCAL:
+                store.release(held, self.now())
+            else:
+                await store.arelease(held, self.now())

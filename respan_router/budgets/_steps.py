@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from respan_router.budgets._cost import BudgetPricing, ModelPrice, to_usd
 from respan_router.budgets._customer import CustomerCall, customer_budget
-from respan_router.budgets._estimate import charge, worst_case
+from respan_router.budgets._estimate import worst_case
 from respan_router.budgets._periods import Period, current_period
 from respan_router.budgets._store import (
     BudgetStore,
@@ -27,11 +26,9 @@ from respan_router.errors import BudgetExceededError, CustomerRateLimitError, In
 from respan_router.providers import Provider
 from respan_router.request import ChatRequest
 
-if TYPE_CHECKING:
-    from respan_router.responses import CompletionUsage
-
 __all__ = ["StageSteps"]
 
+_new = tuple.__new__
 _PERIOD_GRACE = 7 * 24 * 3600.0  # a period's counters outlive its end by this much
 _MAX_TILINGS = 4096  # current periods remembered (one per distinct budget tiling)
 
@@ -53,15 +50,17 @@ class StageSteps:
         # Whether the store rate-limits with its first reservation, asked once per store:
         # an isinstance of a runtime-checkable protocol that fails walks its members.
         self._rate_and_reserve_of: tuple[object, bool] = (None, False)
-        # The current period of each budget tiling: (start, end, period), timestamps.
-        self._periods: dict[tuple[object, ...], tuple[float, float, Period]] = {}
+        # The current period of each budget tiling: (start, end, period, grace), timestamps.
+        self._periods: dict[tuple[object, ...], tuple[float, float, Period, float | None]] = {}
+        # The last configuration that asked, and its period's entry: its next call's.
+        self._last_period: tuple[object, float, float, Period | None, float | None] = (
+            None, 0.0, 0.0, None, None,
+        )  # fmt: skip
         self.pricing = pricing
         self.aware_fallback = aware_fallback
         self._provider = provider
         self._ttl = reservation_ttl
         self._clock = clock or time.time
-        # The last period end seen by _reserve_request, and when its counters may go.
-        self._grace_of: tuple[datetime | None, float | None] = (None, None)
 
     def now(self) -> float:
         """Epoch seconds on the stage's (injectable) clock."""
@@ -88,24 +87,33 @@ class StageSteps:
         return update
 
     def call_for(self, budget: CustomerBudget) -> CustomerCall:
-        period = None
         if budget.budget_duration or budget.period_end or budget.period_budget is not None:
-            period = self._period(budget, self._clock())
-        return CustomerCall(budget, period)
+            now = self._clock()
+            last = self._last_period  # the usual call: the same customer's, same period
+            if last[0] is budget and last[1] <= now < last[2]:
+                return CustomerCall(budget, last[3], last[4])
+            return CustomerCall(budget, *self._period(budget, now))
+        return CustomerCall(budget, None)
 
-    def _period(self, budget: CustomerBudget, now: float) -> Period:
-        """The budget's current period; the last one computed for the same tiling while
-        ``now`` is still inside it (a period is a pure function of the tiling and now)."""
+    def _period(self, budget: CustomerBudget, now: float) -> tuple[Period, float | None]:
+        """The budget's current period and when its counters may go; the last ones
+        computed for the same tiling while ``now`` is still inside it (a period is a pure
+        function of the tiling and now)."""
         tiling = (budget.budget_duration, budget.period_start, budget.period_end, budget.anchor)
         known = self._periods.get(tiling)
         if known is not None and known[0] <= now < known[1]:
-            return known[2]
+            self._last_period = (budget, *known)
+            return known[2], known[3]
         period = current_period(budget, datetime.fromtimestamp(now, UTC))
-        if period.end is not None and period.start.timestamp() <= now:
+        end = period.end
+        grace = None if end is None else end.timestamp() + _PERIOD_GRACE
+        if end is not None and period.start.timestamp() <= now:
             if len(self._periods) >= _MAX_TILINGS:
                 self._periods.clear()
-            self._periods[tiling] = (period.start.timestamp(), period.end.timestamp(), period)
-        return period
+            start = period.start.timestamp()
+            self._periods[tiling] = (start, end.timestamp(), period, grace)
+            self._last_period = (budget, start, end.timestamp(), period, grace)
+        return period, grace
 
     def _rate_with_reserve(self) -> bool:
         store = self.store
@@ -134,7 +142,8 @@ class StageSteps:
         entry = call.pricing
         if entry is None or entry.model != model or entry.backend != backend:
             entry = call.pricing = self.pricing.shared.entry(model, backend)
-        return self.pricing.of(entry)
+        known: tuple[ModelPrice | None] | None = entry.budget
+        return known[0] if known is not None else self.pricing.of(entry)
 
     def estimate(self, call: CustomerCall, request: ChatRequest, model: str, backend: str) -> int:
         """The worst-case marked-up micro-dollars of one try (0 without a budget); see
@@ -142,34 +151,42 @@ class StageSteps:
         price = self.priced(call, model, backend) if call.budget.has_budget else None
         return worst_case(call, request, model, price, self._provider, backend)
 
-    def _reserve_request(self, call: CustomerCall, amount: int) -> ReserveRequest:
+    def _ask(
+        self, call: CustomerCall, request: ChatRequest, model: str, backend: str
+    ) -> ReserveRequest:
+        """What one try asks the store to hold: its worst case at its price (the try's one
+        price lookup: :meth:`priced`, kept on ``call`` for :meth:`_checked` and the call's
+        end)."""
+        entry = call.pricing  # priced(), inline: the usual try is its call's first
+        if entry is None or entry.model != model or entry.backend != backend:
+            entry = call.pricing = self.pricing.shared.entry(model, backend)
+        known: tuple[ModelPrice | None] | None = entry.budget
+        price = known[0] if known is not None else self.pricing.of(entry)
+        amount = worst_case(call, request, model, price, self._provider, backend)
         budget, period, now = call.budget, call.period, self._clock()
-        end = period.end if period is not None else None
-        known, grace = self._grace_of
-        if end is not known:  # a period's end is the same object while it lasts
-            grace = None if end is None else end.timestamp() + _PERIOD_GRACE
-            self._grace_of = (end, grace)
-        return ReserveRequest(
-            customer_id=budget.customer_id,
-            amount=amount,
-            period_key=period.key if period is not None else None,
-            period_limit=budget.period_budget,
-            total_limit=budget.total_budget,
-            now=now,
-            expires_at=now + self._ttl,
-            period_expires_at=grace,
+        return _new(  # ReserveRequest(...) without its generated __new__ (one frame less)
+            ReserveRequest,
+            (
+                budget.customer_id,
+                amount,
+                None if period is None else period.key,
+                budget.period_budget,
+                budget.total_budget,
+                now,
+                now + self._ttl,
+                call.grace,
+            ),
         )
 
-    def _checked(
-        self, call: CustomerCall, result: Reservation | Refusal, price: ModelPrice | None
-    ) -> Reservation:
-        """The reservation (recorded as open, with the price it settles at); a refusal
-        raised as BudgetExceededError."""
-        amount = result.amount
+    def _checked(self, call: CustomerCall, result: Reservation | Refusal) -> Reservation:
+        """The reservation (recorded as open, with the price it settles at: the one
+        :meth:`_ask` looked up); a refusal raised as BudgetExceededError."""
         if not isinstance(result, Refusal):
-            call.record_check(True, result.period_used, result.total_used, amount)
-            call.open[result.id] = (result, price)
+            call.budget_check = (True, result.period_used, result.total_used, result.amount)
+            entry = call.pricing
+            call.open[result.id] = (result, None if entry is None else entry.budget[0])
             return result
+        amount = result.amount
         call.record_check(False, result.period_used, result.total_used, amount)
         resets = call.period.end if result.limit == "period_budget" and call.period else None
         what = "period budget" if result.limit == "period_budget" else "total budget"
@@ -221,13 +238,3 @@ class StageSteps:
         period = call.period
         key = period.key if period else None
         return await self.store.ausage(call.budget.customer_id, key, self.now())
-
-    def _charge(
-        self, call: CustomerCall, held: Reservation, usage: CompletionUsage | None
-    ) -> int | None:
-        """What a finished try costs the customer (micro-dollars), at the price it was
-        reserved at; None when it was settled or released already."""
-        entry = call.open.pop(held.id, None)
-        if entry is None:
-            return None
-        return charge(call, held.amount, entry[1], usage)

@@ -29,11 +29,17 @@ Rules every implementation keeps:
   ``reserved``; nothing is spent) the next time the customer's ledger is touched. A settle
   that arrives after that still charges the actual amount (the money was spent) and says
   ``"late"``; a release after expiry says ``"duplicate"``. Closed ids are remembered for
-  at least ``expires_at - created + 24 h``; after that a settle or release says
-  ``"unknown"`` and changes nothing.
+  at least ``expires_at - created + 24 h``; after that a settle or release changes
+  nothing and says ``"unknown"`` (or ``"duplicate"``, from a store that tells the ids it
+  issued from any other: the in-memory one).
 - ``now`` is given by the caller (epoch seconds), so an injected clock drives expiry.
 
 Money is integer micro-dollars everywhere (1 USD = 1_000_000).
+
+What a ledger step takes and answers (:class:`ReserveRequest`, :class:`Reservation`,
+:class:`Refusal`, :class:`RateDecision`) are named tuples: immutable like a frozen
+dataclass, built for a fraction of its cost (a frozen dataclass sets each field through
+``object.__setattr__``; four of them are built on every try of a customer's call).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "MICRO",
@@ -120,8 +126,7 @@ class CustomerBudget:
         return cls(**data)
 
 
-@dataclass(frozen=True, slots=True)
-class ReserveRequest:
+class ReserveRequest(NamedTuple):
     """What :meth:`BudgetStore.reserve` is asked to hold.
 
     Attributes:
@@ -147,8 +152,7 @@ class ReserveRequest:
     period_expires_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(NamedTuple):
     """Money held for one attempt; settle or release it exactly once.
 
     ``period_used`` / ``total_used`` are ``spent + reserved`` before this reservation
@@ -164,8 +168,7 @@ class Reservation:
     total_used: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+class Refusal(NamedTuple):
     """Why :meth:`BudgetStore.reserve` held nothing: the first limit that did not fit."""
 
     limit: LimitName
@@ -188,8 +191,7 @@ class BudgetUsage:
     open_reservations: int
 
 
-@dataclass(frozen=True, slots=True)
-class RateDecision:
+class RateDecision(NamedTuple):
     """The answer of a rate-limit hit: allowed, or refused with seconds to wait."""
 
     allowed: bool

@@ -1,9 +1,9 @@
 """A non-streamed call's fetch: plan it (timed), keep a customer's plan within its budget
 (with the budget's hooks around each try), and run the plan.
 
-Async, a call with no customer gets the walk's own coroutine back (nothing to await before
-the walk, so no coroutine of its own wraps it: one frame fewer per call); a customer's
-call awaits its budget's read first.
+Async, a call gets the walk's own coroutine back (nothing to await before the walk, so no
+coroutine of its own wraps it: one frame fewer per call), unless budget-aware fallback
+reads the call's customer's usage first.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from respan_router.budgets import (
+    BudgetHooks,
     BudgetStage,
     aplan_within_budget,
-    attempt_hooks,
     plan_within_budget,
 )
 from respan_router.execution._executor import Executor
@@ -60,8 +60,9 @@ class Fetch:
             record.routing_seconds = time.perf_counter() - started
         customer, hooks = record.customer, None
         if customer is not None:
-            attempts = plan_within_budget(self._budgets, customer, request, attempts)
-            hooks = attempt_hooks(self._budgets, customer, request)
+            if self._budgets.aware_fallback:
+                attempts = plan_within_budget(self._budgets, customer, request, attempts)
+            hooks = BudgetHooks(self._budgets, customer, request)
         return self._executor.run(request, attempts, record, self._send, hooks)
 
     def afetch(self, request: ChatRequest, record: CallRecord) -> Awaitable[ChatCompletion]:
@@ -71,14 +72,18 @@ class Fetch:
             attempts = self._planner.plan(request)
         finally:
             record.routing_seconds = time.perf_counter() - started
-        if record.customer is None:
+        customer = record.customer
+        if customer is None:
             return self._executor.arun(request, attempts, record, self._asend)
-        return self._acustomer(request, record, attempts)
+        if self._budgets.aware_fallback:  # the budget's read comes first
+            return self._acustomer(request, record, attempts)
+        hooks = BudgetHooks(self._budgets, customer, request)
+        return self._executor.arun(request, attempts, record, self._asend, hooks)
 
     async def _acustomer(
         self, request: ChatRequest, record: CallRecord, attempts: list[Attempt]
     ) -> ChatCompletion:
         customer = record.customer
         attempts = await aplan_within_budget(self._budgets, customer, request, attempts)
-        hooks = attempt_hooks(self._budgets, customer, request)
+        hooks = BudgetHooks(self._budgets, customer, request) if customer is not None else None
         return await self._executor.arun(request, attempts, record, self._asend, hooks)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from respan_router.errors import RouterError
-from respan_router.execution._hooks import AttemptHooks, pricing_model_of, refused, usage_of
+from respan_router.execution._hooks import AttemptHooks, pricing_model_of, refused
 from respan_router.execution._record import CallRecord
 from respan_router.providers import ProviderCall
 
@@ -41,8 +41,8 @@ def awith_hooks(
         except BaseException:
             await hooks.arelease(hold)
             raise
-        if not stream:
-            await hooks.aafter(hold, usage_of(result))
+        if not stream:  # a stream opens to a tuple: its holds settle when it ends
+            await hooks.aafter(hold, getattr(result, "usage", None))
         return result
 
     return hooked

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from respan_router.errors import RouterError
-from respan_router.execution._hooks import AttemptHooks, pricing_model_of, refused, usage_of
+from respan_router.execution._hooks import AttemptHooks, pricing_model_of, refused
 from respan_router.execution._record import CallRecord
 from respan_router.providers import ProviderCall
 
@@ -42,8 +42,8 @@ def with_hooks(
         except BaseException:
             hooks.release(hold)
             raise
-        if not stream:
-            hooks.after(hold, usage_of(result))
+        if not stream:  # a stream opens to a tuple: its holds settle when it ends
+            hooks.after(hold, getattr(result, "usage", None))
         return result
 
     return hooked

@@ -8,11 +8,13 @@ each ``send``. No stage wraps another's ``send`` or reads another's record.
 ``before`` may refuse the try by raising a :class:`~respan_router.errors.RouterError`:
 the try never reaches the provider and its attempt record says why. A stream's try
 returns at its first chunk: ``after`` is not called for it (its hold stays open and is
-settled when the stream ends).
+settled when the stream ends). The async twins return what the caller awaits: a
+coroutine function, or a plain method handing on another's coroutine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from respan_router.errors import RouterError
@@ -22,7 +24,7 @@ from respan_router.providers import ProviderCall
 if TYPE_CHECKING:
     from respan_router.responses import CompletionUsage
 
-__all__ = ["AttemptHooks", "pricing_model_of", "refused", "usage_of"]
+__all__ = ["AttemptHooks", "pricing_model_of", "refused"]
 
 H = TypeVar("H")
 
@@ -34,19 +36,19 @@ class AttemptHooks(Protocol[H]):
         """Before the try is sent (``pricing_model``: the model string it is priced as)."""
         ...
 
-    async def abefore(self, call: ProviderCall, pricing_model: str) -> H: ...
+    def abefore(self, call: ProviderCall, pricing_model: str) -> Awaitable[H]: ...
 
     def after(self, hold: H, usage: CompletionUsage | None) -> None:
         """After a whole completion returned, with its reported usage."""
         ...
 
-    async def aafter(self, hold: H, usage: CompletionUsage | None) -> None: ...
+    def aafter(self, hold: H, usage: CompletionUsage | None) -> Awaitable[object]: ...
 
     def release(self, hold: H) -> None:
         """After the try failed (or was cancelled): nothing was delivered."""
         ...
 
-    async def arelease(self, hold: H) -> None: ...
+    def arelease(self, hold: H) -> Awaitable[object]: ...
 
 
 def pricing_model_of(record: CallRecord, call: ProviderCall) -> str:
@@ -62,8 +64,3 @@ def refused(record: CallRecord, error: RouterError) -> None:
     """The try in progress never reached the provider: its record says why."""
     if record.attempts:
         record.attempts[-1].finish(error)
-
-
-def usage_of(result: object) -> CompletionUsage | None:
-    usage: CompletionUsage | None = getattr(result, "usage", None)  # a stream opens to a tuple
-    return usage

@@ -10,7 +10,10 @@ other value returns None and goes through the validation, which gives its errors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel
 
 from respan_router.request._params import RespanParams
 
@@ -18,7 +21,13 @@ __all__ = ["customer_only"]
 
 _MAX_INT = 10**18  # ints written in fewer digits than any identifier bound
 _defaults: dict[str, Any] | None = None
-_FIELDS_SET = frozenset({"customer_identifier"})
+_new = object.__new__  # a model's own: BaseModel defines no __new__
+# What pydantic sets on a model it builds, each set through its slot's own descriptor
+# (object.__setattr__ would look each one up on the class first).
+_SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+_SETTERS: tuple[Callable[[Any, Any], None], ...] = tuple(
+    vars(BaseModel)[name].__set__ for name in _SLOTS
+)
 
 
 def _template() -> dict[str, Any]:
@@ -44,12 +53,12 @@ def customer_only(raw: dict[str, Any], max_length: int) -> RespanParams | None:
         (kind is str and 0 < len(cid) <= max_length) or (kind is int and -_MAX_INT < cid < _MAX_INT)
     ):
         return None
-    fields = dict(_template())
+    fields = (_defaults or _template()).copy()
     fields["customer_identifier"] = cid
-    params = RespanParams.__new__(RespanParams)
-    setter = object.__setattr__
-    setter(params, "__dict__", fields)
-    setter(params, "__pydantic_fields_set__", set(_FIELDS_SET))
-    setter(params, "__pydantic_extra__", None)
-    setter(params, "__pydantic_private__", None)
+    params = _new(RespanParams)
+    set_dict, set_fields_set, set_extra, set_private = _SETTERS
+    set_dict(params, fields)
+    set_fields_set(params, {"customer_identifier"})
+    set_extra(params, None)
+    set_private(params, None)
     return params

@@ -55,9 +55,13 @@ def _extra(usage: Any, name: str) -> int:
 def cached_prompt_tokens(usage: Any) -> int:
     """Prompt tokens read from the provider's prompt cache: the OpenAI detail, else
     litellm's ``cache_read_input_tokens``."""
-    return _detail(usage, "prompt_tokens_details", "cached_tokens") or _extra(
-        usage, "cache_read_input_tokens"
-    )
+    details = getattr(usage, "prompt_tokens_details", None)  # one flat step: per settle
+    if details is not None:
+        cached = _int(getattr(details, "cached_tokens", None))
+        if cached:
+            return cached
+    extra = getattr(usage, "__pydantic_extra__", None)
+    return _int(extra.get("cache_read_input_tokens")) if extra else 0
 
 
 def tokens_by_kind(usage: Any) -> dict[str, dict[str, int]]:
