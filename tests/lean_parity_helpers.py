@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+import pytest
+
 from respan_router.errors import RouterError
 from respan_router.providers import LEAN, LeanProvider, LiteLLMProvider, ProviderCall
 from tests.upstream import Behaviour, RecordedRequest
@@ -213,3 +215,18 @@ async def close_two_streams_early(
     assert next(sync_chunks)
     sync_chunks.close()  # type: ignore[attr-defined]
     assert upstream.wait_for(lambda: upstream.disconnects == 2)
+
+
+def count_wrappers(monkeypatch: pytest.MonkeyPatch, counts: dict[str, int], key: str) -> None:
+    """Count in ``counts[key]`` each stream handed to litellm's stream wrapper, by either
+    wrapped driver (async, and its generated sync form)."""
+    from respan_router.providers._lean import _wrapped_async, _wrapped_sync
+
+    new_wrapper = _wrapped_async.new_wrapper
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        counts[key] += 1
+        return new_wrapper(*args, **kwargs)
+
+    for driver in (_wrapped_async, _wrapped_sync):
+        monkeypatch.setattr(driver, "new_wrapper", counted)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from respan_router.providers import LeanProvider, LiteLLMProvider
-from respan_router.providers._lean import _response, _wrapped_async, _wrapped_sync
+from respan_router.providers._lean import _response
 from tests import lean_parity_helpers as parity
 from tests.test_lean_parity_anthropic import MODEL, SYSTEM, THINKING_MODEL, make_call
 from tests.upstream import Behaviour, Error, Raw, Reply
@@ -236,19 +236,14 @@ def upstream() -> Iterator[AnthropicUpstream]:
 def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the lean path used litellm's reply transform and stream reader."""
     counts = {"transform": 0, "reader": 0}
-    transformed, new_wrapper = _response._transformed, _wrapped_async.new_wrapper
+    transformed = _response._transformed
 
     def counted_transform(*args: Any, **kwargs: Any) -> Any:
         counts["transform"] += 1
         return transformed(*args, **kwargs)
 
-    def counted_wrapper(*args: Any, **kwargs: Any) -> Any:
-        counts["reader"] += 1
-        return new_wrapper(*args, **kwargs)
-
     monkeypatch.setattr(_response, "_transformed", counted_transform)
-    for driver in (_wrapped_async, _wrapped_sync):
-        monkeypatch.setattr(driver, "new_wrapper", counted_wrapper)
+    parity.count_wrappers(monkeypatch, counts, "reader")
     return counts
 
 

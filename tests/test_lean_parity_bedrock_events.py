@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from respan_router.providers import LeanProvider, LiteLLMProvider
-from respan_router.providers._lean import _wrapped_async, _wrapped_sync
 from respan_router.providers._lean._converse_request import plain_text_messages
 from tests import lean_parity_helpers as parity
 from tests.test_lean_parity_bedrock import SYSTEM, make_call
@@ -197,14 +196,7 @@ def upstream() -> Iterator[BedrockUpstream]:
 def litellm_decoder(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the lean path handed a stream to litellm's decoder and wrapper."""
     counts = {"reader": 0}
-    new_wrapper = _wrapped_async.new_wrapper
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        counts["reader"] += 1
-        return new_wrapper(*args, **kwargs)
-
-    for driver in (_wrapped_async, _wrapped_sync):
-        monkeypatch.setattr(driver, "new_wrapper", counted)
+    parity.count_wrappers(monkeypatch, counts, "reader")
     return counts
 
 

@@ -20,13 +20,7 @@ from typing import Any
 import pytest
 
 from respan_router.providers import LeanProvider, LiteLLMProvider
-from respan_router.providers._lean import (
-    _gemini,
-    _gemini_body,
-    _vertex,
-    _wrapped_async,
-    _wrapped_sync,
-)
+from respan_router.providers._lean import _gemini, _gemini_body, _vertex
 from respan_router.providers._lean._google_token import google_auth_installed
 from tests import lean_parity_helpers as parity
 from tests import test_lean_parity_gemini as gemini
@@ -315,12 +309,6 @@ def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     counts = {"transform": 0, "body": 0, "reader": 0}
     transform = _gemini_body.GeminiConfig.litellm_response
     build_body = _gemini_body.build_body
-    new_wrapper = _wrapped_async.new_wrapper
-
-    def counted_wrapper(*args: Any, **kwargs: Any) -> Any:
-        counts["reader"] += 1
-        return new_wrapper(*args, **kwargs)
-
     def counted_transform(self: Any, **kwargs: Any) -> Any:
         counts["transform"] += 1
         return transform(self, **kwargs)
@@ -332,8 +320,7 @@ def litellm_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(_gemini_body.GeminiConfig, "litellm_response", counted_transform)
     for module in (_gemini, _vertex):
         monkeypatch.setattr(module, "build_body", counted_body)
-    for driver in (_wrapped_async, _wrapped_sync):
-        monkeypatch.setattr(driver, "new_wrapper", counted_wrapper)
+    parity.count_wrappers(monkeypatch, counts, "reader")
     return counts
 
 
