@@ -43,6 +43,13 @@ Send = Callable[[ProviderCall], T]
 AsyncSend = Callable[[ProviderCall], Awaitable[T]]
 
 
+def _router_policy(request: ChatRequest) -> bool:
+    """The request sets no retry policy and no deadline of its own (a customer's call,
+    say): the Router's policy applies, and with no Router deadline there is none."""
+    respan = request.respan
+    return respan.retry_params is None and respan.retries is None and not respan.total_timeout
+
+
 class Executor:
     """Runs a plan, sync and async; owns every per-try bookkeeping.
 
@@ -98,7 +105,8 @@ class Executor:
             ProviderError: the single candidate's error, or
             AllAttemptsFailedError: every candidate's, when there were several.
         """
-        if request.bare and self._default_total is None:  # the Router's policy, no deadline
+        if self._default_total is None and (request.bare or _router_policy(request)):
+            # the Router's policy, no deadline
             walk = Walk(self, request, record, self._default_retry, None)
         else:
             walk = Walk(self, request, record, self.policy(request), self.deadline(request))
@@ -115,7 +123,7 @@ class Executor:
         hooks: AttemptHooks[H] | None = None,
     ) -> Coroutine[Any, Any, T]:
         """The async twin of :meth:`run` (the walk's own coroutine, to await)."""
-        if request.bare and self._default_total is None:  # as run()
+        if self._default_total is None and (request.bare or _router_policy(request)):  # as run()
             walk = Walk(self, request, record, self._default_retry, None)
         else:
             walk = Walk(self, request, record, self.policy(request), self.deadline(request))
