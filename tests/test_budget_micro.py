@@ -132,3 +132,27 @@ def test_a_price_builds_its_integer_rule_once_per_markup() -> None:
     assert rate.cost(-1, 16) is None and rate.cost(3, 16.0) is None  # type: ignore[arg-type]
     assert ModelPrice(Decimal("-1"), Decimal("1")).rate("20") is None  # the Decimal rule
     assert price.rate("NaN") is None
+
+
+@settings(max_examples=2000, deadline=None)
+@given(prices, prices, markups, tokens, tokens)
+def test_a_worst_case_is_the_customers_figure_alone(
+    inp: float, out: float, markup: str, prompt: int, completion: int
+) -> None:
+    price = _price(inp, out, None)
+    rate = price.rate(markup)
+    if rate is None:
+        return
+    full = rate.cost(prompt, completion)
+    assert rate.marked(prompt, completion) == (None if full is None else full[1])
+    if full is not None:
+        assert full[1] == decimal_rule(price, markup, prompt, completion)[1]
+
+
+def test_a_worst_case_leaves_what_it_does_not_cover_to_the_decimal_rule() -> None:
+    rate = ModelPrice(Decimal("2.5E-6"), Decimal("1E-5")).rate("20")
+    assert rate is not None
+    assert rate.marked(3, 16) == 201  # (3 * 2.5e-6 + 16 * 1e-5) * 1.2 USD, in micro-dollars
+    assert rate.marked(-1, 16) is None and rate.marked(3, -1) is None
+    assert rate.marked(3, 16.0) is None and rate.marked(True, 16) is None  # type: ignore[arg-type]
+    assert rate.marked(10**30, 0) is None  # beyond Decimal's 28 digits

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from respan_router.budgets._billable import (
-    BILLED_INPUT_PARAMS,
+    BILLED_INPUT_NAMES,
     billed_input_text,
     clamped_tokens,
     output_cap,
@@ -43,7 +43,7 @@ def prompt_tokens(provider: Provider, backend: str, request: ChatRequest) -> int
     ...), all billed input; without a tokenizer, every character a token (an upper
     bound for text)."""
     params = request.params
-    extra = "" if params.keys().isdisjoint(BILLED_INPUT_PARAMS) else billed_input_text(params)
+    extra = "" if params.keys().isdisjoint(BILLED_INPUT_NAMES) else billed_input_text(params)
     counted = provider.count_tokens(backend, request.messages, extra)
     if counted is not None:
         return counted[0] + counted[1]
@@ -89,9 +89,9 @@ def worst_case(
     prompt, completion = prompt_tokens(provider, backend, request), int(cap) * int(n)
     markup = budget.markup_percentage
     rate = price.rate(markup)
-    micro = None if rate is None else rate.cost(prompt, completion)
+    micro = None if rate is None else rate.marked(prompt, completion)
     if micro is not None:
-        return micro[1]
+        return micro
     return to_micro(marked_up(price.cost(prompt, completion), markup_of(markup)))
 
 

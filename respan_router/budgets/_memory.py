@@ -144,7 +144,8 @@ class InMemoryBudgetStore:
             if (
                 ledger is None
                 or self._forget
-                or min(ledger.next_expiry, ledger.next_period_expiry) <= now
+                or ledger.next_expiry <= now
+                or ledger.next_period_expiry <= now
             ):
                 ledger = self._ledger(cid, now)
             counters = None if key is None else ledger.periods.get(key)
@@ -184,7 +185,14 @@ class InMemoryBudgetStore:
             raise ValueError("a settled amount must be >= 0")
         rid = reservation.id
         with self._lock:
-            ledger = self._ledger(reservation.customer_id, now)
+            ledger = self._ledgers.get(reservation.customer_id)  # _ledger's usual answer
+            if (
+                ledger is None
+                or self._forget
+                or ledger.next_expiry <= now
+                or ledger.next_period_expiry <= now
+            ):
+                ledger = self._ledger(reservation.customer_id, now)
             held = ledger.open.pop(rid, None)
             outcome: SettleOutcome = "settled"
             if held is not None:  # _unhold, inline (every try's settle)

@@ -92,6 +92,10 @@ class Rate:
         "scale_half",
     )
 
+    marked_half: int
+    marked_micro: int
+    marked_scale: int
+
     def __init__(self, units: Units, markup: tuple[int, int]) -> None:
         self.input, self.cached_input, self.output = units.input, units.cached_input, units.output
         factor, shift = markup
@@ -103,6 +107,16 @@ class Rate:
         self.scale_half = self.scale // 2
         self.marked_scale = self.scale * 10**shift
         self.marked_half = self.marked_scale // 2
+
+    def marked(self, prompt: int, completion: int) -> int | None:
+        """The customer's micro-dollars of a usage without cached tokens (a worst case):
+        :meth:`cost`'s second figure, alone."""
+        if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
+            return None
+        total = prompt * self.input + completion * self.output
+        if total > self.most:
+            return None
+        return (total * self.marked_micro + self.marked_half) // self.marked_scale
 
     def cost(self, prompt: int, completion: int, cached: int = 0) -> tuple[int, int] | None:
         """(provider micro-dollars, customer micro-dollars) of a usage, as the Decimal rule
