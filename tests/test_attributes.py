@@ -205,6 +205,45 @@ def test_output_messages_one_per_choice_with_schema_finish_reasons() -> None:
     ]
 
 
+# Texts the common shape writes itself: quotes, backslashes, control characters, non-ASCII,
+# separators JavaScript refuses, and lone surrogates (orjson refuses them).
+_TEXTS = [
+    'say "hi"\\n',
+    "tab\there\x00\x1f\x7f",
+    "héllo ✓ 😀",
+    "\u2028\u2029",
+    "a\ud800b",
+    "\udfff",
+    "",
+]
+
+
+def _standard(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_plain_texts_are_written_as_the_standard_encoder_writes_them() -> None:
+    for text in _TEXTS:
+        messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]
+        assert input_messages(messages) == _standard(
+            [{"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
+             for m in messages]
+        )  # fmt: skip
+        assert input_messages(messages[1:]) == _standard(
+            [{"role": "user", "parts": [{"type": "text", "content": text}]}]
+        )
+        response = completion(
+            model="m",
+            choices=[{"index": 0, "message": {"role": "assistant", "content": text},
+                      "finish_reason": "length"}],
+        )  # fmt: skip
+        assert output_messages(response) == _standard(
+            [{"role": "assistant", "parts": [{"type": "text", "content": text}],
+              "finish_reason": "length"}]
+        )  # fmt: skip
+    assert input_messages([]) == "[]"
+
+
 def test_attempt_attributes_name_provider_outcome_and_error() -> None:
     attempt = AttemptRecord("gpt-4o", "openai", "openai/gpt-4o", "provider", tries=2)
     attempt.finish(RateLimitError("slow down"))

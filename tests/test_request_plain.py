@@ -119,3 +119,22 @@ def test_every_fault_goes_to_the_full_stage_which_names_it(kwargs: dict[str, Any
     with pytest.raises(RouterError) as caught:
         build_request(kwargs)
     assert caught.value.field  # named
+
+
+class _Text(str):
+    """A str subclass: the full stage accepts it as a key or a role, as given."""
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {_Text("role"): "user", "content": "hi"},
+        {"role": _Text("user"), "content": "hi"},
+        {"role": "user", _Text("content"): "hi"},
+        {"role": "user", "content": _Text("hi")},
+    ],
+)
+def test_a_two_key_message_builds_what_the_full_stage_builds(message: dict[str, Any]) -> None:
+    kwargs = {"model": "m", "messages": [message]}
+    assert build_request(kwargs) == _build(kwargs)
+    assert build_request(kwargs).messages[0] is message

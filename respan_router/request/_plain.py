@@ -33,10 +33,15 @@ def _flat_messages(messages: Any) -> bool:
         if type(message) is not dict:
             return False
         role = message.get("role")
-        if role not in _ROLES or type(message.get("content")) is not str:
+        content = message.get("content")
+        if role not in _ROLES or type(content) is not str:
             return False
         if role == "tool" and type(message.get("tool_call_id")) is not str:
             return False
+        if len(message) == 2:  # exactly "role" (a known one) and "content": one text to check
+            if not (content.isascii() or search(content) is None):
+                return False
+            continue
         for key, value in message.items():
             if type(key) is not str or type(value) is not str:
                 return False

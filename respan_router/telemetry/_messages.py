@@ -6,9 +6,8 @@ when content recording is on). Pure functions: no OpenTelemetry import.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
-
-from orjson import dumps
 
 from respan_router._json import compact_encoder
 
@@ -26,7 +25,10 @@ _json = compact_encoder(default=str)
 # The common message, one role and a text, written around its text: the JSON the encoder
 # writes for ``{"role": r, "parts": [{"type": "text", "content": text}]}`` (a string is
 # written alike wherever it sits), without building the dicts. Roles are those a request
-# may carry; a string orjson refuses (a lone surrogate) takes the encoder's path.
+# may carry. The text is written by ``encode_basestring``, the standard encoder's own
+# string writer with ``ensure_ascii=False``: what the encoder writes for any str (a lone
+# surrogate included, which orjson refuses and hands to the standard encoder), with no
+# bytes object to decode.
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _TEXT_HEAD = {r: '{"role":"' + r + '","parts":[{"type":"text","content":' for r in _ROLES}
 _TEXT_TAIL = "}]}"
@@ -70,18 +72,13 @@ def _tool_call_parts(calls: Iterable[Any]) -> list[dict[str, Any]]:
 def input_messages(messages: list[dict[str, Any]]) -> str:
     """``gen_ai.input.messages``: the conversation in the GenAI message schema, as JSON."""
     pieces = []
-    try:
-        for m in messages:
-            content = m.get("content")
-            head = _TEXT_HEAD.get(m.get("role", "")) if len(m) == 2 else None
-            if head is None or type(content) is not str:
-                break
-            pieces.append(head + dumps(content).decode() + _TEXT_TAIL)
-        else:
-            return "[" + ",".join(pieces) + "]"
-    except TypeError:  # a string orjson refuses: the encoder's path
-        pass
-    return _json(_input_schema(messages))
+    for m in messages:
+        content = m.get("content")
+        head = _TEXT_HEAD.get(m.get("role", "")) if len(m) == 2 else None
+        if head is None or type(content) is not str:
+            return _json(_input_schema(messages))
+        pieces.append(f"{head}{encode_basestring(content)}{_TEXT_TAIL}")  # one string
+    return f"[{pieces[0]}]" if len(pieces) == 1 else f"[{','.join(pieces)}]"
 
 
 def _input_schema(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -146,10 +143,7 @@ def output_messages(response: ChatCompletion) -> str:
             and not msg.tool_calls
             and msg.function_call is None
         ):
-            try:
-                return _ANSWER_HEAD + dumps(content).decode() + tail
-            except TypeError:  # a string orjson refuses: the encoder's path
-                pass
+            return f"{_ANSWER_HEAD}{encode_basestring(content)}{tail}"
     out = []
     for choice in response.choices:
         msg = choice.message

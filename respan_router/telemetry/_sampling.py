@@ -45,13 +45,13 @@ def _same(sampler: Any, stock: Any) -> bool:
     return bool(sampler.get_description() == stock.get_description())
 
 
-def records_now(rule: Rule, trace: ModuleType) -> bool | None:
-    """Whether a span started now, in the current context, will record; None when only
-    the span can tell."""
+def records_now(rule: Rule, trace: ModuleType, context: Any) -> bool | None:
+    """Whether a span started now in ``context`` (the current one, read by the caller)
+    will record; None when only the span can tell."""
     if rule == ALWAYS:
         return True
     if rule == PARENT:
-        current = trace.get_current_span()
+        current = trace.get_current_span(context)
         if current is trace.INVALID_SPAN:  # no span in the context: a root, recorded
             return True
         parent = current.get_span_context()

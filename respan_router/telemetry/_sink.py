@@ -87,6 +87,7 @@ class Telemetry:
         self._attempts: dict[tuple[Any, ...], tuple[str, Mapping[str, Any]]] = {}
         self._internal: Any = None  # the trace API's span kinds, read with the tracer
         self._client: Any = None
+        self._current: Any = None  # the context API's get_current, read with the tracer
         self._tracing_off = False
         self._provider: Any = None  # an explicit provider, else None for the global one
         self._env_provider = _PROVIDER_ENV in os.environ
@@ -126,6 +127,7 @@ class Telemetry:
             return None
         self._trace, self._rule = trace, rule_of(tracer)
         self._internal, self._client = trace.SpanKind.INTERNAL, trace.SpanKind.CLIENT
+        self._current = importlib.import_module("opentelemetry.context").get_current
         self._tracer = tracer
         return tracer
 
@@ -203,29 +205,37 @@ class Telemetry:
         response: ChatCompletion | None,
         error: BaseException | None,
     ) -> None:
+        """The call's spans. The current context is read once and handed to the SDK,
+        which would otherwise read it again for the parent, the sampler and the child's
+        context (the same context: the spans are the same)."""
         trace = self._trace
         end_ns = record.end_ns
         name = request.respan.span_name
         if name is None:
-            name = self._name(attributes.requested_model(request, record))
+            model = attributes.requested_model(request, record)
+            name = self._names.get(model) or self._name(model)
         internal = self._internal
-        if records_now(self._rule, trace):  # known to record: attributes given at start
+        current = self._current()
+        if records_now(self._rule, trace, current):  # known to record: attributes at start
             span = tracer.start_span(
                 name,
+                context=current,
                 kind=internal,
-                start_time=record.start_ns,
                 attributes=self._attributes(record, request, response, error),
+                start_time=record.start_ns,
             )
             if not span.is_recording():  # the tracer is disabled
                 span.end(end_time=end_ns)
                 return
         else:  # dropped, or only the span knows: nothing is built for a dropped span
-            span = tracer.start_span(name, kind=internal, start_time=record.start_ns)
+            span = tracer.start_span(
+                name, context=current, kind=internal, start_time=record.start_ns
+            )
             if not span.is_recording():
                 span.end(end_time=end_ns)
                 return
             span.set_attributes(self._attributes(record, request, response, error))
-        context = trace.set_span_in_context(span)
+        context = trace.set_span_in_context(span, current)
         client = self._client
         for attempt in record.attempts:
             name, attrs = self._attempt(attempt)
