@@ -247,7 +247,9 @@ class Router(Owner):
                     record.cache_hit = True
                     result = call.hit
                 else:
-                    result = await self._arun(call, record)
+                    dispatch = self._arun(call, record)
+                    del call, params  # neither is held while the call is in flight
+                    result = await dispatch
                 if record.customer is not None:
                     await budgets.acheck_rate(self._budgets, record.customer)
             else:

@@ -258,7 +258,7 @@ def test_hit_returns_before_planning_and_dispatch(monkeypatch: pytest.MonkeyPatc
     def no_planning(request: object) -> None:
         raise AssertionError("a cache hit must not plan")
 
-    monkeypatch.setattr(router._planner, "plan", no_planning)
+    monkeypatch.setattr(router._planner, "attempts", no_planning)  # plan() asks it too
     out = router.complete(model="m", messages=MSG)
     assert out.choices[0].message.content == "x" and len(fake.calls) == 1
 

@@ -440,6 +440,27 @@ def test_a_shape_litellm_does_not_send_as_given_is_built_in_full(
     assert list(templates._by_shape.values()) == [None]
 
 
+def test_a_templated_request_holds_no_body_dictionary_and_decodes_the_full_builds(
+    upstream: FakeUpstream, reference: LiteLLMProvider
+) -> None:
+    from respan_router.providers._lean._deployment import DeploymentCache
+    from respan_router.providers._lean._request import build_request
+
+    templates = _plain_template.PlainTemplates()
+    deployment = DeploymentCache(reference.litellm).get(
+        "openai/test-model", "openai", {"api_key": API_KEY, "api_base": upstream.base_url}
+    )
+    assert deployment is not None
+    params = {"temperature": 0.3, "stop": ["x"]}
+    for text in ("first", "second"):  # the shape's build, then a call filled in
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+        built = templates.request(deployment, messages, params, stream=False)
+        full = build_request(deployment, messages, params, stream=False)
+        assert built.data is None and full.data is not None  # not held in flight
+        assert built.request_data() == full.request_data() == full.data
+        assert built.body == full.body
+
+
 def test_past_the_shape_limit_calls_are_built_in_full(
     upstream: FakeUpstream,
     reference: LiteLLMProvider,

@@ -124,6 +124,21 @@ def test_a_returned_plan_is_the_callers_own() -> None:
         plan.clear()
 
 
+def test_a_plain_models_attempts_are_shared_and_its_plan_still_the_callers_own() -> None:
+    router = Router(provider=FakeProvider())
+    request = build_request({"messages": MSG, "model": "p/a"})
+    shared = router._planner.attempts(request)
+    assert isinstance(shared, tuple) and router._planner.attempts(request) is shared
+    assert [a.model for a in shared] == ["p/a"]
+    plan = router.plan(model="p/a", messages=MSG)
+    assert isinstance(plan, list) and plan == list(shared)
+    plan.clear()
+    assert router.plan(model="p/a", messages=MSG) == list(shared)  # the shared one untouched
+    # A routed call's plan is its own list still (its copy of the remembered plan).
+    routed = build_request({"messages": MSG, **ROUTED})
+    assert router._planner.attempts(routed) is not router._planner.attempts(routed)
+
+
 def test_models_lists_and_request_credentials_are_planned_afresh() -> None:
     # One request object planned again and again: its parameters object repeats.
     router = Router(provider=FakeProvider(), seed=3)

@@ -322,7 +322,7 @@ def test_a_routing_error_gives_an_error_span_without_candidates(
     def no_candidate(self: Planner, request: Any) -> Any:
         raise NoCandidateError("every candidate was excluded")
 
-    monkeypatch.setattr(Planner, "plan", no_candidate)
+    monkeypatch.setattr(Planner, "attempts", no_candidate)  # plan() asks it too
     router = Router(provider=_fake(), tracer_provider=provider)
     with pytest.raises(NoCandidateError):
         router.complete(model="gpt-4o", messages=MSG, disable_log=True)

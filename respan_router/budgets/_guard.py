@@ -139,8 +139,11 @@ async def acheck_rate(stage: BudgetStage, customer: CustomerCall | None) -> None
 
 
 def plan_within_budget(
-    stage: BudgetStage, customer: CustomerCall | None, request: ChatRequest, attempts: list[Attempt]
-) -> list[Attempt]:
+    stage: BudgetStage,
+    customer: CustomerCall | None,
+    request: ChatRequest,
+    attempts: Sequence[Attempt],
+) -> Sequence[Attempt]:
     """The plan, with budget-aware fallback applied when the Router asks for it."""
     if customer is None or not stage.aware_fallback:
         return attempts
@@ -148,8 +151,11 @@ def plan_within_budget(
 
 
 async def aplan_within_budget(
-    stage: BudgetStage, customer: CustomerCall | None, request: ChatRequest, attempts: list[Attempt]
-) -> list[Attempt]:
+    stage: BudgetStage,
+    customer: CustomerCall | None,
+    request: ChatRequest,
+    attempts: Sequence[Attempt],
+) -> Sequence[Attempt]:
     """:func:`plan_within_budget`, reading the customer's usage with the async client."""
     if customer is None or not _fits_check(stage, customer, attempts):
         return attempts

@@ -9,7 +9,7 @@ reads the call's customer's usage first.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 from respan_router.budgets import (
@@ -43,11 +43,11 @@ class Fetch:
         # The provider's methods bound once: not one bound method per call in flight.
         self._send, self._asend = provider.complete, provider.acomplete
 
-    def planned(self, request: ChatRequest, record: CallRecord) -> list[Attempt]:
+    def planned(self, request: ChatRequest, record: CallRecord) -> Sequence[Attempt]:
         """The call's attempts, the time spent planning them kept on its record."""
         started = time.perf_counter()
         try:
-            return self._planner.plan(request)
+            return self._planner.attempts(request)
         finally:
             record.routing_seconds = time.perf_counter() - started
 
@@ -55,7 +55,7 @@ class Fetch:
         """Plan (a customer's: within its budget, with its hooks) and run the plan."""
         started = time.perf_counter()  # planned(), written out: one frame fewer per call
         try:
-            attempts = self._planner.plan(request)
+            attempts = self._planner.attempts(request)
         finally:
             record.routing_seconds = time.perf_counter() - started
         customer, hooks = record.customer, None
@@ -69,7 +69,7 @@ class Fetch:
         """The async twin of calling it: planned now, the rest when awaited."""
         started = time.perf_counter()  # as __call__
         try:
-            attempts = self._planner.plan(request)
+            attempts = self._planner.attempts(request)
         finally:
             record.routing_seconds = time.perf_counter() - started
         customer = record.customer
@@ -81,7 +81,7 @@ class Fetch:
         return self._executor.arun(request, attempts, record, self._asend, hooks)
 
     async def _acustomer(
-        self, request: ChatRequest, record: CallRecord, attempts: list[Attempt]
+        self, request: ChatRequest, record: CallRecord, attempts: Sequence[Attempt]
     ) -> ChatCompletion:
         customer = record.customer
         attempts = await aplan_within_budget(self._budgets, customer, request, attempts)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from respan_router._secrets import Credentials
@@ -150,27 +150,31 @@ class Planner:
         self._candidates = CandidateBuilder(
             config, self._resolve, self._rng, price_of=price_of, latency=latency
         )
-        self._plain: dict[str, Attempt] = {}
+        self._plain: dict[str, tuple[Attempt]] = {}
         self._memo: PlanMemo[Attempt] = PlanMemo(self._rng)
 
     def plan(self, request: ChatRequest) -> list[Attempt]:
-        """The attempts for a request, in order; raises before any call if there is none."""
+        """The attempts for a request, in order, in a list of the caller's own; raises
+        before any call if there is none."""
+        attempts = self.attempts(request)
+        return attempts if isinstance(attempts, list) else list(attempts)
+
+    def attempts(self, request: ChatRequest) -> Sequence[Attempt]:
+        """:meth:`plan`'s attempts, to read only: a plain model's one attempt is one tuple
+        shared by its calls (no list of its own per call in flight)."""
         model = request.model
         if model is not None and (request.bare or _is_plain(request.respan)):
-            hit = self._plain.get(model)  # a plain model's attempt, remembered
-            return [hit if hit is not None else self._plain_attempt(model)]
+            hit = self._plain.get(model)  # a plain model's attempts, remembered
+            return hit if hit is not None else self._plain_attempts(model)
         return self._memo.plan(request, self._routed)
 
-    def _plain_attempt(self, model: str) -> Attempt:
-        hit = self._plain.get(model)
-        if hit is not None:
-            return hit
+    def _plain_attempts(self, model: str) -> tuple[Attempt]:
         r = self._resolve(model)
-        attempt = Attempt(model, r.provider, r.backend, r.source, "model", r.credentials)
+        attempts = (Attempt(model, r.provider, r.backend, r.source, "model", r.credentials),)
         if len(self._plain) >= _MAX_PLAIN:
             self._plain.clear()
-        self._plain[model] = attempt
-        return attempt
+        self._plain[model] = attempts
+        return attempts
 
     def _routed(self, request: ChatRequest, draw: Draw | None = None) -> list[Attempt]:
         respan = request.respan

@@ -89,7 +89,7 @@ def _strings(value: Any, out: list[str]) -> None:
 def _checked(request: BuiltRequest, slots: int) -> bool:
     """Whether each slot appears once, whole, in the body, and nowhere else."""
     strings: list[str] = []
-    _strings(request.data, strings)
+    _strings(request.request_data(), strings)
     found = [s for s in strings if _MARK in s]
     expected = {f"{_MARK}{i}" for i in range(slots)}
     if len(found) != slots or set(found) != expected:

@@ -210,7 +210,7 @@ class PlainTemplates:
             url=deployment.url,
             headers=request_headers(deployment, params.get("extra_headers")),
             body=_encode(data).encode(),
-            data=data,
+            data=None,  # not held while the call is in flight: decoded from the body if asked
             optional_params=_copy(template.optional_params),
         )
 
@@ -225,12 +225,13 @@ class PlainTemplates:
             built = build_request(deployment, shaped, params, stream=stream)
         except Exception:
             return None
-        if not _checked(built.data, roles):
+        data = built.request_data()
+        if not _checked(data, roles):
             return None
         nested = tuple(
             name
-            for name, value in built.data.items()
+            for name, value in data.items()
             if name != "messages" and isinstance(value, dict | list)
         )
         # Copies: the built body may hold the first caller's own lists and dictionaries.
-        return _Template(_copy(built.data), nested, _copy(built.optional_params))
+        return _Template(_copy(data), nested, _copy(built.optional_params))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from respan_router._json import compact_encoder
+from respan_router._json import compact_encoder, loads
 from respan_router.providers._lean._deployment import Deployment
 from respan_router.providers._lean._messages import litellm_messages
 
@@ -38,8 +38,15 @@ class BuiltRequest:
     url: str
     headers: Mapping[str, str] = field(repr=False)  # the key or token: never in a repr
     body: bytes
-    data: dict[str, Any]
+    data: dict[str, Any] | None  # None: the body's own JSON, decoded when asked for
     optional_params: dict[str, Any]
+
+    def request_data(self) -> dict[str, Any]:
+        """The body as a dictionary (what litellm's ``transform_response`` is given)."""
+        if self.data is not None:
+            return self.data
+        data: dict[str, Any] = loads(self.body)
+        return data
 
 
 def build_request(

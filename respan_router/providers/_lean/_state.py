@@ -52,7 +52,7 @@ class Attempt:
                 payload,
                 raw,
                 headers=headers,
-                request_data=self.request.data,
+                request_data=self.request.request_data(),
                 messages=self.call.messages,
                 optional_params=self.request.optional_params,
                 model=self.call.model,
