@@ -65,11 +65,11 @@ def sync_variants(
 
 
 def verdicts(result: dict[str, Any]) -> None:
-    ratios, per_cpu = result["ratios"], result["throughput"]["calls_per_cpu_s"]
+    ratios, per_cpu = result["ratios"], result["throughput"]["calls_per_cpu_s_both"]
     checks = [  # this benchmark's targets, from this run's figures
         ("routed lean / aiohttp post <= 1.3", ratios["lean / aiohttp post"] <= 1.3),
         ("routed sync lean / urllib3 post <= 1.3", ratios["sync lean / urllib3 post"] <= 1.3),
-        ("1,000 concurrent calls >= 2,000 per CPU second", per_cpu >= 2000),
+        ("1,000 concurrent calls >= 2,000 per CPU second (two gathers)", per_cpu >= 2000),
     ]
     for name, met in checks:
         print(f"target {name}: {'met' if met else 'MISSED'}")
