@@ -121,3 +121,13 @@ def chunk(
             **fields,
         }
     )
+
+
+class Clock:
+    """A clock a test moves by hand (``clock.now += seconds``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

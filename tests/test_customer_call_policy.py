@@ -7,18 +7,10 @@ import pytest
 
 from respan_router import ProviderError, Router
 from respan_router.testing import Failure, FakeProvider
-from tests.helpers import MSG
+from tests.helpers import MSG, Clock
 
 PRICES = {"a": (1e-6, 1e-6)}
 CUSTOMERS = {"c": {"total_budget": 100, "markup_percentage": 10}}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _router(fake: FakeProvider, sleeps: list[float], **kw: object) -> Router:

@@ -18,7 +18,7 @@ from respan_router import (
 )
 from respan_router.resilience._retry import zero_waits
 from respan_router.testing import Failure, FakeProvider, Reply
-from tests.helpers import MSG
+from tests.helpers import MSG, Clock
 
 RETRY = {"num_retries": 2, "retry_after": 0.5}
 
@@ -39,14 +39,6 @@ MATRIX = [
     ("timeout", Failure(timeout=True), 3),
     ("dropped", Failure(dropped=True), 3),
 ]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _router(fake: FakeProvider, sleeps: list[float], **kw: object) -> Router:
