@@ -140,14 +140,7 @@ class InMemoryBudgetStore:
         if amount < 0:
             raise ValueError("a reservation's amount must be >= 0")
         with self._lock:
-            ledger = self._ledgers.get(cid)  # _ledger's usual answer, inline (every try)
-            if (
-                ledger is None
-                or self._forget
-                or ledger.next_expiry <= now
-                or ledger.next_period_expiry <= now
-            ):
-                ledger = self._ledger(cid, now)
+            ledger = self._ledger(cid, now)
             counters = None if key is None else ledger.periods.get(key)
             period_used = 0 if counters is None else counters[0] + counters[1]
             total = ledger.total
@@ -185,14 +178,7 @@ class InMemoryBudgetStore:
             raise ValueError("a settled amount must be >= 0")
         rid = reservation.id
         with self._lock:
-            ledger = self._ledgers.get(reservation.customer_id)  # _ledger's usual answer
-            if (
-                ledger is None
-                or self._forget
-                or ledger.next_expiry <= now
-                or ledger.next_period_expiry <= now
-            ):
-                ledger = self._ledger(reservation.customer_id, now)
+            ledger = self._ledger(reservation.customer_id, now)
             held = ledger.open.pop(rid, None)
             outcome: SettleOutcome = "settled"
             if held is not None:  # _unhold, inline (every try's settle)

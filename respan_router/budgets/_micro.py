@@ -111,16 +111,13 @@ class Rate:
     def marked(self, prompt: int, completion: int) -> int | None:
         """The customer's micro-dollars of a usage without cached tokens (a worst case):
         :meth:`cost`'s second figure, alone."""
-        if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
-            return None
-        total = prompt * self.input + completion * self.output
-        if total > self.most:
+        total = self._units(prompt, completion, 0)
+        if total is None:
             return None
         return (total * self.marked_micro + self.marked_half) // self.marked_scale
 
-    def cost(self, prompt: int, completion: int, cached: int = 0) -> tuple[int, int] | None:
-        """(provider micro-dollars, customer micro-dollars) of a usage, as the Decimal rule
-        gives them; None when that rule must compute it (see the module's notes)."""
+    def _units(self, prompt: int, completion: int, cached: int) -> int | None:
+        """The usage in price units; None when the Decimal rule must compute it."""
         if (
             type(prompt) is not int
             or type(completion) is not int
@@ -135,7 +132,13 @@ class Rate:
         else:
             total = prompt * self.input
         total += completion * self.output
-        if total > self.most:
+        return None if total > self.most else total
+
+    def cost(self, prompt: int, completion: int, cached: int = 0) -> tuple[int, int] | None:
+        """(provider micro-dollars, customer micro-dollars) of a usage, as the Decimal rule
+        gives them; None when that rule must compute it (see the module's notes)."""
+        total = self._units(prompt, completion, cached)
+        if total is None:
             return None
         return (
             (total * _MICRO + self.scale_half) // self.scale,

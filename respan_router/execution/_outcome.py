@@ -59,12 +59,9 @@ def answered_pricing(record: CallRecord, pricing: Pricing) -> ModelPricing | Non
     """The prices of the attempt that answered, or None when none did: the ones its
     budget reserved at when the customer has a budget (one lookup per attempt), else
     looked up here."""
-    attempts = record.attempts
-    answered = attempts[-1] if attempts else None  # most calls: the last one answered
-    if answered is None or answered.outcome != "success":
-        answered = _answered(record)
-        if answered is None:
-            return None
+    answered = _answered(record)
+    if answered is None:
+        return None
     model, backend = answered.model, answered.pricing_model or answered.litellm_model
     customer = record.customer
     entry = customer.pricing if customer is not None else None
