@@ -90,9 +90,7 @@ class ModelPricing:
 
     def cost(self, prompt_tokens: object, completion_tokens: object) -> float | None:
         """USD for one call's usage, or None when the price is unknown."""
-        price = self._per_token
-        if price is _UNSET:
-            price = self.per_token
+        price = self.per_token
         if price is None:
             return None  # unknown price: cost unknown
         prompt, completion = _count(prompt_tokens), _count(completion_tokens)
